@@ -1,0 +1,50 @@
+# The Panoptic suite in one image; the command picks the process (docker-compose.yml):
+# `migrate`, `indexer`, `retriever` or `gateway`. Healthchecks are per service, in compose.
+#
+# Both stages use the same base image, so the venv's interpreter links stay valid when the
+# venv is copied from the builder to the runtime stage.
+ARG PYTHON_IMAGE=python:3.11-slim
+
+# --- builder: installs the distribution and its dependencies into a venv ---------------------
+FROM ${PYTHON_IMAGE} AS builder
+
+ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_ROOT_USER_ACTION=ignore
+
+RUN python -m venv /opt/panoptic
+
+WORKDIR /src
+# Only what the distribution is built from: no .venv, .data, node_modules or .git in the image.
+COPY pyproject.toml README.md ./
+COPY panoptic ./panoptic
+COPY services ./services
+COPY migrations ./migrations
+RUN /opt/panoptic/bin/pip install . \
+    && /opt/panoptic/bin/panoptic --help > /dev/null
+
+# --- runtime: the venv, a non-root user and nothing else -------------------------------------
+FROM ${PYTHON_IMAGE} AS runtime
+
+# A container is reached through its network interfaces, never its loopback, so the services
+# listen on every interface here (the code's default, 127.0.0.1, suits a developer's machine).
+ENV PATH=/opt/panoptic/bin:$PATH \
+    PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PANOPTIC_BIND_HOST=0.0.0.0 \
+    PANOPTIC_DATA_DIR=/var/lib/panoptic
+
+RUN groupadd --system --gid 10001 panoptic \
+    && useradd --system --uid 10001 --gid panoptic --no-log-init \
+        --home-dir /var/lib/panoptic --create-home --shell /usr/sbin/nologin panoptic
+
+COPY --from=builder /opt/panoptic /opt/panoptic
+
+USER 10001:10001
+WORKDIR /var/lib/panoptic
+
+# gRPC indexer and retriever, the REST gateway, then their Prometheus metrics.
+EXPOSE 50051 50052 8080 9101 9102 9103
+
+ENTRYPOINT ["panoptic"]
+CMD ["--help"]

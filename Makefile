@@ -1,0 +1,59 @@
+# Panoptic: `make run` serves the whole suite, `make test` checks everything.
+# Every target sets up what it needs first (a virtualenv in .venv, npm tools in node_modules).
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+# Debian packages some tests and benchmarks need (`make system-deps`, run as root; .ci/run does).
+SYSTEM_PACKAGES := docker-compose
+
+.DEFAULT_GOAL := help
+.PHONY: help setup run test test-unit test-integration lint format protos system-deps clean
+
+help:  ## Show the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-17s %s\n", $$1, $$2}'
+
+$(BIN)/.installed: pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Panoptic needs Python 3.11 or newer (set PYTHON=...)")'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet --editable '.[dev]'
+	@touch $@
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+setup: $(BIN)/.installed node_modules/.installed  ## Install Python and npm dependencies
+
+run: $(BIN)/.installed  ## Serve the whole suite (embedded PostgreSQL unless DATABASE_URL is set)
+	$(BIN)/panoptic up
+
+test: lint  ## Lint, then run every test (unit, integration, e2e)
+	$(BIN)/pytest
+
+test-unit: $(BIN)/.installed  ## Only the fast tests with no I/O
+	$(BIN)/pytest tests/unit
+
+test-integration: $(BIN)/.installed  ## Only the tests against PostgreSQL and gRPC servers
+	$(BIN)/pytest tests/integration
+
+lint: setup  ## ruff, mypy and buf lint
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+	scripts/buf-lint
+
+format: $(BIN)/.installed  ## Fix what ruff can fix
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+protos: $(BIN)/.installed  ## Regenerate panoptic/v1 from protos/
+	$(BIN)/python -m panoptic.protogen
+
+system-deps:  ## Install the Debian packages some tests need (as root)
+	apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(SYSTEM_PACKAGES)
+
+clean:  ## Remove the virtualenv and build by-products (keeps .data)
+	rm -rf $(VENV) node_modules build .stamps .pytest_cache .mypy_cache .ruff_cache

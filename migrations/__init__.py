@@ -1,0 +1,1 @@
+"""Alembic migrations: the one owner of the database schema, roles and grants."""

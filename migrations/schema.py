@@ -1,0 +1,220 @@
+"""The database schema as SQLAlchemy Core tables: alembic's `target_metadata`.
+
+Migrations are written by hand and must leave the database exactly as described here; a test runs
+alembic's autogenerate comparison to prove it. Services never import this module at run time:
+they query with asyncpg and plain SQL.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Column,
+    Computed,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    PrimaryKeyConstraint,
+    Table,
+    Text,
+    text,
+)
+from sqlalchemy.dialects.postgresql import ARRAY, BYTEA, DOUBLE_PRECISION, TIMESTAMP, TSVECTOR
+
+# Names PostgreSQL reports in errors, so a constraint's name says which table and rule it is.
+NAMING_CONVENTION: Final = {
+    "pk": "pk_%(table_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+}
+
+metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+# Actor and topic ids: lowercase slugs of 1 to 128 characters, as resources.proto says.
+SLUG_PATTERN: Final = "^[a-z0-9](?:[a-z0-9-]{0,126}[a-z0-9])?$"
+# Claim ids are chosen by pipelines: 1 to 128 URL-safe characters.
+CLAIM_ID_PATTERN: Final = "^[A-Za-z0-9._~-]{1,128}$"
+
+
+def _timestamp(name: str, *, recorded: bool = False) -> Column[Any]:
+    """A `timestamptz` column; `recorded` ones default to the transaction's time."""
+    return Column(
+        name,
+        TIMESTAMP(timezone=True),
+        nullable=False,
+        server_default=text("now()") if recorded else None,
+    )
+
+
+def _text(name: str, *, default_empty: bool = False) -> Column[Any]:
+    """A not-null `text` column, optionally defaulting to the empty string."""
+    return Column(name, Text, nullable=False, server_default=text("''") if default_empty else None)
+
+
+actors = Table(
+    "actors",
+    metadata,
+    Column("id", Text, primary_key=True),
+    _text("display_name"),
+    Column("aliases", ARRAY(Text), nullable=False, server_default=text("'{}'::text[]")),
+    _text("kind"),
+    _text("description", default_empty=True),
+    # Maintained by the indexer: the number of ACTIVE claims by this actor.
+    Column("claim_count", BigInteger, nullable=False, server_default=text("0")),
+    _timestamp("create_time", recorded=True),
+    _timestamp("update_time", recorded=True),
+    # What ListActors matches with trigrams: every name, lowercased, in one string.
+    Column(
+        "search_names",
+        Text,
+        Computed("panoptic_actor_search_names(display_name, aliases)", persisted=True),
+    ),
+    CheckConstraint(f"id ~ '{SLUG_PATTERN}'", name="id_slug"),
+    CheckConstraint("display_name <> ''", name="display_name_not_empty"),
+    CheckConstraint("kind IN ('PERSON', 'ORGANISATION', 'OTHER')", name="kind_known"),
+    CheckConstraint("claim_count >= 0", name="claim_count_not_negative"),
+    Index(
+        None,
+        "search_names",
+        postgresql_using="gin",
+        postgresql_ops={"search_names": "gin_trgm_ops"},
+    ),
+)
+
+topics = Table(
+    "topics",
+    metadata,
+    Column("id", Text, primary_key=True),
+    _text("display_name"),
+    Column("parent_id", Text, ForeignKey("topics.id"), nullable=True, index=True),
+    Column("claim_count", BigInteger, nullable=False, server_default=text("0")),
+    _timestamp("create_time", recorded=True),
+    _timestamp("update_time", recorded=True),
+    CheckConstraint(f"id ~ '{SLUG_PATTERN}'", name="id_slug"),
+    CheckConstraint("display_name <> ''", name="display_name_not_empty"),
+    CheckConstraint("parent_id <> id", name="parent_not_self"),
+    CheckConstraint("claim_count >= 0", name="claim_count_not_negative"),
+)
+
+# The current state of each claim; its history is in claim_revisions.
+claims = Table(
+    "claims",
+    metadata,
+    Column("id", Text, primary_key=True),
+    Column("actor_id", Text, ForeignKey("actors.id"), nullable=False),
+    # The current topics, in the order the pipeline gave them.
+    Column("topic_ids", ARRAY(Text), nullable=False),
+    _text("text"),
+    _timestamp("stated_at"),
+    _text("source_url", default_empty=True),
+    _text("source_title", default_empty=True),
+    _text("source_publisher", default_empty=True),
+    Column("source_published_at", TIMESTAMP(timezone=True), nullable=True),
+    _text("language"),
+    Column("confidence", DOUBLE_PRECISION, nullable=False),
+    _text("state"),
+    Column("revision", Integer, nullable=False),
+    # A digest of the indexed content: re-indexing identical content is detected by comparing it.
+    Column("content_hash", BYTEA, nullable=False),
+    _timestamp("create_time", recorded=True),
+    _timestamp("update_time", recorded=True),
+    Column(
+        "search_vector",
+        TSVECTOR,
+        Computed("to_tsvector('english'::regconfig, text)", persisted=True),
+    ),
+    CheckConstraint(f"id ~ '{CLAIM_ID_PATTERN}'", name="id_format"),
+    CheckConstraint("cardinality(topic_ids) >= 1", name="topic_ids_not_empty"),
+    CheckConstraint("text <> ''", name="text_not_empty"),
+    CheckConstraint("language <> ''", name="language_not_empty"),
+    CheckConstraint("confidence >= 0 AND confidence <= 1", name="confidence_range"),
+    CheckConstraint("state IN ('ACTIVE', 'RETRACTED')", name="state_known"),
+    CheckConstraint("revision >= 1", name="revision_positive"),
+    # Keyset paging: an actor's claims, and all claims, by statement time.
+    Index(None, "actor_id", "stated_at", "id"),
+    Index(None, "stated_at", "id"),
+    Index(None, "search_vector", postgresql_using="gin"),
+)
+
+# Which topics each claim is (or was) on. The indexer may not delete, so a topic taken off a claim
+# stays here with is_current false.
+claim_topics = Table(
+    "claim_topics",
+    metadata,
+    Column("claim_id", Text, ForeignKey("claims.id"), nullable=False),
+    Column("topic_id", Text, ForeignKey("topics.id"), nullable=False),
+    # The claim's stated_at, copied here so a topic's claims page by one index.
+    _timestamp("stated_at"),
+    Column("is_current", Boolean, nullable=False, server_default=text("true")),
+    PrimaryKeyConstraint("claim_id", "topic_id"),
+    Index(None, "topic_id", "stated_at", "claim_id", postgresql_where=text("is_current")),
+)
+
+# Append-only: one row per revision of a claim, the claim as it was then. A trigger refuses
+# UPDATE, DELETE and TRUNCATE, whoever asks.
+claim_revisions = Table(
+    "claim_revisions",
+    metadata,
+    Column("claim_id", Text, ForeignKey("claims.id"), nullable=False),
+    Column("revision", Integer, nullable=False),
+    _text("change"),
+    _text("actor_id"),
+    Column("topic_ids", ARRAY(Text), nullable=False),
+    _text("text"),
+    _timestamp("stated_at"),
+    _text("source_url"),
+    _text("source_title"),
+    _text("source_publisher"),
+    Column("source_published_at", TIMESTAMP(timezone=True), nullable=True),
+    _text("language"),
+    Column("confidence", DOUBLE_PRECISION, nullable=False),
+    _text("state"),
+    _timestamp("record_time", recorded=True),
+    _text("request_id"),
+    _text("reason", default_empty=True),
+    PrimaryKeyConstraint("claim_id", "revision"),
+    CheckConstraint("revision >= 1", name="revision_positive"),
+    CheckConstraint(
+        "change IN ('CREATED', 'UPDATED', 'RETRACTED', 'RESTORED')", name="change_known"
+    ),
+    # A claim's history starts with its creation, and only there.
+    CheckConstraint("(revision = 1) = (change = 'CREATED')", name="created_first"),
+    CheckConstraint("confidence >= 0 AND confidence <= 1", name="confidence_range"),
+    CheckConstraint("state IN ('ACTIVE', 'RETRACTED')", name="state_known"),
+)
+
+# The first response to each IndexClaims/RetractClaim request id, replayed on a retry (AIP-155).
+idempotency_keys = Table(
+    "idempotency_keys",
+    metadata,
+    Column("request_id", Text, primary_key=True),
+    _text("method"),
+    Column("request_hash", BYTEA, nullable=False),
+    # The serialized first response.
+    Column("response", BYTEA, nullable=False),
+    _timestamp("create_time", recorded=True),
+    # Expired keys are deleted in small batches by a job running as the owner.
+    Column("expire_time", TIMESTAMP(timezone=True), nullable=False, index=True),
+)
+
+
+def include_name(name: str | None, type_: str, parent_names: Any) -> bool:
+    """Whether alembic should look at a reflected object: only the tables described here."""
+    if type_ == "table":
+        return name in metadata.tables
+    return True
+
+
+# How alembic compares the database with `metadata`, in env.py's autogenerate and in the tests.
+AUTOGENERATE_OPTIONS: Final[dict[str, Any]] = {
+    "compare_type": True,
+    "compare_server_default": True,
+    "include_name": include_name,
+}

@@ -1,0 +1,5 @@
+"""`python -m panoptic` is the `panoptic` command."""
+
+from panoptic.cli import main
+
+main()

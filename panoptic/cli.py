@@ -1,0 +1,179 @@
+"""The `panoptic` command: run the suite, one service, migrations, or make demo data.
+
+Known failures (bad configuration, an unreachable database, a port in use, a second `up`) end
+with one line on stderr saying what is wrong and what to do, and a non-zero exit code.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import sys
+from collections.abc import Callable, Coroutine
+from pathlib import Path
+from typing import Any, ParamSpec, TypeVar
+
+import click
+import pydantic
+
+from panoptic.core.errors import PanopticError
+from panoptic.core.logging import configure_logging
+from panoptic.core.settings import Settings, SettingsError, get_settings
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+EXIT_CONFIGURATION = 2
+
+
+def _fail(message: str) -> None:
+    click.echo(f"panoptic: error: {message}", err=True)
+    sys.exit(EXIT_CONFIGURATION)
+
+
+def friendly_errors(command: Callable[P, T]) -> Callable[P, T]:
+    """Turns expected failures into one clear line and exit code 2."""
+
+    @functools.wraps(command)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
+        try:
+            return command(*args, **kwargs)
+        except pydantic.ValidationError as error:
+            first = error.errors()[0]
+            field = ".".join(str(part) for part in first["loc"]) or "settings"
+            _fail(f"invalid setting PANOPTIC_{field.upper()}: {first['msg']}")
+        except (PanopticError, TimeoutError) as error:
+            _fail(str(error))
+        raise AssertionError("unreachable")
+
+    return wrapper
+
+
+def settings_for_command() -> Settings:
+    """Reads the settings once and sets up logging from them."""
+    settings = get_settings()
+    configure_logging(settings.log_level, settings.log_format)
+    return settings
+
+
+def run_async(coroutine: Coroutine[Any, Any, T]) -> T:
+    """Runs a coroutine on uvloop where available (15-25 % faster for gRPC here)."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(coroutine)
+    return uvloop.run(coroutine)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="panoptic")
+def main() -> None:
+    """Panoptic: store and serve claims, with every revision kept."""
+
+
+@main.command()
+@click.option("--no-demo", is_flag=True, help="Do not load the demo corpus on first start.")
+@friendly_errors
+def up(no_demo: bool) -> None:
+    """Run the whole suite (what `make run` does) until Ctrl-C."""
+    from panoptic.core.supervisor import run_suite, single_instance
+
+    settings = settings_for_command()
+    settings.require_production_ready(database="owner", token=True)
+    with single_instance(settings.data_dir):
+        sys.exit(run_async(run_suite(settings, load_demo=not no_demo)))
+
+
+@main.command()
+@friendly_errors
+def migrate() -> None:
+    """Bring the database schema, roles and grants up to date (idempotent)."""
+    from panoptic.core import migrate as migrations
+    from panoptic.core.supervisor import prepare_database
+
+    settings = settings_for_command()
+    settings.require_production_ready(database="owner")
+
+    async def run() -> str | None:
+        url, started = await prepare_database(settings)
+        try:
+            return await asyncio.to_thread(migrations.current_revision, url)
+        finally:
+            if started is not None:
+                started.stop()
+
+    click.echo(f"database schema at revision {run_async(run())}")
+
+
+@main.command()
+@friendly_errors
+def indexer() -> None:
+    """Run the indexer's gRPC service alone."""
+    from panoptic.core.grpc_server import serve
+    from services.indexer.server import build_spec
+
+    settings = settings_for_command()
+    settings.require_production_ready(database="indexer", token=True)
+    if settings.indexer_token is None:
+        raise SettingsError("PANOPTIC_INDEXER_TOKEN is not set; the indexer refuses to run open")
+    run_async(serve(build_spec(settings, settings.indexer_token.get_secret_value())))
+
+
+@main.command()
+@friendly_errors
+def retriever() -> None:
+    """Run the retriever's gRPC service alone."""
+    from panoptic.core.grpc_server import serve
+    from services.retriever.server import build_spec
+
+    settings = settings_for_command()
+    settings.require_production_ready(database="retriever")
+    run_async(serve(build_spec(settings)))
+
+
+@main.command()
+@click.argument("address")
+@click.option("--service", default="", help="Service name to check; the whole server by default.")
+@click.option("--timeout", default=2.0, show_default=True, help="Seconds to wait for an answer.")
+def health(address: str, service: str, timeout: float) -> None:
+    """Exit 0 when the gRPC server at ADDRESS reports SERVING (for container healthchecks)."""
+    import grpc
+
+    from panoptic.core.health import check
+
+    try:
+        status = run_async(check(address, service, timeout=timeout))
+    except grpc.aio.AioRpcError as error:
+        click.echo(f"{address}: {error.code().name}: {error.details()}", err=True)
+        sys.exit(1)
+    click.echo(f"{address}: {status}")
+    sys.exit(0 if status == "SERVING" else 1)
+
+
+@main.command("demo-data")
+@click.option("--seed", default=42, show_default=True, help="Same seed, same corpus.")
+@click.option("--claims", default=20_000, show_default=True, type=click.IntRange(min=0))
+@click.option("--actors", default=200, show_default=True, type=click.IntRange(min=1))
+@click.option("--topics", default=40, show_default=True, type=click.IntRange(min=1))
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Write here instead of standard output.",
+)
+def demo_data(seed: int, claims: int, actors: int, topics: int, output: Path | None) -> None:
+    """Write a deterministic synthetic corpus as JSON Lines of IndexRecord."""
+    from panoptic.demo import generate_corpus, write_jsonl
+
+    records = generate_corpus(seed=seed, claims=claims, actors=actors, topics=topics)
+    if output is None:
+        write_jsonl(records, sys.stdout)
+        return
+    with output.open("w", encoding="utf-8") as handle:
+        count = write_jsonl(records, handle)
+    click.echo(f"wrote {count} records to {output}", err=True)
+
+
+if __name__ == "__main__":
+    main()

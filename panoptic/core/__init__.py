@@ -1,0 +1,1 @@
+"""Plumbing shared by every Panoptic service: settings, logging, database, gRPC bootstrap."""

@@ -1,0 +1,178 @@
+"""Database connections: URLs for each role, and the one asyncpg pool each process opens.
+
+`DATABASE_URL` names the owner, who migrates. The indexer and the retriever connect with their own
+roles (made by the migrations), so that PostgreSQL itself enforces what each may do.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote, unquote, urlsplit, urlunsplit
+
+import asyncpg
+
+from panoptic.core.errors import PanopticError
+from panoptic.core.settings import Settings
+
+# Sent with every connection so operators can tell the services apart in pg_stat_activity.
+APPLICATION_NAME = "panoptic-{service}"
+
+
+# The login roles the migrations create, one per service (migrations/versions/0001_initial.py).
+SERVICE_ROLES = {"indexer": "panoptic_indexer", "retriever": "panoptic_retriever"}
+
+
+class DatabaseUrlError(PanopticError, ValueError):
+    """A database URL is malformed; the message says which part."""
+
+
+@dataclass(frozen=True)
+class DatabaseUrl:
+    """A libpq-style `postgresql://user:password@host:port/database?options` URL."""
+
+    value: str
+
+    def __post_init__(self) -> None:
+        parts = urlsplit(self.value)
+        if parts.scheme not in ("postgresql", "postgres"):
+            raise DatabaseUrlError(
+                "DATABASE_URL must start with postgresql:// "
+                "(e.g. postgresql://user:password@host:5432/panoptic)"
+            )
+        if not parts.path.strip("/"):
+            raise DatabaseUrlError("DATABASE_URL names no database (the part after the last /)")
+        try:
+            parts.port  # noqa: B018 - parsing the port is the check
+        except ValueError:
+            raise DatabaseUrlError("DATABASE_URL has a port that is not a number") from None
+
+    @property
+    def database(self) -> str:
+        """The database's name."""
+        return unquote(urlsplit(self.value).path.lstrip("/"))
+
+    @property
+    def user(self) -> str | None:
+        """The role the URL logs in as, if it names one."""
+        username = urlsplit(self.value).username
+        return unquote(username) if username else None
+
+    def with_database(self, database: str) -> DatabaseUrl:
+        """The same server and role, another database."""
+        parts = urlsplit(self.value)
+        return DatabaseUrl(urlunsplit(parts._replace(path="/" + quote(database))))
+
+    def with_user(self, user: str, password: str | None = None) -> DatabaseUrl:
+        """The same server and database, logging in as another role."""
+        parts = urlsplit(self.value)
+        host = parts.netloc.rpartition("@")[2]
+        credentials = quote(user, safe="")
+        if password:
+            credentials += ":" + quote(password, safe="")
+        return DatabaseUrl(urlunsplit(parts._replace(netloc=f"{credentials}@{host}")))
+
+    def redacted(self) -> str:
+        """The URL without its password, fit for logs and error messages."""
+        parts = urlsplit(self.value)
+        if parts.password is None:
+            return self.value
+        host = parts.netloc.rpartition("@")[2]
+        return urlunsplit(parts._replace(netloc=f"{parts.username}:***@{host}"))
+
+    def sqlalchemy(self) -> str:
+        """The URL as SQLAlchemy's asyncpg dialect spells it."""
+        return "postgresql+asyncpg" + self.value[self.value.index(":") :]
+
+
+def role_url(owner_url: DatabaseUrl, role: str, password: str | None) -> DatabaseUrl:
+    """A service role's URL derived from the owner's: same server and database."""
+    return owner_url.with_user(role, password)
+
+
+def service_database_url(settings: Settings, service: str) -> DatabaseUrl:
+    """The URL a service connects with: its own setting, or derived from the owner's URL."""
+    explicit = getattr(settings, f"{service}_database_url")
+    if explicit is not None:
+        return DatabaseUrl(explicit.get_secret_value())
+    password = getattr(settings, f"{service}_db_password")
+    return role_url(
+        owner_database_url(settings),
+        SERVICE_ROLES[service],
+        password.get_secret_value() if password else None,
+    )
+
+
+async def create_pool(
+    url: DatabaseUrl,
+    *,
+    service: str,
+    min_size: int = 1,
+    max_size: int = 10,
+    connect_timeout: float = 10.0,
+    read_only: bool = False,
+    **server_settings: str,
+) -> asyncpg.Pool:
+    """Opens the process's pool; `read_only` makes every transaction read-only by default.
+
+    Raises `DatabaseUnavailable` with a one-line reason when the server cannot be reached.
+    """
+    settings: dict[str, str] = {"application_name": APPLICATION_NAME.format(service=service)}
+    if read_only:
+        settings["default_transaction_read_only"] = "on"
+    settings.update(server_settings)
+    try:
+        pool: asyncpg.Pool = await asyncpg.create_pool(
+            url.value,
+            min_size=min_size,
+            max_size=max_size,
+            timeout=connect_timeout,
+            server_settings=settings,
+        )
+    except (TimeoutError, OSError, asyncpg.PostgresError, ValueError) as error:
+        raise DatabaseUnavailable(url, error) from None
+    return pool
+
+
+async def check_connection(url: DatabaseUrl, *, timeout: float = 10.0) -> str:
+    """Connects once and returns the server's version; raises `DatabaseUnavailable` if it can't."""
+    try:
+        connection = await asyncpg.connect(url.value, timeout=timeout)
+    except (OSError, TimeoutError, asyncpg.PostgresError, ValueError) as error:
+        raise DatabaseUnavailable(url, error) from None
+    try:
+        version: str = await connection.fetchval("SHOW server_version")
+    finally:
+        await connection.close()
+    return version
+
+
+class DatabaseUnavailable(PanopticError):
+    """The database cannot be reached or refused the login."""
+
+    def __init__(self, url: DatabaseUrl, error: Any) -> None:
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        super().__init__(
+            f"cannot connect to PostgreSQL at {url.redacted()}: {reason}. "
+            "Check DATABASE_URL and that the server is running."
+        )
+
+
+def owner_database_url(settings: Settings) -> DatabaseUrl:
+    """The owner's URL: `DATABASE_URL`, or the embedded server's when that is running.
+
+    Raises `DatabaseUnavailable` when neither is there, saying how to get one.
+    """
+    if settings.database_url is not None:
+        return DatabaseUrl(settings.database_url.get_secret_value())
+    from panoptic.core.embedded_pg import DATABASE, OWNER_ROLE, EmbeddedPostgres
+
+    server = EmbeddedPostgres(settings.pgdata_dir)
+    url = DatabaseUrl(server.url(user=OWNER_ROLE, database=DATABASE))
+    if not server.is_running():
+        raise DatabaseUnavailable(
+            url,
+            f"no DATABASE_URL is set and the embedded PostgreSQL in {settings.pgdata_dir} "
+            "is not running (start the suite with `make run`)",
+        )
+    return url

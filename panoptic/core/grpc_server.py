@@ -1,0 +1,271 @@
+"""The one gRPC server bootstrap every Panoptic service uses.
+
+It registers health and reflection, installs the observability interceptor (canonical log
+line, go-grpc-prometheus metrics, request ids, no internal detail in errors) and any
+service-specific ones (authentication), serves Prometheus metrics, and shuts down gracefully
+on SIGTERM or SIGINT: health turns NOT_SERVING, in-flight calls get the grace period, then
+the service's resources close.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import grpc
+import structlog
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from panoptic.core import metrics
+from panoptic.core.logging import get_logger
+from panoptic.core.ports import PortInUse, check_port_free
+
+REQUEST_ID_KEY = "x-request-id"
+HEALTH_SERVICE = "grpc.health.v1.Health"
+REFLECTION_SERVICE = "grpc.reflection.v1alpha.ServerReflection"
+
+log = get_logger("panoptic.grpc")
+
+Register = Callable[[grpc.aio.Server], Sequence[str]]
+
+
+@dataclass(frozen=True)
+class GrpcServerSpec:
+    """What a service brings to the bootstrap."""
+
+    name: str
+    """Short service name for logs and metrics, e.g. `indexer`."""
+    host: str
+    port: int
+    metrics_port: int
+    register: Register
+    """Adds the servicers to the server and returns their full names, e.g. `panoptic.v1.X`."""
+    interceptors: Sequence[grpc.aio.ServerInterceptor] = ()
+    credentials: grpc.ServerCredentials | None = None
+    on_start: Callable[[], Awaitable[None]] | None = None
+    """Opens the service's resources (its database pool) before it accepts calls."""
+    on_stop: Callable[[], Awaitable[None]] | None = None
+    """Closes them after the last call has finished."""
+    grace_seconds: float = 10.0
+    max_message_bytes: int = 16 * 1024 * 1024
+    options: Sequence[tuple[str, Any]] = field(default_factory=tuple)
+
+
+def request_id_of(context: grpc.aio.ServicerContext[Any, Any]) -> str:
+    """The caller's `x-request-id`, or a fresh one."""
+    for key, value in context.invocation_metadata() or ():
+        if key == REQUEST_ID_KEY and isinstance(value, str) and 0 < len(value) <= 128:
+            return value
+    return uuid.uuid4().hex
+
+
+class ObservabilityInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
+    """One summary log line and the go-grpc-prometheus metrics per call; hides internal errors.
+
+    An exception a handler did not turn into a status is logged with its traceback and answered
+    with INTERNAL and the request id, never with the exception's text.
+    """
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler:
+        handler = await continuation(handler_call_details)
+        if handler is None:
+            return None
+        service, _, method = handler_call_details.method.lstrip("/").rpartition("/")
+        rpc_type = _rpc_type(handler)
+        return _wrap(handler, _Observer(service, method, rpc_type))
+
+
+@dataclass
+class _Observer:
+    service: str
+    method: str
+    rpc_type: str
+
+    def labels(self) -> tuple[str, str, str]:
+        return (self.rpc_type, self.service, self.method)
+
+    @contextlib.asynccontextmanager
+    async def observe(self, context: grpc.aio.ServicerContext[Any, Any]) -> AsyncIterator[None]:
+        request_id = request_id_of(context)
+        started = time.perf_counter()
+        metrics.GRPC_STARTED.labels(*self.labels()).inc()
+        structlog.contextvars.bind_contextvars(request_id=request_id)
+        context.set_trailing_metadata(((REQUEST_ID_KEY, request_id),))
+        code = grpc.StatusCode.OK
+        try:
+            yield
+            code = context.code() or grpc.StatusCode.OK
+        except grpc.aio.AbortError:
+            code = context.code() or grpc.StatusCode.UNKNOWN
+            raise
+        except asyncio.CancelledError:
+            code = grpc.StatusCode.CANCELLED
+            raise
+        except Exception:
+            code = grpc.StatusCode.INTERNAL
+            log.exception("unhandled error", method=self.method)
+            await context.abort(code, f"internal error; request id {request_id}")
+        finally:
+            elapsed = time.perf_counter() - started
+            code = _as_status_code(code)
+            metrics.GRPC_HANDLED.labels(*self.labels(), code.name).inc()
+            metrics.GRPC_HANDLING_SECONDS.labels(*self.labels()).observe(elapsed)
+            log.info(
+                "rpc",
+                method=f"{self.service}/{self.method}",
+                status=code.name,
+                duration_ms=round(elapsed * 1000, 2),
+                peer=context.peer(),
+            )
+            structlog.contextvars.unbind_contextvars("request_id")
+
+
+def _as_status_code(code: Any) -> grpc.StatusCode:
+    if isinstance(code, grpc.StatusCode):
+        return code
+    for candidate in grpc.StatusCode:
+        if candidate.value[0] == code:
+            return candidate
+    return grpc.StatusCode.UNKNOWN
+
+
+def _rpc_type(handler: grpc.RpcMethodHandler) -> str:
+    if handler.request_streaming and handler.response_streaming:
+        return "bidi_stream"
+    if handler.request_streaming:
+        return "client_stream"
+    if handler.response_streaming:
+        return "server_stream"
+    return "unary"
+
+
+def _wrap(handler: grpc.RpcMethodHandler, observer: _Observer) -> grpc.RpcMethodHandler:
+    """The same handler, each call run inside `observer.observe`."""
+    counted_requests = _count_received(observer)
+
+    if handler.unary_unary:
+        inner_uu = handler.unary_unary
+
+        async def unary_unary(request: Any, context: Any) -> Any:
+            metrics.GRPC_MSG_RECEIVED.labels(*observer.labels()).inc()
+            async with observer.observe(context):
+                response = await inner_uu(request, context)
+            metrics.GRPC_MSG_SENT.labels(*observer.labels()).inc()
+            return response
+
+        return grpc.unary_unary_rpc_method_handler(
+            unary_unary, handler.request_deserializer, handler.response_serializer
+        )
+    if handler.stream_unary:
+        inner_su = handler.stream_unary
+
+        async def stream_unary(requests: Any, context: Any) -> Any:
+            async with observer.observe(context):
+                response = await inner_su(counted_requests(requests), context)
+            metrics.GRPC_MSG_SENT.labels(*observer.labels()).inc()
+            return response
+
+        return grpc.stream_unary_rpc_method_handler(
+            stream_unary, handler.request_deserializer, handler.response_serializer
+        )
+    if handler.unary_stream:
+        inner_us = handler.unary_stream
+
+        async def unary_stream(request: Any, context: Any) -> AsyncIterator[Any]:
+            metrics.GRPC_MSG_RECEIVED.labels(*observer.labels()).inc()
+            async with observer.observe(context):
+                async for response in _responses(inner_us(request, context)):
+                    metrics.GRPC_MSG_SENT.labels(*observer.labels()).inc()
+                    yield response
+
+        return grpc.unary_stream_rpc_method_handler(
+            unary_stream, handler.request_deserializer, handler.response_serializer
+        )
+    inner_ss = handler.stream_stream
+
+    async def stream_stream(requests: Any, context: Any) -> AsyncIterator[Any]:
+        async with observer.observe(context):
+            async for response in _responses(inner_ss(counted_requests(requests), context)):
+                metrics.GRPC_MSG_SENT.labels(*observer.labels()).inc()
+                yield response
+
+    return grpc.stream_stream_rpc_method_handler(
+        stream_stream, handler.request_deserializer, handler.response_serializer
+    )
+
+
+def _count_received(observer: _Observer) -> Callable[[Any], AsyncIterator[Any]]:
+    async def counted(requests: Any) -> AsyncIterator[Any]:
+        async for request in requests:
+            metrics.GRPC_MSG_RECEIVED.labels(*observer.labels()).inc()
+            yield request
+
+    return counted
+
+
+async def _responses(result: Any) -> AsyncIterator[Any]:
+    """Responses of a streaming handler, whether it is an async generator or a coroutine."""
+    if hasattr(result, "__aiter__"):
+        async for response in result:
+            yield response
+    elif result is not None:
+        await result
+
+
+async def serve(spec: GrpcServerSpec) -> None:
+    """Runs the service until SIGTERM or SIGINT, then stops it gracefully."""
+    check_port_free(spec.host, spec.port, f"{spec.name} gRPC", f"PANOPTIC_{spec.name.upper()}_PORT")
+    metrics_server = metrics.start_metrics_server(spec.host, spec.metrics_port, spec.name)
+    server = grpc.aio.server(
+        interceptors=[ObservabilityInterceptor(), *spec.interceptors],
+        options=[
+            ("grpc.max_receive_message_length", spec.max_message_bytes),
+            ("grpc.max_send_message_length", spec.max_message_bytes),
+            ("grpc.so_reuseport", 0),
+            *spec.options,
+        ],
+    )
+    names = list(spec.register(server))
+    health_servicer = health.aio.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    reflection.enable_server_reflection([*names, HEALTH_SERVICE, REFLECTION_SERVICE], server)
+    address = f"{spec.host}:{spec.port}"
+    if spec.credentials is not None:
+        server.add_secure_port(address, spec.credentials)
+    else:
+        server.add_insecure_port(address)
+
+    if spec.on_start is not None:
+        await spec.on_start()
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stopping.set)
+    try:
+        await server.start()
+        for name in ("", *names):
+            await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+        log.info("serving", service=spec.name, address=address, metrics_port=spec.metrics_port)
+        await stopping.wait()
+        log.info("stopping", service=spec.name, grace_seconds=spec.grace_seconds)
+        await health_servicer.enter_graceful_shutdown()
+        await server.stop(spec.grace_seconds)
+    finally:
+        if spec.on_stop is not None:
+            await spec.on_stop()
+        metrics_server.shutdown()
+        log.info("stopped", service=spec.name)
+
+
+__all__ = ["GrpcServerSpec", "ObservabilityInterceptor", "PortInUse", "request_id_of", "serve"]

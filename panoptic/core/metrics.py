@@ -1,0 +1,61 @@
+"""Prometheus metrics shared by every service, and the `/metrics` HTTP endpoint.
+
+gRPC server metrics carry the names and labels of go-grpc-prometheus, so dashboards and alerts
+written for Go services work unchanged. Service-specific metrics live with their service.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from prometheus_client import Counter, Histogram, start_http_server
+
+from panoptic.core.ports import check_port_free
+
+_GRPC_LABELS = ("grpc_type", "grpc_service", "grpc_method")
+
+GRPC_STARTED = Counter(
+    "grpc_server_started_total", "Total number of RPCs started on the server.", _GRPC_LABELS
+)
+GRPC_HANDLED = Counter(
+    "grpc_server_handled_total",
+    "Total number of RPCs completed on the server, regardless of success or failure.",
+    (*_GRPC_LABELS, "grpc_code"),
+)
+GRPC_HANDLING_SECONDS = Histogram(
+    "grpc_server_handling_seconds",
+    "Histogram of response latency (seconds) of gRPC that had been application-level "
+    "handled by the server.",
+    _GRPC_LABELS,
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+GRPC_MSG_RECEIVED = Counter(
+    "grpc_server_msg_received_total",
+    "Total number of RPC stream messages received on the server.",
+    _GRPC_LABELS,
+)
+GRPC_MSG_SENT = Counter(
+    "grpc_server_msg_sent_total",
+    "Total number of gRPC stream messages sent by the server.",
+    _GRPC_LABELS,
+)
+
+
+class MetricsServer(Protocol):
+    """What `start_metrics_server` returns: something that can be shut down."""
+
+    def shutdown(self) -> None: ...
+
+
+def start_metrics_server(host: str, port: int, service: str) -> MetricsServer:
+    """Serves the process's metrics at `http://host:port/metrics` from a background thread."""
+    check_port_free(host, port, f"{service} metrics", f"PANOPTIC_{service.upper()}_METRICS_PORT")
+    server, _thread = start_http_server(port, addr=host)
+    return server
+
+
+AUTH_REJECTED = Counter(
+    "panoptic_auth_rejected_total",
+    "Calls refused for a missing or wrong bearer token.",
+    ("grpc_service",),
+)

@@ -1,0 +1,54 @@
+"""What the indexer and the retriever share around their servicers: a database pool's life.
+
+A service's entry point builds a `GrpcServerSpec` with `database_hooks`, so the pool opens
+before the first call is accepted and closes after the last one has finished.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+import asyncpg
+
+from panoptic.core.db import create_pool, service_database_url
+from panoptic.core.settings import Settings
+
+
+@dataclass
+class PoolHolder:
+    """The process's one asyncpg pool, opened at start and closed at stop."""
+
+    settings: Settings
+    service: str
+    read_only: bool = False
+    _pool: asyncpg.Pool | None = field(default=None, init=False)
+
+    @property
+    def pool(self) -> asyncpg.Pool:
+        """The open pool; only valid between start and stop."""
+        if self._pool is None:
+            raise RuntimeError("the database pool is not open")
+        return self._pool
+
+    async def open(self) -> None:
+        """Connects with the service's own database role."""
+        url = service_database_url(self.settings, self.service)
+        self._pool = await create_pool(
+            url,
+            service=self.service,
+            min_size=self.settings.db_pool_min_size,
+            max_size=self.settings.db_pool_max_size,
+            connect_timeout=self.settings.db_connect_timeout_seconds,
+            read_only=self.read_only,
+        )
+
+    async def close(self) -> None:
+        """Waits for borrowed connections to come back, then closes them."""
+        if self._pool is not None:
+            await self._pool.close()
+            self._pool = None
+
+    def hooks(self) -> tuple[Callable[[], Awaitable[None]], Callable[[], Awaitable[None]]]:
+        """The (on_start, on_stop) pair for `GrpcServerSpec`."""
+        return self.open, self.close

@@ -1,0 +1,139 @@
+"""Typed settings, read from the environment once per process.
+
+Every variable is listed in the README with its default. Development defaults keep a newcomer's
+`make run` working with no configuration; `PANOPTIC_ENV=production` refuses to start with a
+missing or well-known secret instead of silently using one.
+"""
+
+from __future__ import annotations
+
+import functools
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import AliasChoices, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from panoptic.core.errors import PanopticError
+
+# Secrets that exist only so development works out of the box; production refuses them.
+DEVELOPMENT_SECRETS = frozenset({"", "panoptic", "changeme", "development", "admin", "password"})
+
+Port = Annotated[int, Field(ge=1, le=65535)]
+
+
+class Environment(StrEnum):
+    """Where the suite runs; production turns unsafe defaults into start-up errors."""
+
+    DEVELOPMENT = "development"
+    PRODUCTION = "production"
+
+
+class SettingsError(PanopticError):
+    """The configuration is unusable; the message says which variable and what to do."""
+
+
+class Settings(BaseSettings):
+    """The whole suite's configuration. Each service reads the parts it needs."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="PANOPTIC_", frozen=True, extra="ignore", case_sensitive=False
+    )
+
+    env: Environment = Environment.DEVELOPMENT
+    data_dir: Path = Path(".data")
+
+    # --- Database ----------------------------------------------------------------------------
+    # The owner's URL, used by migrations. Unset: an embedded PostgreSQL in `data_dir`.
+    database_url: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("DATABASE_URL", "PANOPTIC_DATABASE_URL")
+    )
+    # Each service's own role. Unset: the owner's URL with the user swapped for the role the
+    # migrations create (`panoptic_indexer`, `panoptic_retriever`) and its password, if any.
+    indexer_database_url: SecretStr | None = None
+    retriever_database_url: SecretStr | None = None
+    indexer_db_password: SecretStr | None = None
+    retriever_db_password: SecretStr | None = None
+    db_pool_min_size: Annotated[int, Field(ge=0)] = 1
+    db_pool_max_size: Annotated[int, Field(ge=1)] = 10
+    db_connect_timeout_seconds: Annotated[float, Field(gt=0)] = 10.0
+
+    # --- Network -----------------------------------------------------------------------------
+    bind_host: str = "127.0.0.1"
+    indexer_port: Port = 50051
+    retriever_port: Port = 50052
+    gateway_port: Port = 8080
+    dashboard_port: Port = 8081
+    indexer_metrics_port: Port = 9101
+    retriever_metrics_port: Port = 9102
+    gateway_metrics_port: Port = 9103
+    dashboard_metrics_port: Port = 9104
+    # Where clients find the gRPC services (the gateway, `panoptic index`).
+    indexer_address: str = "127.0.0.1:50051"
+    retriever_address: str = "127.0.0.1:50052"
+
+    # --- Security ----------------------------------------------------------------------------
+    # Bearer token the indexer requires. Unset in development: `panoptic up` makes one.
+    indexer_token: SecretStr | None = None
+    # Mutual TLS for the indexer: all three set turns it on.
+    indexer_tls_cert: Path | None = None
+    indexer_tls_key: Path | None = None
+    indexer_tls_client_ca: Path | None = None
+
+    # --- Indexing ----------------------------------------------------------------------------
+    indexer_max_batch_claims: Annotated[int, Field(ge=1)] = 1000
+    indexer_max_text_chars: Annotated[int, Field(ge=1)] = 20_000
+    # How long a request id is remembered for replays (AIP-155); pipelines retry within it.
+    idempotency_retention_hours: Annotated[float, Field(gt=0)] = 7 * 24
+
+    # --- Behaviour ---------------------------------------------------------------------------
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    log_format: Literal["auto", "json", "console"] = "auto"
+    shutdown_grace_seconds: Annotated[float, Field(ge=0)] = 10.0
+    max_message_bytes: Annotated[int, Field(ge=1024)] = 16 * 1024 * 1024
+
+    def require_production_ready(self, *, database: str | None, token: bool = False) -> None:
+        """In production, refuses missing or well-known secrets that this process needs.
+
+        `database` names the role whose URL the process connects with (`owner`, `indexer`,
+        `retriever`), or None; `token` says whether it needs the indexer's bearer token.
+        Each process checks only its own needs, so no service is handed secrets it does not use.
+        """
+        if self.env is not Environment.PRODUCTION:
+            return
+        problems = []
+        own_url = None if database in (None, "owner") else getattr(self, f"{database}_database_url")
+        if database is not None and self.database_url is None and own_url is None:
+            variable = (
+                "DATABASE_URL"
+                if database == "owner"
+                else f"PANOPTIC_{database.upper()}_DATABASE_URL"
+            )
+            problems.append(f"{variable} must point at the production PostgreSQL")
+        if token:
+            value = self.indexer_token.get_secret_value() if self.indexer_token else ""
+            if value in DEVELOPMENT_SECRETS or len(value) < 24:
+                problems.append("PANOPTIC_INDEXER_TOKEN must be set to a random secret (24+ chars)")
+        for name in ("indexer_db_password", "retriever_db_password"):
+            secret: SecretStr | None = getattr(self, name)
+            if secret is not None and secret.get_secret_value() in DEVELOPMENT_SECRETS:
+                problems.append(f"PANOPTIC_{name.upper()} is a well-known default")
+        if problems:
+            raise SettingsError("refusing to start in production: " + "; ".join(problems))
+
+    @property
+    def embedded_database(self) -> bool:
+        """Whether the suite runs its own PostgreSQL (no DATABASE_URL given)."""
+        return self.database_url is None
+
+    @property
+    def pgdata_dir(self) -> Path:
+        """Where the embedded PostgreSQL keeps its data."""
+        return self.data_dir / "postgres"
+
+
+@functools.cache
+def get_settings() -> Settings:
+    """The process's settings, read from the environment on first use."""
+    return Settings()

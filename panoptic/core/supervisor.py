@@ -1,0 +1,264 @@
+"""`panoptic up`: the whole suite from one command, each service in its own process.
+
+It takes a lock so a second `up` in the same data directory refuses to start, brings up the
+database (embedded unless `DATABASE_URL` is set), migrates, starts every service as compose
+would (`panoptic indexer`, `panoptic retriever`, ...), waits until each reports SERVING, loads
+the demo corpus on first start, and on Ctrl-C or SIGTERM stops everything in reverse order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import os
+import secrets
+import signal
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+from panoptic.core import migrate
+from panoptic.core.db import SERVICE_ROLES, DatabaseUrl, check_connection
+from panoptic.core.embedded_pg import EmbeddedPostgres
+from panoptic.core.errors import PanopticError
+from panoptic.core.health import wait_until_serving
+from panoptic.core.logging import get_logger
+from panoptic.core.ports import check_port_free
+from panoptic.core.settings import Settings
+
+log = get_logger("panoptic.up")
+
+
+class AlreadyRunning(PanopticError):
+    """Another `panoptic up` holds the data directory."""
+
+
+@dataclass(frozen=True)
+class ChildService:
+    """One service process the supervisor runs and watches."""
+
+    name: str
+    port: int
+    metrics_port: int
+
+    @property
+    def port_variable(self) -> str:
+        """The setting that moves its port."""
+        return f"PANOPTIC_{self.name.upper()}_PORT"
+
+
+def suite_services(settings: Settings) -> list[ChildService]:
+    """The services `up` starts, in start order."""
+    return [
+        ChildService("indexer", settings.indexer_port, settings.indexer_metrics_port),
+        ChildService("retriever", settings.retriever_port, settings.retriever_metrics_port),
+    ]
+
+
+@contextlib.contextmanager
+def single_instance(data_dir: Path) -> Iterator[None]:
+    """Holds an exclusive lock on the data directory for as long as the suite runs."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    lock_path = data_dir / "up.lock"
+    handle: IO[str] = lock_path.open("a+")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.seek(0)
+        holder = handle.read().strip() or "unknown"
+        handle.close()
+        raise AlreadyRunning(
+            f"Panoptic is already running from {data_dir} (pid {holder}); use that one, "
+            "or stop it with Ctrl-C in its terminal first"
+        ) from None
+    try:
+        handle.seek(0)
+        handle.truncate()
+        handle.write(str(os.getpid()))
+        handle.flush()
+        yield
+    finally:
+        handle.close()
+
+
+def indexer_token(settings: Settings) -> tuple[str, bool]:
+    """The indexer's token and whether it was generated: the setting, else a kept local one."""
+    if settings.indexer_token is not None:
+        return settings.indexer_token.get_secret_value(), False
+    path = settings.data_dir / "indexer-token"
+    if path.exists():
+        return path.read_text().strip(), False
+    token = secrets.token_urlsafe(32)
+    path.touch(mode=0o600)
+    path.write_text(token + "\n")
+    return token, True
+
+
+async def prepare_database(settings: Settings) -> tuple[DatabaseUrl, EmbeddedPostgres | None]:
+    """The owner's URL after migrating; and the embedded server if this call started it."""
+    started: EmbeddedPostgres | None = None
+    if settings.database_url is not None:
+        url = DatabaseUrl(settings.database_url.get_secret_value())
+    else:
+        server = EmbeddedPostgres(settings.pgdata_dir)
+        if server.ensure_started():
+            started = server
+        url = DatabaseUrl(await server.ensure_owner_database())
+    await check_connection(url, timeout=settings.db_connect_timeout_seconds)
+    await migrate.upgrade_async(url)
+    for service in ("indexer", "retriever"):
+        password = getattr(settings, f"{service}_db_password")
+        if password is not None:
+            await migrate.set_role_password(
+                url, SERVICE_ROLES[service], password.get_secret_value()
+            )
+    return url, started
+
+
+class Suite:
+    """The running child processes."""
+
+    def __init__(self, settings: Settings, owner_url: DatabaseUrl, token: str) -> None:
+        self._settings = settings
+        self._env = {
+            **os.environ,
+            "DATABASE_URL": owner_url.value,
+            "PANOPTIC_INDEXER_TOKEN": token,
+            "PANOPTIC_DATA_DIR": str(settings.data_dir.resolve()),
+        }
+        self.processes: dict[str, asyncio.subprocess.Process] = {}
+
+    async def start(self, service: ChildService) -> None:
+        """Starts one service and waits until it reports SERVING."""
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "panoptic", service.name, env=self._env
+        )
+        self.processes[service.name] = process
+        address = f"{_client_host(self._settings.bind_host)}:{service.port}"
+        ready = asyncio.ensure_future(wait_until_serving(address, timeout=60))
+        exited = asyncio.ensure_future(process.wait())
+        await asyncio.wait({ready, exited}, return_when=asyncio.FIRST_COMPLETED)
+        if exited.done():
+            ready.cancel()
+            raise ChildFailed(f"the {service.name} exited with code {exited.result()} on start")
+        exited.cancel()
+        await ready
+
+    async def wait_for_exit(self) -> str:
+        """Waits until any service exits; returns its name."""
+        waits = {asyncio.ensure_future(p.wait()): name for name, p in self.processes.items()}
+        done, pending = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        for task in pending:
+            task.cancel()
+        return waits[next(iter(done))]
+
+    async def stop(self) -> None:
+        """SIGTERM to every service in reverse start order; SIGKILL after the grace period."""
+        grace = self._settings.shutdown_grace_seconds + 5
+        for name, process in reversed(self.processes.items()):
+            if process.returncode is None:
+                process.send_signal(signal.SIGTERM)
+                try:
+                    await asyncio.wait_for(process.wait(), grace)
+                except TimeoutError:
+                    log.warning("killing service that did not stop in time", service=name)
+                    process.kill()
+                    await process.wait()
+
+
+class ChildFailed(PanopticError):
+    """A service process exited when it should be serving."""
+
+
+def _client_host(bind_host: str) -> str:
+    return "127.0.0.1" if bind_host in ("0.0.0.0", "") else bind_host  # noqa: S104 - a client address
+
+
+async def run_suite(settings: Settings, *, load_demo: bool = True) -> int:
+    """Everything `panoptic up` does; returns the process exit code."""
+    started_at = time.monotonic()
+    services = suite_services(settings)
+    for service in services:
+        check_port_free(
+            settings.bind_host, service.port, f"{service.name} gRPC", service.port_variable
+        )
+        check_port_free(
+            settings.bind_host,
+            service.metrics_port,
+            f"{service.name} metrics",
+            f"PANOPTIC_{service.name.upper()}_METRICS_PORT",
+        )
+    owner_url, embedded = await prepare_database(settings)
+    token, generated = indexer_token(settings)
+    suite = Suite(settings, owner_url, token)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    exit_code = 0
+    try:
+        for service in services:
+            await suite.start(service)
+        demo_note = await _demo_data_note(settings, load_demo)
+        _print_ready(
+            settings,
+            owner_url,
+            embedded is not None or settings.database_url is None,
+            token,
+            generated,
+            time.monotonic() - started_at,
+            demo_note,
+        )
+        watcher = asyncio.ensure_future(suite.wait_for_exit())
+        stopper = asyncio.ensure_future(stop.wait())
+        await asyncio.wait({watcher, stopper}, return_when=asyncio.FIRST_COMPLETED)
+        if watcher.done():
+            log.error("a service exited unexpectedly; stopping the suite", service=watcher.result())
+            exit_code = 1
+        watcher.cancel()
+        stopper.cancel()
+    finally:
+        print("\nstopping Panoptic...", file=sys.stderr)
+        await suite.stop()
+        if embedded is not None:
+            embedded.stop()
+    return exit_code
+
+
+async def _demo_data_note(settings: Settings, load_demo: bool) -> str:
+    """Loads the demo corpus on first start, through the indexer, as a pipeline would."""
+    if not load_demo:
+        return "demo data: skipped (--no-demo)"
+    # The indexer's IndexClaims is not implemented yet; loading starts once it is.
+    return "demo data: loading waits for the indexer's IndexClaims (not implemented yet)"
+
+
+def _print_ready(
+    settings: Settings,
+    owner_url: DatabaseUrl,
+    embedded: bool,
+    token: str,
+    generated: bool,
+    seconds: float,
+    demo_note: str,
+) -> None:
+    host = _client_host(settings.bind_host)
+    indexer = f"{host}:{settings.indexer_port}"
+    retriever = f"{host}:{settings.retriever_port}"
+    database = f"embedded PostgreSQL in {settings.pgdata_dir}" if embedded else owner_url.redacted()
+    lines = [
+        "",
+        f"Panoptic is ready in {seconds:.1f} s. Press Ctrl-C to stop.",
+        f"  indexer   gRPC  {indexer}   (metrics :{settings.indexer_metrics_port}/metrics)",
+        f"  retriever gRPC  {retriever}   (metrics :{settings.retriever_metrics_port}/metrics)",
+        f"  database        {database}",
+        f"  indexer token   {token}"
+        + ("  (generated, kept in the data directory)" if generated else ""),
+        f"  {demo_note}",
+        "",
+    ]
+    print("\n".join(lines), file=sys.stderr, flush=True)

@@ -1,0 +1,1 @@
+"""The Panoptic v1 API, generated from protos/panoptic/v1 by `make protos`. Do not edit."""

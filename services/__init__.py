@@ -1,0 +1,1 @@
+"""The Panoptic services: indexer (writes), retriever (reads) and gateway (REST)."""

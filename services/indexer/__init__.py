@@ -1,0 +1,1 @@
+"""The Panoptic indexer service."""

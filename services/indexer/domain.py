@@ -1,0 +1,212 @@
+"""The indexer's values: what a batch asks for and what indexing did, free of protobuf and SQL."""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import struct
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+
+
+class ClaimState(StrEnum):
+    """Whether a claim stands; stored by these names."""
+
+    ACTIVE = "ACTIVE"
+    RETRACTED = "RETRACTED"
+
+
+class Change(StrEnum):
+    """What a revision records; stored by these names."""
+
+    CREATED = "CREATED"
+    UPDATED = "UPDATED"
+    RETRACTED = "RETRACTED"
+    RESTORED = "RESTORED"
+
+
+class Outcome(StrEnum):
+    """What indexing did to one claim."""
+
+    CREATED = "created"
+    UPDATED = "updated"
+    UNCHANGED = "unchanged"
+
+
+@dataclass(frozen=True)
+class ActorRecord:
+    """An actor as a pipeline sends it."""
+
+    id: str
+    display_name: str
+    aliases: tuple[str, ...]
+    kind: str
+    description: str
+
+
+@dataclass(frozen=True)
+class TopicRecord:
+    """A topic as a pipeline sends it."""
+
+    id: str
+    display_name: str
+    parent_id: str | None
+
+
+@dataclass(frozen=True)
+class ClaimContent:
+    """Everything about a claim that a pipeline decides; a change to any of it is a revision."""
+
+    id: str
+    actor_id: str
+    topic_ids: tuple[str, ...]
+    text: str
+    stated_at: datetime
+    source_url: str
+    source_title: str
+    source_publisher: str
+    source_published_at: datetime | None
+    language: str
+    confidence: float
+    state: ClaimState
+
+    @functools.cached_property
+    def content_hash(self) -> bytes:
+        """A digest of the content, equal for identical content (how "unchanged" is told)."""
+        digest = hashlib.sha256()
+        for part in (
+            self.actor_id,
+            "\x1f".join(self.topic_ids),
+            self.text,
+            self.stated_at.isoformat(),
+            self.source_url,
+            self.source_title,
+            self.source_publisher,
+            self.source_published_at.isoformat() if self.source_published_at else "",
+            self.language,
+            self.state.value,
+        ):
+            encoded = part.encode()
+            digest.update(struct.pack(">I", len(encoded)))
+            digest.update(encoded)
+        digest.update(struct.pack(">d", self.confidence))
+        return digest.digest()
+
+
+@dataclass(frozen=True)
+class IndexBatch:
+    """One batch: actors and topics to upsert, then claims to index, all or nothing."""
+
+    request_id: str
+    actors: tuple[ActorRecord, ...]
+    topics: tuple[TopicRecord, ...]
+    claims: tuple[ClaimContent, ...]
+
+
+@dataclass(frozen=True)
+class CurrentClaim:
+    """The stored current state of a claim, as far as indexing needs it."""
+
+    id: str
+    revision: int
+    content_hash: bytes
+    state: ClaimState
+    actor_id: str
+    topic_ids: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class ClaimResult:
+    """What happened to one claim of a batch."""
+
+    claim_id: str
+    revision: int
+    outcome: Outcome
+    change: Change | None = None
+    """The revision written, if any."""
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    """What indexing one batch did."""
+
+    claims: tuple[ClaimResult, ...]
+    actors_upserted: int = 0
+    topics_upserted: int = 0
+
+    def count(self, outcome: Outcome) -> int:
+        """How many claims had this outcome."""
+        return sum(1 for claim in self.claims if claim.outcome is outcome)
+
+
+@dataclass(frozen=True)
+class Replay:
+    """A request id seen before with the same payload: its first response, as stored."""
+
+    response: bytes
+
+
+@dataclass(frozen=True)
+class RetractRequest:
+    """A request to retract one claim."""
+
+    request_id: str
+    claim_id: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class StoredClaim:
+    """A claim's full current state, as RetractClaim answers it."""
+
+    content: ClaimContent
+    revision: int
+    create_time: datetime
+    update_time: datetime
+
+
+@dataclass
+class CountDeltas:
+    """Changes to the ACTIVE-claim counts of actors and topics made by one batch."""
+
+    actors: dict[str, int] = field(default_factory=dict)
+    topics: dict[str, int] = field(default_factory=dict)
+
+    def add(self, actor_id: str, topic_ids: tuple[str, ...], sign: int) -> None:
+        """Counts (sign=1) or uncounts (sign=-1) one active claim."""
+        self.actors[actor_id] = self.actors.get(actor_id, 0) + sign
+        for topic_id in topic_ids:
+            self.topics[topic_id] = self.topics.get(topic_id, 0) + sign
+
+    def move(
+        self,
+        before: tuple[str, tuple[str, ...], bool] | None,
+        after: tuple[str, tuple[str, ...], bool],
+    ) -> None:
+        """Accounts for a claim going from `before` to `after` (actor, topics, active)."""
+        if before is not None and before[2]:
+            self.add(before[0], before[1], -1)
+        if after[2]:
+            self.add(after[0], after[1], 1)
+
+
+class IndexingError(Exception):
+    """A request the indexer refuses; nothing of it was written."""
+
+
+class RequestIdReused(IndexingError):
+    """A request id already used for a different payload (AIP-155)."""
+
+
+class UnknownReferences(IndexingError):
+    """Claims or topics that name actors or topics that exist nowhere, or topic cycles."""
+
+    def __init__(self, violations: list[tuple[str, str]]) -> None:
+        super().__init__(f"{len(violations)} unknown references")
+        self.violations = violations
+        """(field path, description) pairs."""
+
+
+class ClaimNotFound(IndexingError):
+    """A retraction names a claim that does not exist."""

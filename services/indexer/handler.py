@@ -1,0 +1,260 @@
+"""Indexing logic: one batch, one transaction — idempotent, history-keeping, all or nothing.
+
+The handler takes domain values, runs the unit of work against the repository, and returns
+what happened. It never sees protobuf; the servicer hands it an `encode` function so that the
+first response of a request id can be stored in the same transaction as the writes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import replace
+from datetime import timedelta
+from typing import TypeVar
+
+import asyncpg
+
+from panoptic.core.logging import get_logger
+from services.indexer import metrics
+from services.indexer.domain import (
+    BatchResult,
+    Change,
+    ClaimContent,
+    ClaimNotFound,
+    ClaimResult,
+    ClaimState,
+    CountDeltas,
+    CurrentClaim,
+    IndexBatch,
+    Outcome,
+    Replay,
+    RequestIdReused,
+    RetractRequest,
+    StoredClaim,
+    UnknownReferences,
+)
+from services.indexer.repository import IndexRepository
+
+INDEX_METHOD = "IndexClaims"
+RETRACT_METHOD = "RetractClaim"
+# Deadlocks and serialisation failures are retried: the transaction did nothing.
+RETRYABLE = (asyncpg.DeadlockDetectedError, asyncpg.SerializationError)
+MAX_ATTEMPTS = 5
+
+T = TypeVar("T")
+log = get_logger("panoptic.indexer")
+
+
+class IndexingHandler:
+    """Runs indexing requests against the database, one transaction each."""
+
+    def __init__(self, pool: Callable[[], asyncpg.Pool], retention: timedelta) -> None:
+        self._pool = pool
+        self._retention = retention
+
+    async def index(
+        self, batch: IndexBatch, fingerprint: bytes, encode: Callable[[BatchResult], bytes]
+    ) -> BatchResult | Replay:
+        """Indexes one batch, or returns the stored response of an earlier identical request."""
+
+        async def work(repository: IndexRepository) -> BatchResult | Replay:
+            replay = await self._replay(repository, batch.request_id, INDEX_METHOD, fingerprint)
+            if replay is not None:
+                return replay
+            result = await _index_batch(repository, batch)
+            await repository.save_request(
+                batch.request_id, INDEX_METHOD, fingerprint, encode(result), self._retention
+            )
+            return result
+
+        outcome = await self._in_transaction(work)
+        if isinstance(outcome, BatchResult):
+            for kind in Outcome:
+                metrics.CLAIMS_INDEXED.labels(kind.value).inc(outcome.count(kind))
+            retracted = sum(1 for claim in outcome.claims if claim.change is Change.RETRACTED)
+            metrics.CLAIMS_INDEXED.labels("retracted").inc(retracted)
+        return outcome
+
+    async def retract(
+        self, request: RetractRequest, fingerprint: bytes, encode: Callable[[StoredClaim], bytes]
+    ) -> StoredClaim | Replay:
+        """Retracts a claim (a no-op if it is retracted already)."""
+
+        async def work(repository: IndexRepository) -> StoredClaim | Replay:
+            replay = await self._replay(repository, request.request_id, RETRACT_METHOD, fingerprint)
+            if replay is not None:
+                return replay
+            stored = await _retract(repository, request)
+            await repository.save_request(
+                request.request_id, RETRACT_METHOD, fingerprint, encode(stored), self._retention
+            )
+            return stored
+
+        return await self._in_transaction(work)
+
+    async def _replay(
+        self, repository: IndexRepository, request_id: str, method: str, fingerprint: bytes
+    ) -> Replay | None:
+        await repository.lock_request_id(request_id)
+        stored = await repository.find_request(request_id)
+        if stored is None:
+            return None
+        stored_method, stored_fingerprint, response = stored
+        if (stored_method, stored_fingerprint) != (method, fingerprint):
+            raise RequestIdReused(request_id)
+        return Replay(response)
+
+    async def _in_transaction(self, work: Callable[[IndexRepository], Awaitable[T]]) -> T:
+        """Runs `work` in one transaction, retrying deadlocks; records commit metrics."""
+        started = time.perf_counter()
+        for attempt in range(1, MAX_ATTEMPTS + 1):
+            try:
+                async with self._pool().acquire() as connection, connection.transaction():
+                    result = await work(IndexRepository(connection))
+            except RETRYABLE:
+                if attempt == MAX_ATTEMPTS:
+                    metrics.BATCHES.labels("failed").inc()
+                    raise
+                log.info("retrying after a deadlock", attempt=attempt)
+                await asyncio.sleep(random.uniform(0.01, 0.05) * attempt)  # noqa: S311 - jitter
+                continue
+            except (RequestIdReused, UnknownReferences, ClaimNotFound):
+                metrics.BATCHES.labels("rejected").inc()
+                raise
+            except BaseException:
+                metrics.BATCHES.labels("failed").inc()
+                raise
+            if isinstance(result, Replay):
+                metrics.BATCHES.labels("replayed").inc()
+            else:
+                metrics.BATCHES.labels("committed").inc()
+                metrics.LAST_COMMIT.set_to_current_time()
+                metrics.BATCH_SECONDS.observe(time.perf_counter() - started)
+            return result
+        raise AssertionError("unreachable")
+
+
+async def _index_batch(repository: IndexRepository, batch: IndexBatch) -> BatchResult:
+    await _check_references(repository, batch)
+    topics_upserted = await repository.upsert_topics(batch.topics)
+    actors_upserted = await repository.upsert_actors(batch.actors)
+
+    ids = [claim.id for claim in batch.claims]
+    current = await repository.lock_claims(ids)
+    new = [claim for claim in batch.claims if claim.id not in current]
+    inserted = await repository.insert_claims(new)
+    raced = [claim.id for claim in new if claim.id not in inserted]
+    if raced:  # created by a concurrent batch since we looked: now locked, so an update
+        current.update(await repository.lock_claims(raced))
+
+    results: list[ClaimResult] = []
+    updates: list[tuple[ClaimContent, int]] = []
+    revisions: list[tuple[ClaimContent, int, Change, str]] = []
+    deltas = CountDeltas()
+    for claim in batch.claims:
+        after = (claim.actor_id, claim.topic_ids, claim.state is ClaimState.ACTIVE)
+        if claim.id in inserted:
+            results.append(ClaimResult(claim.id, 1, Outcome.CREATED, Change.CREATED))
+            revisions.append((claim, 1, Change.CREATED, ""))
+            deltas.move(None, after)
+            continue
+        stored = current[claim.id]
+        if stored.content_hash == claim.content_hash:
+            results.append(ClaimResult(claim.id, stored.revision, Outcome.UNCHANGED))
+            continue
+        revision = stored.revision + 1
+        change = _change_between(stored, claim)
+        results.append(ClaimResult(claim.id, revision, Outcome.UPDATED, change))
+        updates.append((claim, revision))
+        revisions.append((claim, revision, change, ""))
+        deltas.move((stored.actor_id, stored.topic_ids, stored.state is ClaimState.ACTIVE), after)
+
+    await repository.update_claims(updates)
+    await repository.append_revisions(revisions, batch.request_id)
+    written = [content for content, _, _, _ in revisions]
+    await repository.link_topics(written, replaced=[content.id for content, _ in updates])
+    await repository.adjust_claim_counts(deltas.actors, deltas.topics)
+    return BatchResult(tuple(results), actors_upserted, topics_upserted)
+
+
+def _change_between(stored: CurrentClaim, claim: ClaimContent) -> Change:
+    if stored.state is ClaimState.ACTIVE and claim.state is ClaimState.RETRACTED:
+        return Change.RETRACTED
+    if stored.state is ClaimState.RETRACTED and claim.state is ClaimState.ACTIVE:
+        return Change.RESTORED
+    return Change.UPDATED
+
+
+async def _check_references(repository: IndexRepository, batch: IndexBatch) -> None:
+    """Every actor and topic a batch names must exist in it or in the database; no cycles."""
+    batch_actors = {actor.id for actor in batch.actors}
+    batch_topics = {topic.id: topic.parent_id for topic in batch.topics}
+    wanted_actors = {claim.actor_id for claim in batch.claims} - batch_actors
+    known_actors = await repository.existing_actor_ids(wanted_actors) if wanted_actors else set()
+    wanted_topics = {topic for claim in batch.claims for topic in claim.topic_ids}
+    wanted_topics |= {parent for parent in batch_topics.values() if parent}
+    stored_topics = await repository.topic_ancestry(wanted_topics | batch_topics.keys())
+    parents = {**stored_topics, **batch_topics}
+
+    violations: list[tuple[str, str]] = []
+    for index, topic in enumerate(batch.topics):
+        if topic.parent_id and topic.parent_id not in parents:
+            violations.append((f"topics[{index}].parentId", f"unknown topic {topic.parent_id!r}"))
+        elif _loops(topic.id, parents):
+            violations.append(
+                (f"topics[{index}].parentId", "would make the topic its own ancestor")
+            )
+    for index, claim in enumerate(batch.claims):
+        if claim.actor_id not in batch_actors and claim.actor_id not in known_actors:
+            violations.append(
+                (f"claims[{index}].actorId", f"unknown actor {claim.actor_id!r}: define it first")
+            )
+        for position, topic_id in enumerate(claim.topic_ids):
+            if topic_id not in parents:
+                violations.append(
+                    (f"claims[{index}].topicIds[{position}]", f"unknown topic {topic_id!r}")
+                )
+    if violations:
+        raise UnknownReferences(violations)
+
+
+def _loops(topic_id: str, parents: dict[str, str | None]) -> bool:
+    seen = {topic_id}
+    current = parents.get(topic_id)
+    while current:
+        if current in seen:
+            return True
+        seen.add(current)
+        current = parents.get(current)
+    return False
+
+
+async def _retract(repository: IndexRepository, request: RetractRequest) -> StoredClaim:
+    current = await repository.lock_claims([request.claim_id])
+    stored = current.get(request.claim_id)
+    if stored is None:
+        raise ClaimNotFound(request.claim_id)
+    if stored.state is ClaimState.RETRACTED:
+        claim = await repository.fetch_claim(request.claim_id)
+        assert claim is not None  # locked above
+        return claim
+    before = await repository.fetch_claim(request.claim_id)
+    assert before is not None
+    retracted = replace(before.content, state=ClaimState.RETRACTED)
+    revision = stored.revision + 1
+    await repository.update_claims([(retracted, revision)])
+    await repository.append_revisions(
+        [(retracted, revision, Change.RETRACTED, request.reason)], request.request_id
+    )
+    deltas = CountDeltas()
+    deltas.move(
+        (stored.actor_id, stored.topic_ids, True), (stored.actor_id, stored.topic_ids, False)
+    )
+    await repository.adjust_claim_counts(deltas.actors, deltas.topics)
+    metrics.CLAIMS_INDEXED.labels("retracted").inc()
+    claim = await repository.fetch_claim(request.claim_id)
+    assert claim is not None
+    return claim

@@ -1,0 +1,341 @@
+"""The indexer's SQL: every statement it runs, on one connection inside one transaction.
+
+Writes go through `unnest` of parallel arrays, one statement per table per batch, so a batch of
+a thousand claims costs a handful of round trips. Existing claims are locked in id order before
+they are read, so concurrent writers of one claim queue up instead of losing an update, and
+batches touching the same claims cannot deadlock on them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import timedelta
+
+import asyncpg
+
+from services.indexer.domain import (
+    ActorRecord,
+    Change,
+    ClaimContent,
+    ClaimState,
+    CurrentClaim,
+    StoredClaim,
+    TopicRecord,
+)
+
+_CLAIM_COLUMNS = (
+    "id, actor_id, topic_ids, text, stated_at, source_url, source_title, source_publisher,"
+    " source_published_at, language, confidence, state"
+)
+# The claims' twelve parallel arrays ($1-$12) as `unnest` takes them, the rows named `u`.
+_CLAIM_ARRAYS = (
+    "$1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::text[], $7::text[],"
+    " $8::text[], $9::timestamptz[], $10::text[], $11::float8[], $12::text[]"
+)
+_CLAIM_ALIASES = (
+    "id, actor_id, topic_ids, text, stated_at, source_url, source_title, source_publisher,"
+    " source_published_at, language, confidence, state"
+)
+# The same columns read back from `u`; topic lists arrive as '{a,b}' text and are cast.
+_CLAIM_VALUES = (
+    "u.id, u.actor_id, u.topic_ids::text[], u.text, u.stated_at, u.source_url, u.source_title,"
+    " u.source_publisher, u.source_published_at, u.language, u.confidence, u.state"
+)
+
+
+def _claim_arrays(claims: Sequence[ClaimContent]) -> list[list[object]]:
+    """The claims as twelve parallel arrays; topic lists travel as `{a,b}` literals."""
+    return [
+        [claim.id for claim in claims],
+        [claim.actor_id for claim in claims],
+        [_text_array_literal(claim.topic_ids) for claim in claims],
+        [claim.text for claim in claims],
+        [claim.stated_at for claim in claims],
+        [claim.source_url for claim in claims],
+        [claim.source_title for claim in claims],
+        [claim.source_publisher for claim in claims],
+        [claim.source_published_at for claim in claims],
+        [claim.language for claim in claims],
+        [claim.confidence for claim in claims],
+        [claim.state.value for claim in claims],
+    ]
+
+
+def _text_array_literal(values: Iterable[str]) -> str:
+    # Slugs only ([a-z0-9-]), so no quoting is needed; a 2-D array cannot be passed otherwise.
+    return "{" + ",".join(values) + "}"
+
+
+class IndexRepository:
+    """Reads and writes of one indexing transaction."""
+
+    def __init__(self, connection: asyncpg.Connection) -> None:
+        self._db = connection
+
+    # --- idempotency ---------------------------------------------------------------------------
+
+    async def lock_request_id(self, request_id: str) -> None:
+        """Serialises concurrent calls with one request id until this transaction ends."""
+        await self._db.execute(
+            "SELECT pg_advisory_xact_lock(hashtextextended($1, 155))", request_id
+        )
+
+    async def find_request(self, request_id: str) -> tuple[str, bytes, bytes] | None:
+        """The (method, request hash, response) stored for a request id, if any."""
+        row = await self._db.fetchrow(
+            "SELECT method, request_hash, response FROM idempotency_keys"
+            " WHERE request_id = $1 AND expire_time > now()",
+            request_id,
+        )
+        return (
+            None
+            if row is None
+            else (row["method"], bytes(row["request_hash"]), bytes(row["response"]))
+        )
+
+    async def save_request(
+        self, request_id: str, method: str, request_hash: bytes, response: bytes, keep: timedelta
+    ) -> None:
+        """Remembers a request's first response for `keep` (an expired record is replaced)."""
+        await self._db.execute(
+            "INSERT INTO idempotency_keys (request_id, method, request_hash, response, expire_time)"
+            " VALUES ($1, $2, $3, $4, now() + $5::interval)"
+            " ON CONFLICT (request_id) DO UPDATE SET method = EXCLUDED.method,"
+            " request_hash = EXCLUDED.request_hash, response = EXCLUDED.response,"
+            " create_time = now(), expire_time = EXCLUDED.expire_time",
+            request_id,
+            method,
+            request_hash,
+            response,
+            keep,
+        )
+
+    # --- references ----------------------------------------------------------------------------
+
+    async def existing_actor_ids(self, ids: Iterable[str]) -> set[str]:
+        """Which of these actor ids are stored."""
+        rows = await self._db.fetch("SELECT id FROM actors WHERE id = ANY($1::text[])", list(ids))
+        return {row["id"] for row in rows}
+
+    async def topic_ancestry(self, ids: Iterable[str]) -> dict[str, str | None]:
+        """Stored topics among `ids` and all their ancestors, each with its parent."""
+        rows = await self._db.fetch(
+            "WITH RECURSIVE up AS ("
+            "  SELECT id, parent_id FROM topics WHERE id = ANY($1::text[])"
+            "  UNION SELECT t.id, t.parent_id FROM topics t JOIN up ON t.id = up.parent_id"
+            ") SELECT id, parent_id FROM up",
+            list(ids),
+        )
+        return {row["id"]: row["parent_id"] for row in rows}
+
+    # --- actors and topics ---------------------------------------------------------------------
+
+    async def upsert_topics(self, topics: Sequence[TopicRecord]) -> int:
+        """Creates or changes topics; returns how many were new or different."""
+        if not topics:
+            return 0
+        ordered = sorted(topics, key=lambda topic: topic.id)
+        rows = await self._db.fetch(
+            "INSERT INTO topics AS t (id, display_name, parent_id)"
+            " SELECT * FROM unnest($1::text[], $2::text[], $3::text[])"
+            " ON CONFLICT (id) DO UPDATE SET display_name = EXCLUDED.display_name,"
+            " parent_id = EXCLUDED.parent_id, update_time = now()"
+            " WHERE (t.display_name, t.parent_id)"
+            " IS DISTINCT FROM (EXCLUDED.display_name, EXCLUDED.parent_id)"
+            " RETURNING t.id",
+            [topic.id for topic in ordered],
+            [topic.display_name for topic in ordered],
+            [topic.parent_id for topic in ordered],
+        )
+        return len(rows)
+
+    async def upsert_actors(self, actors: Sequence[ActorRecord]) -> int:
+        """Creates or changes actors; returns how many were new or different."""
+        if not actors:
+            return 0
+        ordered = sorted(actors, key=lambda actor: actor.id)
+        rows = await self._db.fetch(
+            "INSERT INTO actors AS a (id, display_name, aliases, kind, description)"
+            " SELECT u.id, u.display_name, u.aliases::text[], u.kind, u.description"
+            " FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[])"
+            "   AS u(id, display_name, aliases, kind, description)"
+            " ON CONFLICT (id) DO UPDATE SET display_name = EXCLUDED.display_name,"
+            " aliases = EXCLUDED.aliases, kind = EXCLUDED.kind,"
+            " description = EXCLUDED.description, update_time = now()"
+            " WHERE (a.display_name, a.aliases, a.kind, a.description) IS DISTINCT FROM"
+            " (EXCLUDED.display_name, EXCLUDED.aliases, EXCLUDED.kind, EXCLUDED.description)"
+            " RETURNING a.id",
+            [actor.id for actor in ordered],
+            [actor.display_name for actor in ordered],
+            [_quoted_array_literal(actor.aliases) for actor in ordered],
+            [actor.kind for actor in ordered],
+            [actor.description for actor in ordered],
+        )
+        return len(rows)
+
+    async def adjust_claim_counts(self, actors: dict[str, int], topics: dict[str, int]) -> None:
+        """Applies count changes, in id order so concurrent batches lock rows alike."""
+        for table, deltas in (("actors", actors), ("topics", topics)):
+            changed = sorted((key, delta) for key, delta in deltas.items() if delta)
+            if changed:
+                await self._db.execute(
+                    f"UPDATE {table} SET claim_count = claim_count + d.delta"
+                    " FROM unnest($1::text[], $2::bigint[]) AS d(id, delta)"
+                    f" WHERE {table}.id = d.id",
+                    [key for key, _ in changed],
+                    [delta for _, delta in changed],
+                )
+
+    # --- claims --------------------------------------------------------------------------------
+
+    async def lock_claims(self, ids: Sequence[str]) -> dict[str, CurrentClaim]:
+        """The stored claims among `ids`, locked for update until the transaction ends."""
+        rows = await self._db.fetch(
+            "SELECT id, revision, content_hash, state, actor_id, topic_ids FROM claims"
+            " WHERE id = ANY($1::text[]) ORDER BY id FOR UPDATE",
+            list(ids),
+        )
+        return {
+            row["id"]: CurrentClaim(
+                id=row["id"],
+                revision=row["revision"],
+                content_hash=bytes(row["content_hash"]),
+                state=ClaimState(row["state"]),
+                actor_id=row["actor_id"],
+                topic_ids=tuple(row["topic_ids"]),
+            )
+            for row in rows
+        }
+
+    async def insert_claims(self, claims: Sequence[ClaimContent]) -> set[str]:
+        """Inserts new claims at revision 1; returns the ids inserted (not those raced in)."""
+        if not claims:
+            return set()
+        ordered = sorted(claims, key=lambda claim: claim.id)
+        rows = await self._db.fetch(
+            f"INSERT INTO claims ({_CLAIM_COLUMNS}, revision, content_hash)"
+            f" SELECT {_CLAIM_VALUES}, 1, u.content_hash"
+            f" FROM unnest({_CLAIM_ARRAYS}, $13::bytea[]) AS u({_CLAIM_ALIASES}, content_hash)"
+            " ON CONFLICT (id) DO NOTHING RETURNING id",
+            *_claim_arrays(ordered),
+            [claim.content_hash for claim in ordered],
+        )
+        return {row["id"] for row in rows}
+
+    async def update_claims(self, claims: Sequence[tuple[ClaimContent, int]]) -> None:
+        """Replaces the current state of locked claims with new content at new revisions."""
+        if not claims:
+            return
+        contents = [content for content, _ in claims]
+        await self._db.execute(
+            "UPDATE claims SET actor_id = u.actor_id, topic_ids = u.topic_ids::text[],"
+            " text = u.text, stated_at = u.stated_at, source_url = u.source_url,"
+            " source_title = u.source_title, source_publisher = u.source_publisher,"
+            " source_published_at = u.source_published_at, language = u.language,"
+            " confidence = u.confidence, state = u.state, revision = u.revision,"
+            " content_hash = u.content_hash, update_time = now()"
+            f" FROM unnest({_CLAIM_ARRAYS}, $13::int[], $14::bytea[])"
+            f" AS u({_CLAIM_ALIASES}, revision, content_hash)"
+            " WHERE claims.id = u.id",
+            *_claim_arrays(contents),
+            [revision for _, revision in claims],
+            [content.content_hash for content in contents],
+        )
+
+    async def append_revisions(
+        self, revisions: Sequence[tuple[ClaimContent, int, Change, str]], request_id: str
+    ) -> None:
+        """Adds history entries: (content, revision, change, reason) each."""
+        if not revisions:
+            return
+        contents = [content for content, _, _, _ in revisions]
+        await self._db.execute(
+            f"INSERT INTO claim_revisions (claim_id, {_CLAIM_COLUMNS.removeprefix('id, ')},"
+            " revision, change, reason, request_id)"
+            f" SELECT {_CLAIM_VALUES}, u.revision, u.change, u.reason, $16"
+            f" FROM unnest({_CLAIM_ARRAYS}, $13::int[], $14::text[], $15::text[])"
+            f" AS u({_CLAIM_ALIASES}, revision, change, reason)",
+            *_claim_arrays(contents),
+            [revision for _, revision, _, _ in revisions],
+            [change.value for _, _, change, _ in revisions],
+            [reason for _, _, _, reason in revisions],
+            request_id,
+        )
+
+    async def link_topics(self, claims: Sequence[ClaimContent], replaced: Sequence[str]) -> None:
+        """Makes each claim's links match its topics; links of `replaced` claims are retired."""
+        if replaced:
+            await self._db.execute(
+                "UPDATE claim_topics SET is_current = false"
+                " WHERE claim_id = ANY($1::text[]) AND is_current",
+                list(replaced),
+            )
+        if not claims:
+            return
+        pairs = sorted(
+            (claim.id, topic, claim.stated_at) for claim in claims for topic in claim.topic_ids
+        )
+        await self._db.execute(
+            "INSERT INTO claim_topics (claim_id, topic_id, stated_at)"
+            " SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[])"
+            " ON CONFLICT (claim_id, topic_id) DO UPDATE SET stated_at = EXCLUDED.stated_at,"
+            " is_current = true",
+            [claim_id for claim_id, _, _ in pairs],
+            [topic for _, topic, _ in pairs],
+            [stated_at for _, _, stated_at in pairs],
+        )
+
+    async def fetch_claim(self, claim_id: str) -> StoredClaim | None:
+        """A claim's full current state."""
+        row = await self._db.fetchrow(
+            f"SELECT {_CLAIM_COLUMNS}, revision, create_time, update_time FROM claims"
+            " WHERE id = $1",
+            claim_id,
+        )
+        if row is None:
+            return None
+        return StoredClaim(
+            content=ClaimContent(
+                id=row["id"],
+                actor_id=row["actor_id"],
+                topic_ids=tuple(row["topic_ids"]),
+                text=row["text"],
+                stated_at=row["stated_at"],
+                source_url=row["source_url"],
+                source_title=row["source_title"],
+                source_publisher=row["source_publisher"],
+                source_published_at=row["source_published_at"],
+                language=row["language"],
+                confidence=row["confidence"],
+                state=ClaimState(row["state"]),
+            ),
+            revision=row["revision"],
+            create_time=row["create_time"],
+            update_time=row["update_time"],
+        )
+
+
+async def expire_requests(connection: asyncpg.Connection, *, batch_size: int = 1000) -> int:
+    """Deletes expired idempotency records in small batches; returns how many went.
+
+    Runs as the owner (the indexer's role may not delete). `SKIP LOCKED` and small batches keep
+    it from blocking indexing or holding long locks.
+    """
+    removed = 0
+    while True:
+        status = await connection.execute(
+            "DELETE FROM idempotency_keys WHERE request_id IN ("
+            " SELECT request_id FROM idempotency_keys WHERE expire_time <= now()"
+            " ORDER BY expire_time LIMIT $1 FOR UPDATE SKIP LOCKED)",
+            batch_size,
+        )
+        count = int(status.split()[-1])
+        removed += count
+        if count < batch_size:
+            return removed
+
+
+def _quoted_array_literal(values: Iterable[str]) -> str:
+    """A text[] literal for free text such as aliases: every element quoted and escaped."""
+    escaped = (value.replace("\\", "\\\\").replace('"', '\\"') for value in values)
+    return "{" + ",".join(f'"{value}"' for value in escaped) + "}"

@@ -1,0 +1,281 @@
+"""Checks an indexing request before anything is written, reporting every problem at once.
+
+Field paths use the proto3 JSON names the pipelines send (`claims[3].statedAt`), so a
+pipeline can point at the offending line of its own input. References to actors and topics
+that are not in the batch are checked later, against the database, in the same transaction.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from urllib.parse import urlsplit
+
+import langcodes
+
+from panoptic.v1 import indexer_service_pb2, resources_pb2
+
+SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,126}[a-z0-9])?$")
+CLAIM_ID = re.compile(r"^[A-Za-z0-9._~-]{1,128}$")
+REQUEST_ID = re.compile(r"^[A-Za-z0-9._~:/-]{1,128}$")
+LANGUAGE_SHAPE = re.compile(r"^[A-Za-z]{2,8}(?:-[A-Za-z0-9]{1,8})*$")
+
+MAX_NAME_CHARS = 300
+MAX_ALIASES = 50
+MAX_DESCRIPTION_CHARS = 2_000
+MAX_TOPICS_PER_CLAIM = 20
+MAX_URL_CHARS = 2_048
+MAX_REASON_CHARS = 2_000
+# A pipeline's clock may run a little ahead of ours; beyond this a statement is "in the future".
+CLOCK_SKEW = timedelta(minutes=5)
+
+
+@dataclass(frozen=True)
+class FieldViolation:
+    """One problem with one field, as `google.rpc.BadRequest.FieldViolation` carries it."""
+
+    field: str
+    description: str
+    reason: str = "INVALID_FIELD"
+
+
+@dataclass(frozen=True)
+class Limits:
+    """The configurable limits validation enforces."""
+
+    max_batch_claims: int = 1_000
+    max_text_chars: int = 20_000
+
+
+def validate_index_request(
+    request: indexer_service_pb2.IndexClaimsRequest, limits: Limits, now: datetime | None = None
+) -> list[FieldViolation]:
+    """Every problem of the request that can be seen without the database."""
+    now = now or datetime.now(UTC)
+    problems = _request_id_problems(request.request_id)
+    if len(request.claims) > limits.max_batch_claims:
+        problems.append(
+            FieldViolation(
+                "claims",
+                f"a batch holds at most {limits.max_batch_claims} claims; this one has "
+                f"{len(request.claims)}: split it",
+                "BATCH_TOO_LARGE",
+            )
+        )
+    problems += _duplicates("actors", [actor.id for actor in request.actors])
+    problems += _duplicates("topics", [topic.id for topic in request.topics])
+    problems += _duplicates("claims", [claim.id for claim in request.claims])
+    for index, actor in enumerate(request.actors):
+        problems += _actor_problems(f"actors[{index}]", actor)
+    for index, topic in enumerate(request.topics):
+        problems += _topic_problems(f"topics[{index}]", topic)
+    problems += _topic_cycles(request.topics)
+    for index, claim in enumerate(request.claims):
+        problems += _claim_problems(f"claims[{index}]", claim, limits, now)
+    return problems
+
+
+def validate_retract_request(
+    request: indexer_service_pb2.RetractClaimRequest,
+) -> list[FieldViolation]:
+    """Every problem of a retraction request."""
+    problems = _request_id_problems(request.request_id)
+    if not request.claim_id:
+        problems.append(FieldViolation("claimId", "required", "REQUIRED"))
+    elif not CLAIM_ID.match(request.claim_id):
+        problems.append(FieldViolation("claimId", "is not a valid claim id"))
+    if len(request.reason) > MAX_REASON_CHARS:
+        problems.append(FieldViolation("reason", f"longer than {MAX_REASON_CHARS} characters"))
+    return problems
+
+
+def normalise_language(tag: str) -> str:
+    """The canonical spelling of a valid BCP-47 tag (`pt-br` becomes `pt-BR`)."""
+    return str(langcodes.standardize_tag(tag))
+
+
+def _request_id_problems(request_id: str) -> list[FieldViolation]:
+    if not request_id:
+        return [FieldViolation("requestId", "required: an idempotency key per batch", "REQUIRED")]
+    if not REQUEST_ID.match(request_id):
+        return [
+            FieldViolation("requestId", "must be 1 to 128 characters of letters, digits and ._~:/-")
+        ]
+    return []
+
+
+def _duplicates(collection: str, ids: list[str]) -> list[FieldViolation]:
+    counts = Counter(ids)
+    seen: set[str] = set()
+    problems = []
+    for index, item_id in enumerate(ids):
+        if item_id and counts[item_id] > 1:
+            if item_id in seen:
+                problems.append(
+                    FieldViolation(
+                        f"{collection}[{index}].id",
+                        f"duplicate id {item_id!r} in this batch",
+                        "DUPLICATE_ID",
+                    )
+                )
+            seen.add(item_id)
+    return problems
+
+
+def _slug_problems(path: str, value: str) -> list[FieldViolation]:
+    if not value:
+        return [FieldViolation(path, "required", "REQUIRED")]
+    if not SLUG.match(value):
+        return [
+            FieldViolation(
+                path, "must be a lowercase slug: letters, digits and inner dashes, at most 128"
+            )
+        ]
+    return []
+
+
+def _name_problems(path: str, value: str) -> list[FieldViolation]:
+    if not value.strip():
+        return [FieldViolation(path, "required, and not blank", "REQUIRED")]
+    if len(value) > MAX_NAME_CHARS:
+        return [FieldViolation(path, f"longer than {MAX_NAME_CHARS} characters")]
+    return []
+
+
+def _actor_problems(path: str, actor: resources_pb2.Actor) -> list[FieldViolation]:
+    problems = _slug_problems(f"{path}.id", actor.id)
+    problems += _name_problems(f"{path}.displayName", actor.display_name)
+    if len(actor.aliases) > MAX_ALIASES:
+        problems.append(FieldViolation(f"{path}.aliases", f"more than {MAX_ALIASES} aliases"))
+    for index, alias in enumerate(actor.aliases):
+        problems += _name_problems(f"{path}.aliases[{index}]", alias)
+    if actor.kind not in resources_pb2.ActorKind.values():
+        problems.append(FieldViolation(f"{path}.kind", f"unknown kind {actor.kind}"))
+    if len(actor.description) > MAX_DESCRIPTION_CHARS:
+        problems.append(
+            FieldViolation(f"{path}.description", f"longer than {MAX_DESCRIPTION_CHARS} characters")
+        )
+    return problems
+
+
+def _topic_problems(path: str, topic: resources_pb2.Topic) -> list[FieldViolation]:
+    problems = _slug_problems(f"{path}.id", topic.id)
+    problems += _name_problems(f"{path}.displayName", topic.display_name)
+    if topic.parent_id:
+        if topic.parent_id == topic.id:
+            problems.append(FieldViolation(f"{path}.parentId", "a topic cannot be its own parent"))
+        else:
+            problems += _slug_problems(f"{path}.parentId", topic.parent_id)
+    return problems
+
+
+def _topic_cycles(topics: Sequence[resources_pb2.Topic]) -> list[FieldViolation]:
+    """Parent chains within the batch that loop back on themselves."""
+    parents = {topic.id: topic.parent_id for topic in topics if topic.parent_id}
+    problems = []
+    for index, topic in enumerate(topics):
+        seen = {topic.id}
+        current = parents.get(topic.id)
+        while current:
+            if current in seen:
+                problems.append(
+                    FieldViolation(
+                        f"topics[{index}].parentId", "parent links in this batch form a cycle"
+                    )
+                )
+                break
+            seen.add(current)
+            current = parents.get(current)
+    return problems
+
+
+def _claim_problems(
+    path: str, claim: resources_pb2.Claim, limits: Limits, now: datetime
+) -> list[FieldViolation]:
+    problems = []
+    if not claim.id:
+        problems.append(FieldViolation(f"{path}.id", "required", "REQUIRED"))
+    elif not CLAIM_ID.match(claim.id):
+        problems.append(
+            FieldViolation(f"{path}.id", "must be 1 to 128 characters of letters, digits and ._~-")
+        )
+    problems += _slug_problems(f"{path}.actorId", claim.actor_id)
+    if not claim.topic_ids:
+        problems.append(FieldViolation(f"{path}.topicIds", "at least one topic", "REQUIRED"))
+    elif len(claim.topic_ids) > MAX_TOPICS_PER_CLAIM:
+        problems.append(
+            FieldViolation(f"{path}.topicIds", f"at most {MAX_TOPICS_PER_CLAIM} topics")
+        )
+    for index, topic_id in enumerate(claim.topic_ids):
+        problems += _slug_problems(f"{path}.topicIds[{index}]", topic_id)
+    if len(set(claim.topic_ids)) != len(claim.topic_ids):
+        problems.append(FieldViolation(f"{path}.topicIds", "lists a topic more than once"))
+    if not claim.text.strip():
+        problems.append(FieldViolation(f"{path}.text", "required, and not blank", "REQUIRED"))
+    elif len(claim.text) > limits.max_text_chars:
+        problems.append(
+            FieldViolation(
+                f"{path}.text",
+                f"{len(claim.text)} characters; the limit is {limits.max_text_chars}",
+                "TEXT_TOO_LONG",
+            )
+        )
+    if "\x00" in claim.text:
+        problems.append(FieldViolation(f"{path}.text", "contains a NUL character"))
+    problems += _stated_at_problems(f"{path}.statedAt", claim, now)
+    problems += _language_problems(f"{path}.language", claim.language)
+    if not (math.isfinite(claim.confidence) and 0.0 <= claim.confidence <= 1.0):
+        problems.append(
+            FieldViolation(f"{path}.confidence", f"must be between 0 and 1, not {claim.confidence}")
+        )
+    if claim.state not in resources_pb2.ClaimState.values():
+        problems.append(FieldViolation(f"{path}.state", f"unknown state {claim.state}"))
+    problems += _source_problems(f"{path}.source", claim.source)
+    return problems
+
+
+def _stated_at_problems(
+    path: str, claim: resources_pb2.Claim, now: datetime
+) -> list[FieldViolation]:
+    if not claim.HasField("stated_at"):
+        return [FieldViolation(path, "required: when the statement was made", "REQUIRED")]
+    try:
+        stated_at = claim.stated_at.ToDatetime(tzinfo=UTC)
+    except (ValueError, OverflowError):
+        return [FieldViolation(path, "is not a valid time")]
+    if stated_at > now + CLOCK_SKEW:
+        return [FieldViolation(path, "is in the future", "IN_FUTURE")]
+    return []
+
+
+def _language_problems(path: str, language: str) -> list[FieldViolation]:
+    if not language:
+        return [FieldViolation(path, "required: a BCP-47 tag such as en or pt-BR", "REQUIRED")]
+    if not LANGUAGE_SHAPE.match(language) or not langcodes.tag_is_valid(language):
+        return [FieldViolation(path, f"{language!r} is not a valid BCP-47 language tag")]
+    return []
+
+
+def _source_problems(path: str, source: resources_pb2.Source) -> list[FieldViolation]:
+    problems = []
+    if source.url:
+        parts = urlsplit(source.url)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            problems.append(FieldViolation(f"{path}.url", "must be an absolute http(s) URL"))
+        elif len(source.url) > MAX_URL_CHARS:
+            problems.append(
+                FieldViolation(f"{path}.url", f"longer than {MAX_URL_CHARS} characters")
+            )
+    for name in ("title", "publisher"):
+        if len(getattr(source, name)) > MAX_NAME_CHARS * 4:
+            problems.append(FieldViolation(f"{path}.{name}", "too long"))
+    if source.HasField("published_at"):
+        try:
+            source.published_at.ToDatetime(tzinfo=UTC)
+        except (ValueError, OverflowError):
+            problems.append(FieldViolation(f"{path}.publishedAt", "is not a valid time"))
+    return problems

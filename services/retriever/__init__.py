@@ -1,0 +1,1 @@
+"""The Panoptic retriever service."""

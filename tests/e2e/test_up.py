@@ -1,0 +1,94 @@
+"""`panoptic up` (what `make run` runs) as a newcomer starts it, on an embedded PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import asyncpg
+import grpc
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from panoptic.core.embedded_pg import DATABASE, OWNER_ROLE, EmbeddedPostgres
+from tests.support.processes import ROOT, PanopticProcess, service_env, wait_for
+
+pytestmark = pytest.mark.slow
+
+
+def _ready(process: PanopticProcess) -> bool:
+    if process.process.poll() is not None:
+        raise AssertionError(f"panoptic up exited early:\n{process.output}")
+    return "Panoptic is ready" in process.output
+
+
+def _health(address: str, service: str) -> int:
+    with grpc.insecure_channel(address) as channel:
+        reply = health_pb2_grpc.HealthStub(channel).Check(
+            health_pb2.HealthCheckRequest(service=service), timeout=5
+        )
+    return int(reply.status)
+
+
+async def _owner_query(server: EmbeddedPostgres, sql: str) -> object:
+    connection = await asyncpg.connect(server.url(user=OWNER_ROLE, database=DATABASE))
+    try:
+        return await connection.fetchval(sql)
+    finally:
+        await connection.close()
+
+
+def test_up_serves_the_suite_keeps_data_and_refuses_a_second_instance(tmp_path: Path) -> None:
+    """First start and restart serve every service; data persists; a second `up` is refused."""
+    data_dir = tmp_path / "data"
+    env = service_env("", data_dir)
+    del env["DATABASE_URL"]
+    del env["PANOPTIC_INDEXER_TOKEN"]
+    server = EmbeddedPostgres(data_dir / "postgres")
+    marker = f"persisted-{time.time_ns()}"
+
+    first = PanopticProcess(("up", "--no-demo"), env, tmp_path / "up-1.log").start()
+    try:
+        wait_for(lambda: _ready(first), timeout=120)
+        for name, service in (
+            ("INDEXER", "panoptic.v1.IndexerService"),
+            ("RETRIEVER", "panoptic.v1.RetrieverService"),
+        ):
+            address = f"127.0.0.1:{env[f'PANOPTIC_{name}_PORT']}"
+            assert _health(address, service) == health_pb2.HealthCheckResponse.SERVING
+        token = re.search(r"indexer token\s+(\S+)", first.output)
+        assert token is not None, first.output
+        assert (data_dir / "indexer-token").read_text().strip() == token.group(1)
+
+        second = subprocess.run(
+            [sys.executable, "-m", "panoptic", "up", "--no-demo"],
+            env=env,
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert second.returncode == 2
+        assert "already running" in second.stderr
+        assert "Traceback" not in second.stderr
+        assert first.process.poll() is None, "the first instance must keep running"
+
+        asyncio.run(_owner_query(server, f"COMMENT ON DATABASE {DATABASE} IS '{marker}'"))
+    finally:
+        assert first.stop(signal.SIGINT) == 0, first.output
+    assert not server.is_running(), "up must stop the embedded PostgreSQL it started"
+
+    restarted = PanopticProcess(("up", "--no-demo"), env, tmp_path / "up-2.log").start()
+    try:
+        wait_for(lambda: _ready(restarted), timeout=120)
+        query = "SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = "
+        comment = asyncio.run(_owner_query(server, f"{query}'{DATABASE}'"))
+        assert comment == marker
+    finally:
+        assert restarted.stop(signal.SIGTERM) == 0, restarted.output

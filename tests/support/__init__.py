@@ -1,0 +1,1 @@
+"""Helpers the tests share: free ports, and services started as real processes."""

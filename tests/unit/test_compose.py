@@ -1,0 +1,376 @@
+"""Checks docker-compose.yml and the Dockerfile against the code they run.
+
+No container engine is needed: the file is read as YAML and compared with `Settings`, the CLI's
+commands and the start order the suite relies on. When Debian's `docker-compose` is installed,
+it validates the file too.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import re
+import shutil
+import subprocess
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+import yaml
+from pydantic import AliasChoices
+
+from panoptic.core.db import SERVICE_ROLES
+from panoptic.core.settings import Settings
+
+ROOT = Path(__file__).resolve().parents[2]
+COMPOSE_FILE = ROOT / "docker-compose.yml"
+DOCKERFILE = ROOT / "Dockerfile"
+
+# The subcommands `panoptic` has (or will have: `health` does a grpc.health.v1 Check).
+CLI_COMMANDS = frozenset({"migrate", "indexer", "retriever", "gateway", "health", "up"})
+# The services that run the Panoptic image, each with the subcommand of the same name.
+PANOPTIC_SERVICES = ("migrate", "indexer", "retriever", "gateway")
+LONG_RUNNING = frozenset({"postgres", "indexer", "retriever", "gateway"})
+
+# Each secret reaches only the processes that use it.
+SECRET_HOLDERS = {
+    "DATABASE_URL": {"migrate"},
+    "PANOPTIC_INDEXER_DB_PASSWORD": {"migrate"},
+    "PANOPTIC_RETRIEVER_DB_PASSWORD": {"migrate"},
+    "PANOPTIC_INDEXER_DATABASE_URL": {"indexer"},
+    "PANOPTIC_INDEXER_TOKEN": {"indexer"},
+    "PANOPTIC_RETRIEVER_DATABASE_URL": {"retriever"},
+}
+
+SettingsOf = Callable[[str], Settings]
+
+# `${NAME}`, `${NAME:-default}`, `${NAME:?message}` and their forms without the colon.
+INTERPOLATION = re.compile(r"\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?P<op>:?[-?])?(?P<arg>[^}]*)\}")
+
+
+def fake_value(name: str) -> str:
+    """A URL-safe stand-in for an operator-supplied variable, long enough for any secret check."""
+    return f"fake-{name.lower().replace('_', '-')}-0123456789abcdef"
+
+
+def interpolate(value: Any) -> Any:
+    """Replaces every `${...}` in the loaded file with a fake value, as compose would."""
+    if isinstance(value, str):
+        return INTERPOLATION.sub(lambda match: fake_value(match["name"]), value)
+    if isinstance(value, list):
+        return [interpolate(item) for item in value]
+    if isinstance(value, dict):
+        return {key: interpolate(item) for key, item in value.items()}
+    return value
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict[str, Any]:
+    """The compose file as compose sees it once the operator's variables are set."""
+    loaded: dict[str, Any] = yaml.safe_load(COMPOSE_FILE.read_text())
+    interpolated: dict[str, Any] = interpolate(loaded)
+    return interpolated
+
+
+@pytest.fixture(scope="module")
+def services(compose: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The file's services by name."""
+    by_name: dict[str, dict[str, Any]] = compose["services"]
+    return by_name
+
+
+def environment(service: Mapping[str, Any]) -> dict[str, str]:
+    """A service's environment as a mapping, whichever of compose's two forms it uses."""
+    env = service.get("environment") or {}
+    if isinstance(env, list):
+        env = dict(item.split("=", 1) for item in env)
+    return {name: str(value) for name, value in env.items()}
+
+
+def settings_variables() -> set[str]:
+    """Every environment variable `Settings` reads, upper-cased."""
+    prefix = Settings.model_config.get("env_prefix", "")
+    names: set[str] = set()
+    for field_name, field in Settings.model_fields.items():
+        alias = field.validation_alias
+        if isinstance(alias, AliasChoices):
+            names.update(str(choice).upper() for choice in alias.choices)
+        elif isinstance(alias, str):
+            names.add(alias.upper())
+        else:
+            names.add(f"{prefix}{field_name}".upper())
+    return names
+
+
+@pytest.fixture
+def settings_of(monkeypatch: pytest.MonkeyPatch, services: dict[str, dict[str, Any]]) -> SettingsOf:
+    """Builds the `Settings` a Panoptic service would read from its compose environment."""
+
+    def build(name: str) -> Settings:
+        with monkeypatch.context() as patch:
+            for variable in list(os.environ):
+                if variable.upper() in settings_variables():
+                    patch.delenv(variable)
+            for variable, value in environment(services[name]).items():
+                patch.setenv(variable, value)
+            # Names, types and ranges are checked here; which secrets production insists on
+            # depends on the process, and each service is given only its own.
+            patch.setenv("PANOPTIC_ENV", "development")
+            return Settings()
+
+    return build
+
+
+def port_of(address: str) -> int:
+    """The port of a `host:port` address."""
+    return int(address.rsplit(":", 1)[1])
+
+
+def published_targets(service: Mapping[str, Any]) -> set[int]:
+    """The container ports a service publishes, from short (`"8080:8080"`) or long syntax."""
+    targets = set()
+    for entry in service.get("ports", []):
+        if isinstance(entry, dict):
+            targets.add(int(entry["target"]))
+        else:
+            targets.add(int(str(entry).split("/")[0].rsplit(":", 1)[-1]))
+    return targets
+
+
+def networks_of(service: Mapping[str, Any]) -> set[str]:
+    """The networks a service joins, whichever of compose's two forms it uses."""
+    networks = service.get("networks") or ["default"]
+    return set(networks)
+
+
+def test_every_panoptic_variable_is_a_setting(services: dict[str, dict[str, Any]]) -> None:
+    """Every variable given to a Panoptic service is one that `Settings` reads."""
+    known = settings_variables()
+    for name in PANOPTIC_SERVICES:
+        unknown = {variable for variable in environment(services[name]) if variable not in known}
+        assert not unknown, f"{name} sets variables Settings does not read: {sorted(unknown)}"
+
+
+def test_environments_are_valid_settings(settings_of: SettingsOf) -> None:
+    """Each Panoptic service's environment passes `Settings` validation (types and ranges)."""
+    for name in PANOPTIC_SERVICES:
+        settings = settings_of(name)
+        listens_everywhere = ipaddress.ip_address(settings.bind_host).is_unspecified
+        assert listens_everywhere, f"{name} must listen beyond its container's loopback"
+
+
+def test_every_panoptic_service_runs_in_production(services: dict[str, dict[str, Any]]) -> None:
+    """Every Panoptic service runs with PANOPTIC_ENV=production, refusing unsafe defaults."""
+    for name in PANOPTIC_SERVICES:
+        assert environment(services[name]).get("PANOPTIC_ENV") == "production", name
+
+
+def test_secrets_reach_only_the_services_that_use_them(
+    services: dict[str, dict[str, Any]],
+) -> None:
+    """The owner's URL reaches only the migration, and each service gets only its own secrets."""
+    for secret, expected in SECRET_HOLDERS.items():
+        holders = {name for name, service in services.items() if secret in environment(service)}
+        assert holders == expected, f"{secret} is given to {sorted(holders)}"
+
+
+def test_database_urls_use_the_right_roles(
+    services: dict[str, dict[str, Any]], settings_of: SettingsOf
+) -> None:
+    """The migration connects as the database's owner, each service as its own role."""
+    postgres = environment(services["postgres"])
+    expected_users = {
+        ("migrate", "DATABASE_URL"): postgres["POSTGRES_USER"],
+        ("indexer", "PANOPTIC_INDEXER_DATABASE_URL"): SERVICE_ROLES["indexer"],
+        ("retriever", "PANOPTIC_RETRIEVER_DATABASE_URL"): SERVICE_ROLES["retriever"],
+    }
+    for (name, variable), user in expected_users.items():
+        url = urlsplit(environment(services[name])[variable])
+        assert url.username == user, f"{name}'s {variable}"
+        assert url.hostname == "postgres", f"{name}'s {variable} must name the postgres service"
+        assert url.path == "/" + postgres["POSTGRES_DB"], f"{name}'s {variable}"
+
+
+def test_every_interpolated_variable_is_required() -> None:
+    """Every `${VAR}` in the file is `${VAR:?message}`: no secret silently gets a default."""
+    references = list(INTERPOLATION.finditer(COMPOSE_FILE.read_text()))
+    assert references, "the file should take its secrets from the operator's environment"
+    optional = sorted({match["name"] for match in references if match["op"] != ":?"})
+    assert not optional, f"variables with a default or none required: {optional}"
+
+
+def test_ports_match_the_settings(
+    services: dict[str, dict[str, Any]], settings_of: SettingsOf
+) -> None:
+    """Exposed ports, healthcheck addresses and the retriever's address agree with Settings."""
+    indexer, retriever, gateway = (
+        settings_of(name) for name in ("indexer", "retriever", "gateway")
+    )
+    expected_expose = {
+        "indexer": {indexer.indexer_port, indexer.indexer_metrics_port},
+        "retriever": {retriever.retriever_port, retriever.retriever_metrics_port},
+        "gateway": {gateway.gateway_metrics_port},
+    }
+    for name, ports in expected_expose.items():
+        assert {int(port) for port in services[name].get("expose", [])} == ports, name
+    assert port_of(services["indexer"]["healthcheck"]["test"][-1]) == indexer.indexer_port
+    assert port_of(services["retriever"]["healthcheck"]["test"][-1]) == retriever.retriever_port
+    assert f":{gateway.gateway_port}/" in services["gateway"]["healthcheck"]["test"][-1]
+    assert gateway.retriever_address == f"retriever:{retriever.retriever_port}"
+
+
+def test_commands_are_cli_subcommands(services: dict[str, dict[str, Any]]) -> None:
+    """Each Panoptic service runs the image with its own `panoptic` subcommand."""
+    for name in PANOPTIC_SERVICES:
+        service = services[name]
+        assert service.get("build") == ".", f"{name} must run the suite's image"
+        command = service["command"]
+        command = command.split() if isinstance(command, str) else command
+        assert command == [name], name
+        assert command[0] in CLI_COMMANDS
+    for name, service in services.items():
+        test = service.get("healthcheck", {}).get("test", [])
+        if "panoptic" in test:
+            subcommand = test[test.index("panoptic") + 1]
+            assert subcommand in CLI_COMMANDS, f"{name}'s healthcheck runs `panoptic {subcommand}`"
+
+
+def test_start_order(services: dict[str, dict[str, Any]]) -> None:
+    """PostgreSQL is healthy, then the migration completes, then the services start in order."""
+    expected = {
+        "postgres": {},
+        "migrate": {"postgres": "service_healthy"},
+        "indexer": {"migrate": "service_completed_successfully"},
+        "retriever": {"migrate": "service_completed_successfully"},
+        "gateway": {"retriever": "service_healthy"},
+    }
+    actual = {
+        name: {
+            dependency: condition["condition"]
+            for dependency, condition in service.get("depends_on", {}).items()
+        }
+        for name, service in services.items()
+    }
+    assert actual == expected
+    for dependencies in actual.values():
+        for dependency, condition in dependencies.items():
+            if condition == "service_healthy":
+                assert "healthcheck" in services[dependency], f"nothing tells {dependency} healthy"
+
+
+def test_only_the_gateway_publishes_ports(
+    services: dict[str, dict[str, Any]], settings_of: SettingsOf
+) -> None:
+    """The gateway's HTTP port is the only one published on the host."""
+    publishing = {name for name, service in services.items() if service.get("ports")}
+    assert publishing == {"gateway"}
+    assert published_targets(services["gateway"]) == {settings_of("gateway").gateway_port}
+    for service in services.values():
+        assert service.get("network_mode") != "host"
+
+
+def test_indexer_and_database_are_on_internal_networks_only(
+    compose: dict[str, Any], services: dict[str, dict[str, Any]]
+) -> None:
+    """The indexer and PostgreSQL sit on internal networks, none of which the gateway joins."""
+    networks = compose["networks"]
+    for name in ("indexer", "postgres"):
+        for network in networks_of(services[name]):
+            assert (networks.get(network) or {}).get("internal") is True, f"{name} on {network}"
+    shared = networks_of(services["gateway"]) & (
+        networks_of(services["indexer"]) | networks_of(services["postgres"])
+    )
+    assert not shared, f"the gateway can reach the indexer or PostgreSQL through {shared}"
+
+
+def test_long_running_services_have_healthchecks(services: dict[str, dict[str, Any]]) -> None:
+    """Every long-running service has a healthcheck; the one-shot migration has none."""
+    assert set(services) == LONG_RUNNING | {"migrate"}
+    for name in LONG_RUNNING:
+        healthcheck = services[name].get("healthcheck", {})
+        assert healthcheck.get("test"), name
+        assert not healthcheck.get("disable"), name
+    assert "healthcheck" not in services["migrate"]
+    assert services["migrate"]["restart"] == "no"
+
+
+def test_postgres_keeps_its_data_in_a_volume(services: dict[str, dict[str, Any]]) -> None:
+    """PostgreSQL 18's data volume is mounted where that image expects it."""
+    postgres = services["postgres"]
+    assert postgres["image"] == "postgres:18"
+    targets = {str(volume).split(":")[1] for volume in postgres["volumes"]}
+    # From 18 the image refuses to start with a volume at /var/lib/postgresql/data.
+    assert targets == {"/var/lib/postgresql"}
+
+
+def test_dockerfile_exposes_the_services_ports(services: dict[str, dict[str, Any]]) -> None:
+    """The image runs `panoptic` as a non-root user and exposes every port the services use."""
+    text = DOCKERFILE.read_text()
+    exposed = {
+        int(port) for line in re.findall(r"^EXPOSE (.+)$", text, re.M) for port in line.split()
+    }
+    used = {int(port) for service in services.values() for port in service.get("expose", [])}
+    used |= published_targets(services["gateway"])
+    assert used <= exposed, f"not exposed by the Dockerfile: {sorted(used - exposed)}"
+    assert 'ENTRYPOINT ["panoptic"]' in text
+    users = re.findall(r"^USER (\S+)$", text, re.M)
+    assert users, "the image must not run as root"
+    assert users[-1].split(":")[0] not in {"root", "0"}
+
+
+@pytest.mark.skipif(
+    shutil.which("docker-compose") is None,
+    reason="docker-compose is not installed (Debian package `docker-compose`)",
+)
+@pytest.mark.parametrize("missing", [None, "PANOPTIC_INDEXER_TOKEN"])
+def test_docker_compose_validates_the_file(missing: str | None) -> None:
+    """docker-compose accepts the file with every secret set, and refuses it without one."""
+    variables = {match["name"] for match in INTERPOLATION.finditer(COMPOSE_FILE.read_text())} - {
+        missing
+    }
+    env = {"PATH": os.environ["PATH"], **{name: fake_value(name) for name in variables}}
+    result = subprocess.run(
+        ["docker-compose", "--file", str(COMPOSE_FILE), "config", "--quiet"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    if missing is None:
+        assert result.returncode == 0, result.stderr
+    else:
+        assert result.returncode != 0
+        assert f"set {missing}" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("name", "database", "token"),
+    [
+        ("migrate", "owner", False),
+        ("indexer", "indexer", True),
+        ("retriever", "retriever", False),
+    ],
+)
+def test_each_service_gets_the_secrets_production_requires(
+    monkeypatch: pytest.MonkeyPatch,
+    services: dict[str, dict[str, Any]],
+    name: str,
+    database: str,
+    token: bool,
+) -> None:
+    """With every required secret supplied, each service passes its own production checks."""
+    for variable in list(os.environ):
+        if variable.upper() in settings_variables():
+            monkeypatch.delenv(variable)
+    for variable, value in environment(services[name]).items():
+        supplied = re.sub(
+            r"\$\{(\w+):\?[^}]*\}", lambda m: f"{m.group(1).lower()}-x9Qz7Lk2Vb8Np4Rt6", value
+        )
+        monkeypatch.setenv(variable, supplied)
+    settings = Settings()
+    assert settings.env.value == "production"
+    settings.require_production_ready(database=database, token=token)
