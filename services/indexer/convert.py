@@ -1,0 +1,122 @@
+"""Protobuf to the indexer's domain values and back: the servicer's translations, in one place."""
+
+from __future__ import annotations
+
+from datetime import UTC
+
+from panoptic.core.timestamps import timestamp
+from panoptic.v1 import indexer_service_pb2, resources_pb2
+from services.indexer.domain import (
+    ActorRecord,
+    BatchResult,
+    ClaimContent,
+    ClaimState,
+    IndexBatch,
+    Outcome,
+    StoredClaim,
+    TopicRecord,
+)
+from services.indexer.validation import normalise_language
+
+_OUTCOMES = {
+    Outcome.CREATED: indexer_service_pb2.INDEX_OUTCOME_CREATED,
+    Outcome.UPDATED: indexer_service_pb2.INDEX_OUTCOME_UPDATED,
+    Outcome.UNCHANGED: indexer_service_pb2.INDEX_OUTCOME_UNCHANGED,
+}
+_KINDS = {
+    resources_pb2.ACTOR_KIND_UNSPECIFIED: "OTHER",
+    resources_pb2.ACTOR_KIND_PERSON: "PERSON",
+    resources_pb2.ACTOR_KIND_ORGANISATION: "ORGANISATION",
+    resources_pb2.ACTOR_KIND_OTHER: "OTHER",
+}
+
+
+def batch_from_request(request: indexer_service_pb2.IndexClaimsRequest) -> IndexBatch:
+    """The batch a request asks for, its values trimmed and normalised."""
+    return IndexBatch(
+        request_id=request.request_id,
+        actors=tuple(
+            ActorRecord(
+                id=actor.id,
+                display_name=actor.display_name.strip(),
+                aliases=tuple(alias.strip() for alias in actor.aliases),
+                kind=_KINDS[actor.kind],
+                description=actor.description,
+            )
+            for actor in request.actors
+        ),
+        topics=tuple(
+            TopicRecord(topic.id, topic.display_name.strip(), topic.parent_id or None)
+            for topic in request.topics
+        ),
+        claims=tuple(claim_content(claim) for claim in request.claims),
+    )
+
+
+def claim_content(claim: resources_pb2.Claim) -> ClaimContent:
+    """What a claim message says, as the values a revision records."""
+    source = claim.source
+    return ClaimContent(
+        id=claim.id,
+        actor_id=claim.actor_id,
+        topic_ids=tuple(claim.topic_ids),
+        text=claim.text,
+        stated_at=claim.stated_at.ToDatetime(tzinfo=UTC),
+        source_url=source.url,
+        source_title=source.title,
+        source_publisher=source.publisher,
+        source_published_at=(
+            source.published_at.ToDatetime(tzinfo=UTC) if source.HasField("published_at") else None
+        ),
+        language=normalise_language(claim.language),
+        confidence=claim.confidence,
+        state=ClaimState.RETRACTED
+        if claim.state == resources_pb2.CLAIM_STATE_RETRACTED
+        else ClaimState.ACTIVE,
+    )
+
+
+def response_from_result(result: BatchResult) -> indexer_service_pb2.IndexClaimsResponse:
+    """The IndexClaims answer for one batch."""
+    return indexer_service_pb2.IndexClaimsResponse(
+        created=result.count(Outcome.CREATED),
+        updated=result.count(Outcome.UPDATED),
+        unchanged=result.count(Outcome.UNCHANGED),
+        claims=[
+            indexer_service_pb2.IndexedClaim(
+                claim_id=claim.claim_id, revision=claim.revision, outcome=_OUTCOMES[claim.outcome]
+            )
+            for claim in result.claims
+        ],
+        actors_upserted=result.actors_upserted,
+        topics_upserted=result.topics_upserted,
+        batches=1,
+    )
+
+
+def claim_message(stored: StoredClaim) -> resources_pb2.Claim:
+    """A stored claim as the API shows it."""
+    content = stored.content
+    source = resources_pb2.Source(
+        url=content.source_url, title=content.source_title, publisher=content.source_publisher
+    )
+    if content.source_published_at is not None:
+        source.published_at.CopyFrom(timestamp(content.source_published_at))
+    return resources_pb2.Claim(
+        id=content.id,
+        actor_id=content.actor_id,
+        topic_ids=list(content.topic_ids),
+        text=content.text,
+        stated_at=timestamp(content.stated_at),
+        source=source,
+        language=content.language,
+        confidence=content.confidence,
+        state=(
+            resources_pb2.CLAIM_STATE_RETRACTED
+            if content.state is ClaimState.RETRACTED
+            else resources_pb2.CLAIM_STATE_ACTIVE
+        ),
+        revision=stored.revision,
+        create_time=timestamp(stored.create_time),
+        update_time=timestamp(stored.update_time),
+    )
