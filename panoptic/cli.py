@@ -150,6 +150,119 @@ def health(address: str, service: str, timeout: float) -> None:
     sys.exit(0 if status == "SERVING" else 1)
 
 
+@main.command("index")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--address", default=None, help="The indexer; PANOPTIC_INDEXER_ADDRESS by default.")
+@click.option("--batch-size", default=500, show_default=True, type=click.IntRange(1, 100_000))
+@click.option("--no-resume", is_flag=True, help="Start from the first batch, ignoring progress.")
+@click.option(
+    "--tls-ca",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="CA that signed the indexer's certificate (turns TLS on).",
+)
+@click.option(
+    "--tls-cert",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Client certificate for mutual TLS.",
+)
+@click.option(
+    "--tls-key",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Client key for mutual TLS.",
+)
+@friendly_errors
+def index(
+    path: Path,
+    address: str | None,
+    batch_size: int,
+    no_resume: bool,
+    tls_ca: Path | None,
+    tls_cert: Path | None,
+    tls_key: Path | None,
+) -> None:
+    """Index a JSON Lines file of IndexRecords (what pipelines send) through the indexer.
+
+    Safe to rerun: request ids come from the file's content, and an interrupted run resumes.
+    """
+    import grpc
+
+    from panoptic.core.supervisor import known_indexer_token
+    from services.indexer.client import ClientOptions, index_file
+
+    settings = settings_for_command()
+    token = known_indexer_token(settings)
+    if token is None:
+        raise SettingsError(
+            "no indexer token: set PANOPTIC_INDEXER_TOKEN (or start the suite with `make run`, "
+            "which keeps one in the data directory)"
+        )
+    credentials = None
+    if tls_ca is not None:
+        credentials = grpc.ssl_channel_credentials(
+            root_certificates=tls_ca.read_bytes(),
+            private_key=tls_key.read_bytes() if tls_key else None,
+            certificate_chain=tls_cert.read_bytes() if tls_cert else None,
+        )
+    options = ClientOptions(
+        address=address or settings.indexer_address,
+        token=token,
+        batch_size=batch_size,
+        credentials=credentials,
+    )
+    summary = run_async(
+        index_file(
+            path, options, progress_dir=settings.data_dir / "index-progress", resume=not no_resume
+        )
+    )
+    click.echo(summary.describe(), err=True)
+
+
+@main.group()
+def bench() -> None:
+    """Benchmarks, each against a baseline measured in the same run."""
+
+
+@bench.command("ingest")
+@click.option("--claims", default=50_000, show_default=True, type=click.IntRange(min=1000))
+@click.option("--batch-size", default=500, show_default=True, type=click.IntRange(1, 1000))
+@click.option("--rounds", default=3, show_default=True, type=click.IntRange(1, 20))
+@click.option(
+    "--streams",
+    default=2,
+    show_default=True,
+    type=click.IntRange(1, 16),
+    help="Concurrent StreamIndexClaims calls, as parallel pipelines.",
+)
+@click.option("--json-output", type=click.Path(dir_okay=False, path_type=Path), default=None)
+@friendly_errors
+def bench_ingest(
+    claims: int, batch_size: int, rounds: int, streams: int, json_output: Path | None
+) -> None:
+    """Claims/s through StreamIndexClaims against a raw COPY of the same rows.
+
+    Runs on a throwaway embedded PostgreSQL, or on DATABASE_URL's server (its role must be
+    able to create databases).
+    """
+    import json
+
+    from panoptic.bench.ingest import IngestReport, benchmark_server, run_ingest_benchmark
+    from panoptic.core.db import DatabaseUrl
+
+    settings = settings_for_command()
+    given = DatabaseUrl(settings.database_url.get_secret_value()) if settings.database_url else None
+
+    async def run() -> IngestReport:
+        async with benchmark_server(given) as server:
+            return await run_ingest_benchmark(
+                server, claims=claims, batch_size=batch_size, rounds=rounds, streams=streams
+            )
+
+    report = run_async(run())
+    if json_output is not None:
+        json_output.write_text(json.dumps(report.as_dict(), indent=2))
+    click.echo(report.describe())
+
+
 @main.command("demo-data")
 @click.option("--seed", default=42, show_default=True, help="Same seed, same corpus.")
 @click.option("--claims", default=20_000, show_default=True, type=click.IntRange(min=0))

@@ -67,16 +67,23 @@ async def abort_invalid(
     context: grpc.aio.ServicerContext,
     violations: list[tuple[str, str]],
     reason: str = "INVALID_ARGUMENT",
+    *,
+    metadata: Mapping[str, str] | None = None,
 ) -> NoReturn:
     """INVALID_ARGUMENT naming every offending field; the message lists the first few."""
-    shown = "; ".join(
-        f"{field}: {description}" for field, description in violations[:MESSAGE_VIOLATIONS]
-    )
+    shown = "; ".join(f"{field}: {text}" for field, text in violations[:MESSAGE_VIOLATIONS])
     more = len(violations) - MESSAGE_VIOLATIONS
     message = f"{len(violations)} invalid field{'s' if len(violations) != 1 else ''}: {shown}"
     if more > 0:
         message += f"; and {more} more (see the BadRequest details)"
-    await abort(context, grpc.StatusCode.INVALID_ARGUMENT, message, reason, violations=violations)
+    await abort(
+        context,
+        grpc.StatusCode.INVALID_ARGUMENT,
+        message,
+        reason,
+        metadata=metadata,
+        violations=violations,
+    )
 
 
 def details_of(error: grpc.aio.AioRpcError | grpc.RpcError) -> list[Any]:

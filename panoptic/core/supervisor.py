@@ -33,6 +33,10 @@ from panoptic.core.settings import Settings
 log = get_logger("panoptic.up")
 
 
+TOKEN_FILE = "indexer-token"  # noqa: S105 - a file name, not a secret
+DEMO_FILE = "demo-corpus.jsonl"
+
+
 class AlreadyRunning(PanopticError):
     """Another `panoptic up` holds the data directory."""
 
@@ -85,13 +89,20 @@ def single_instance(data_dir: Path) -> Iterator[None]:
         handle.close()
 
 
-def indexer_token(settings: Settings) -> tuple[str, bool]:
-    """The indexer's token and whether it was generated: the setting, else a kept local one."""
+def known_indexer_token(settings: Settings) -> str | None:
+    """The indexer's token: the setting, else the one `up` keeps in the data directory."""
     if settings.indexer_token is not None:
-        return settings.indexer_token.get_secret_value(), False
-    path = settings.data_dir / "indexer-token"
-    if path.exists():
-        return path.read_text().strip(), False
+        return settings.indexer_token.get_secret_value()
+    path = settings.data_dir / TOKEN_FILE
+    return path.read_text().strip() if path.exists() else None
+
+
+def indexer_token(settings: Settings) -> tuple[str, bool]:
+    """The indexer's token and whether it was generated now (kept for the next start)."""
+    known = known_indexer_token(settings)
+    if known is not None:
+        return known, False
+    path = settings.data_dir / TOKEN_FILE
     token = secrets.token_urlsafe(32)
     path.touch(mode=0o600)
     path.write_text(token + "\n")
@@ -203,7 +214,11 @@ async def run_suite(settings: Settings, *, load_demo: bool = True) -> int:
     try:
         for service in services:
             await suite.start(service)
-        demo_note = await _demo_data_note(settings, load_demo)
+        demo_note = (
+            await load_demo_corpus(settings, owner_url, token)
+            if load_demo
+            else "demo data: not loaded (--no-demo)"
+        )
         _print_ready(
             settings,
             owner_url,
@@ -229,12 +244,37 @@ async def run_suite(settings: Settings, *, load_demo: bool = True) -> int:
     return exit_code
 
 
-async def _demo_data_note(settings: Settings, load_demo: bool) -> str:
-    """Loads the demo corpus on first start, through the indexer, as a pipeline would."""
-    if not load_demo:
-        return "demo data: skipped (--no-demo)"
-    # The indexer's IndexClaims is not implemented yet; loading starts once it is.
-    return "demo data: loading waits for the indexer's IndexClaims (not implemented yet)"
+async def load_demo_corpus(settings: Settings, owner_url: DatabaseUrl, token: str) -> str:
+    """On first start, loads the demo corpus through the indexer as a pipeline would.
+
+    Returns a line for the ready banner. An empty claims table is what "first start" means,
+    so a database that already holds data (demo or real) is left alone.
+    """
+    import asyncpg
+
+    from panoptic.demo import generate_corpus, write_jsonl
+    from services.indexer.client import ClientOptions, index_file
+
+    connection = await asyncpg.connect(owner_url.value)
+    try:
+        has_claims = await connection.fetchval("SELECT EXISTS (SELECT 1 FROM claims)")
+    finally:
+        await connection.close()
+    if has_claims:
+        return "demo data: not loaded (the database already holds claims)"
+    corpus = settings.data_dir / DEMO_FILE
+    if not corpus.exists():
+        partial = corpus.with_suffix(".partial")
+        with partial.open("w", encoding="utf-8") as handle:
+            write_jsonl(generate_corpus(), handle)
+        partial.replace(corpus)
+    address = f"{_client_host(settings.bind_host)}:{settings.indexer_port}"
+    summary = await index_file(
+        corpus,
+        ClientOptions(address=address, token=token),
+        progress_dir=settings.data_dir / "index-progress",
+    )
+    return f"demo data: {summary.describe()}"
 
 
 def _print_ready(

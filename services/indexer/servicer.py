@@ -112,7 +112,12 @@ class IndexerServicer(indexer_service_pb2_grpc.IndexerServiceServicer):
                 else "INVALID_ARGUMENT"
             )
             metrics.REJECTED.labels(reason.lower()).inc()
-            await abort_invalid(context, [(v.field, v.description) for v in violations], reason)
+            await abort_invalid(
+                context,
+                [(v.field, v.description) for v in violations],
+                reason,
+                metadata={"requestId": request.request_id},
+            )
         try:
             outcome = await self._handler.index(
                 batch_from_request(request),
@@ -121,7 +126,12 @@ class IndexerServicer(indexer_service_pb2_grpc.IndexerServiceServicer):
             )
         except UnknownReferences as error:
             metrics.REJECTED.labels("unknown_reference").inc()
-            await abort_invalid(context, error.violations, "UNKNOWN_REFERENCE")
+            await abort_invalid(
+                context,
+                error.violations,
+                "UNKNOWN_REFERENCE",
+                metadata={"requestId": request.request_id},
+            )
         except RequestIdReused:
             await _abort_reused(context, request.request_id)
         except DATABASE_UNAVAILABLE:

@@ -1,0 +1,1 @@
+"""Benchmarks run by `panoptic bench ...`: figures measured against a baseline in the same run."""
