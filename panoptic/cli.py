@@ -105,6 +105,31 @@ def migrate() -> None:
     click.echo(f"database schema at revision {run_async(run())}")
 
 
+@main.command("expire-requests")
+@friendly_errors
+def expire_requests_command() -> None:
+    """Delete expired idempotency records (as the owner; `up` does this hourly by itself)."""
+    import asyncpg
+
+    from panoptic.core.db import DatabaseUrl
+    from services.indexer.repository import expire_requests
+
+    settings = settings_for_command()
+    settings.require_production_ready(database="owner")
+
+    async def run() -> int:
+        from panoptic.core.db import owner_database_url
+
+        url: DatabaseUrl = owner_database_url(settings)
+        connection = await asyncpg.connect(url.value)
+        try:
+            return await expire_requests(connection)
+        finally:
+            await connection.close()
+
+    click.echo(f"expired {run_async(run())} idempotency records")
+
+
 @main.command()
 @friendly_errors
 def indexer() -> None:

@@ -228,6 +228,7 @@ async def run_suite(settings: Settings, *, load_demo: bool = True) -> int:
             time.monotonic() - started_at,
             demo_note,
         )
+        expiry = asyncio.ensure_future(expire_requests_periodically(owner_url))
         watcher = asyncio.ensure_future(suite.wait_for_exit())
         stopper = asyncio.ensure_future(stop.wait())
         await asyncio.wait({watcher, stopper}, return_when=asyncio.FIRST_COMPLETED)
@@ -236,12 +237,33 @@ async def run_suite(settings: Settings, *, load_demo: bool = True) -> int:
             exit_code = 1
         watcher.cancel()
         stopper.cancel()
+        expiry.cancel()
     finally:
         print("\nstopping Panoptic...", file=sys.stderr)
         await suite.stop()
         if embedded is not None:
             embedded.stop()
     return exit_code
+
+
+async def expire_requests_periodically(owner_url: DatabaseUrl, every_seconds: float = 3600) -> None:
+    """Deletes expired idempotency records now and then, as the owner (the indexer may not)."""
+    import asyncpg
+
+    from services.indexer.repository import expire_requests
+
+    while True:
+        try:
+            connection = await asyncpg.connect(owner_url.value)
+            try:
+                removed = await expire_requests(connection)
+            finally:
+                await connection.close()
+            if removed:
+                log.info("expired idempotency records", removed=removed)
+        except (OSError, asyncpg.PostgresError) as error:
+            log.warning("could not expire idempotency records", error=str(error))
+        await asyncio.sleep(every_seconds)
 
 
 async def load_demo_corpus(settings: Settings, owner_url: DatabaseUrl, token: str) -> str:

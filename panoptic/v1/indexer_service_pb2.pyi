@@ -43,7 +43,7 @@ class IndexedClaim(_message.Message):
     def __init__(self, claim_id: _Optional[str] = ..., revision: _Optional[int] = ..., outcome: _Optional[_Union[IndexOutcome, str]] = ...) -> None: ...
 
 class IndexClaimsResponse(_message.Message):
-    __slots__ = ("created", "updated", "unchanged", "claims", "actors_upserted", "topics_upserted", "batches")
+    __slots__ = ("created", "updated", "unchanged", "claims", "actors_upserted", "topics_upserted", "batches", "replayed_batches")
     CREATED_FIELD_NUMBER: _ClassVar[int]
     UPDATED_FIELD_NUMBER: _ClassVar[int]
     UNCHANGED_FIELD_NUMBER: _ClassVar[int]
@@ -51,6 +51,7 @@ class IndexClaimsResponse(_message.Message):
     ACTORS_UPSERTED_FIELD_NUMBER: _ClassVar[int]
     TOPICS_UPSERTED_FIELD_NUMBER: _ClassVar[int]
     BATCHES_FIELD_NUMBER: _ClassVar[int]
+    REPLAYED_BATCHES_FIELD_NUMBER: _ClassVar[int]
     created: int
     updated: int
     unchanged: int
@@ -58,7 +59,8 @@ class IndexClaimsResponse(_message.Message):
     actors_upserted: int
     topics_upserted: int
     batches: int
-    def __init__(self, created: _Optional[int] = ..., updated: _Optional[int] = ..., unchanged: _Optional[int] = ..., claims: _Optional[_Iterable[_Union[IndexedClaim, _Mapping]]] = ..., actors_upserted: _Optional[int] = ..., topics_upserted: _Optional[int] = ..., batches: _Optional[int] = ...) -> None: ...
+    replayed_batches: int
+    def __init__(self, created: _Optional[int] = ..., updated: _Optional[int] = ..., unchanged: _Optional[int] = ..., claims: _Optional[_Iterable[_Union[IndexedClaim, _Mapping]]] = ..., actors_upserted: _Optional[int] = ..., topics_upserted: _Optional[int] = ..., batches: _Optional[int] = ..., replayed_batches: _Optional[int] = ...) -> None: ...
 
 class RetractClaimRequest(_message.Message):
     __slots__ = ("claim_id", "reason", "request_id")

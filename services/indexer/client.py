@@ -79,6 +79,7 @@ class Summary:
 
     batches_sent: int = 0
     batches_skipped: int = 0
+    batches_replayed: int = 0
     claims: int = 0
     created: int = 0
     updated: int = 0
@@ -90,7 +91,9 @@ class Summary:
     def describe(self) -> str:
         """One line for people."""
         rate = self.claims / self.seconds if self.seconds else 0.0
-        skipped = f", {self.batches_skipped} already done" if self.batches_skipped else ""
+        skipped = f", {self.batches_skipped} skipped as done" if self.batches_skipped else ""
+        if self.batches_replayed:
+            skipped += f", {self.batches_replayed} already indexed (nothing written)"
         return (
             f"indexed {self.claims} claims in {self.batches_sent} batches{skipped}: "
             f"{self.created} created, {self.updated} updated, {self.unchanged} unchanged; "
@@ -256,6 +259,7 @@ async def _send(
                 continue
             raise IndexFileError(_explain(error, chunk)) from None
         summary.batches_sent += len(chunk)
+        summary.batches_replayed += response.replayed_batches
         summary.claims += sum(len(batch.request.claims) for batch in chunk)
         summary.created += response.created
         summary.updated += response.updated

@@ -51,7 +51,8 @@ class IndexerServicer(indexer_service_pb2_grpc.IndexerServiceServicer):
         self, request: indexer_service_pb2.IndexClaimsRequest, context: grpc.aio.ServicerContext
     ) -> indexer_service_pb2.IndexClaimsResponse:
         """Indexes one batch atomically."""
-        return await self._index(request, context)
+        response, _ = await self._index(request, context)
+        return response
 
     async def StreamIndexClaims(  # noqa: N802 - named by the proto
         self,
@@ -61,7 +62,8 @@ class IndexerServicer(indexer_service_pb2_grpc.IndexerServiceServicer):
         """Indexes each batch of the stream as it arrives; answers with the totals."""
         total = indexer_service_pb2.IndexClaimsResponse()
         async for request in request_iterator:
-            response = await self._index(request, context)
+            response, replayed = await self._index(request, context)
+            total.replayed_batches += int(replayed)
             total.created += response.created
             total.updated += response.updated
             total.unchanged += response.unchanged
@@ -103,7 +105,8 @@ class IndexerServicer(indexer_service_pb2_grpc.IndexerServiceServicer):
 
     async def _index(
         self, request: indexer_service_pb2.IndexClaimsRequest, context: grpc.aio.ServicerContext
-    ) -> indexer_service_pb2.IndexClaimsResponse:
+    ) -> tuple[indexer_service_pb2.IndexClaimsResponse, bool]:
+        """Indexes one batch; returns the response and whether it was a replay."""
         violations = validate_index_request(request, self._limits)
         if violations:
             reason = (
@@ -137,8 +140,8 @@ class IndexerServicer(indexer_service_pb2_grpc.IndexerServiceServicer):
         except DATABASE_UNAVAILABLE:
             await _abort_unavailable(context)
         if isinstance(outcome, Replay):
-            return indexer_service_pb2.IndexClaimsResponse.FromString(outcome.response)
-        return response_from_result(outcome)
+            return indexer_service_pb2.IndexClaimsResponse.FromString(outcome.response), True
+        return response_from_result(outcome), False
 
 
 async def _abort_reused(context: grpc.aio.ServicerContext, request_id: str) -> None:

@@ -44,7 +44,8 @@ async def _owner_query(server: EmbeddedPostgres, sql: str) -> object:
 
 
 def test_up_serves_the_suite_keeps_data_and_refuses_a_second_instance(tmp_path: Path) -> None:
-    """First start and restart serve every service; data persists; a second `up` is refused."""
+    """First start loads the demo corpus through the indexer and serves every service; data
+    persists across a restart, which loads nothing again; a second `up` is refused."""
     data_dir = tmp_path / "data"
     env = service_env("", data_dir)
     del env["DATABASE_URL"]
@@ -52,9 +53,11 @@ def test_up_serves_the_suite_keeps_data_and_refuses_a_second_instance(tmp_path: 
     server = EmbeddedPostgres(data_dir / "postgres")
     marker = f"persisted-{time.time_ns()}"
 
-    first = PanopticProcess(("up", "--no-demo"), env, tmp_path / "up-1.log").start()
+    first = PanopticProcess(("up",), env, tmp_path / "up-1.log").start()
     try:
-        wait_for(lambda: _ready(first), timeout=120)
+        wait_for(lambda: _ready(first), timeout=180)
+        assert "demo data: indexed 20000 claims" in first.output
+        assert asyncio.run(_owner_query(server, "SELECT count(*) FROM claims")) == 20000
         for name, service in (
             ("INDEXER", "panoptic.v1.IndexerService"),
             ("RETRIEVER", "panoptic.v1.RetrieverService"),
@@ -84,9 +87,10 @@ def test_up_serves_the_suite_keeps_data_and_refuses_a_second_instance(tmp_path: 
         assert first.stop(signal.SIGINT) == 0, first.output
     assert not server.is_running(), "up must stop the embedded PostgreSQL it started"
 
-    restarted = PanopticProcess(("up", "--no-demo"), env, tmp_path / "up-2.log").start()
+    restarted = PanopticProcess(("up",), env, tmp_path / "up-2.log").start()
     try:
         wait_for(lambda: _ready(restarted), timeout=120)
+        assert "demo data: not loaded (the database already holds claims)" in restarted.output
         query = "SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = "
         comment = asyncio.run(_owner_query(server, f"{query}'{DATABASE}'"))
         assert comment == marker
