@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 SYSTEM_PACKAGES := docker-compose
 
 .DEFAULT_GOAL := help
-.PHONY: help setup run test test-unit test-integration lint format protos system-deps clean
+.PHONY: help setup run test test-unit test-integration lint format protos bench system-deps clean
 
 help:  ## Show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-17s %s\n", $$1, $$2}'
@@ -50,6 +50,9 @@ format: $(BIN)/.installed  ## Fix what ruff can fix
 
 protos: $(BIN)/.installed  ## Regenerate panoptic/v1 from protos/
 	$(BIN)/python -m panoptic.protogen
+
+bench: $(BIN)/.installed  ## Ingest benchmark: the indexer against a raw COPY, same run
+	$(BIN)/panoptic bench ingest
 
 system-deps:  ## Install the Debian packages some tests need (as root)
 	apt-get update -qq

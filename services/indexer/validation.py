@@ -7,6 +7,7 @@ that are not in the batch are checked later, against the database, in the same t
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections import Counter
@@ -93,9 +94,16 @@ def validate_retract_request(
     return problems
 
 
+# Pipelines send a handful of distinct tags millions of times: parse each tag once.
+@functools.lru_cache(maxsize=1024)
 def normalise_language(tag: str) -> str:
     """The canonical spelling of a valid BCP-47 tag (`pt-br` becomes `pt-BR`)."""
     return str(langcodes.standardize_tag(tag))
+
+
+@functools.lru_cache(maxsize=1024)
+def _is_language_tag(tag: str) -> bool:
+    return bool(LANGUAGE_SHAPE.match(tag)) and bool(langcodes.tag_is_valid(tag))
 
 
 def _request_id_problems(request_id: str) -> list[FieldViolation]:
@@ -175,7 +183,12 @@ def _topic_problems(path: str, topic: resources_pb2.Topic) -> list[FieldViolatio
 
 def _topic_cycles(topics: Sequence[resources_pb2.Topic]) -> list[FieldViolation]:
     """Parent chains within the batch that loop back on themselves."""
-    parents = {topic.id: topic.parent_id for topic in topics if topic.parent_id}
+    # A topic that is its own parent is reported by `_topic_problems` already: once is enough.
+    parents = {
+        topic.id: topic.parent_id
+        for topic in topics
+        if topic.parent_id and topic.parent_id != topic.id
+    }
     problems = []
     for index, topic in enumerate(topics):
         seen = {topic.id}
@@ -255,7 +268,7 @@ def _stated_at_problems(
 def _language_problems(path: str, language: str) -> list[FieldViolation]:
     if not language:
         return [FieldViolation(path, "required: a BCP-47 tag such as en or pt-BR", "REQUIRED")]
-    if not LANGUAGE_SHAPE.match(language) or not langcodes.tag_is_valid(language):
+    if not _is_language_tag(language):
         return [FieldViolation(path, f"{language!r} is not a valid BCP-47 language tag")]
     return []
 
