@@ -259,9 +259,17 @@ def bench() -> None:
     help="Concurrent StreamIndexClaims calls, as parallel pipelines.",
 )
 @click.option("--json-output", type=click.Path(dir_okay=False, path_type=Path), default=None)
+@click.option("--port", default=50151, show_default=True, help="The benchmark indexer's port.")
+@click.option("--metrics-port", default=9151, show_default=True, help="Its metrics port.")
 @friendly_errors
 def bench_ingest(
-    claims: int, batch_size: int, rounds: int, streams: int, json_output: Path | None
+    claims: int,
+    batch_size: int,
+    rounds: int,
+    streams: int,
+    json_output: Path | None,
+    port: int,
+    metrics_port: int,
 ) -> None:
     """Claims/s through StreamIndexClaims against a raw COPY of the same rows.
 
@@ -279,7 +287,13 @@ def bench_ingest(
     async def run() -> IngestReport:
         async with benchmark_server(given) as server:
             return await run_ingest_benchmark(
-                server, claims=claims, batch_size=batch_size, rounds=rounds, streams=streams
+                server,
+                claims=claims,
+                batch_size=batch_size,
+                rounds=rounds,
+                streams=streams,
+                port=port,
+                metrics_port=metrics_port,
             )
 
     report = run_async(run())
