@@ -141,6 +141,14 @@ claims = Table(
     Index(None, "actor_id", "stated_at", "id"),
     Index(None, "stated_at", "id"),
     Index(None, "search_vector", postgresql_using="gin"),
+    # An actor's active claims (lists and timelines) without visiting the table (0002).
+    Index(
+        "ix_claims_active_actor_id_stated_at_id",
+        "actor_id",
+        "stated_at",
+        "id",
+        postgresql_where=text("state = 'ACTIVE'"),
+    ),
 )
 
 # Which topics each claim is (or was) on. The indexer may not delete, so a topic taken off a claim

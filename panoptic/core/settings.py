@@ -87,6 +87,61 @@ class Settings(BaseSettings):
     # How long a request id is remembered for replays (AIP-155); pipelines retry within it.
     idempotency_retention_hours: Annotated[float, Field(gt=0)] = 7 * 24
 
+    # --- Gateway -----------------------------------------------------------------------------
+    # The gRPC services whose GET bindings the gateway exposes; each must be free of side effects.
+    gateway_services: list[str] = ["panoptic.v1.RetrieverService"]
+    # Where the gateway learns the API: "reflection" (asks the retriever, and follows it when it
+    # is redeployed) or the path of a FileDescriptorSet (`protoc --descriptor_set_out`).
+    gateway_descriptor_source: str = "reflection"
+    # How often to ask reflection again for a changed API; 0 never does.
+    gateway_reflection_refresh_seconds: Annotated[float, Field(ge=0)] = 30.0
+    # How long to wait at start for the retriever's reflection before giving up.
+    gateway_startup_timeout_seconds: Annotated[float, Field(gt=0)] = 60.0
+    # gRPC deadline of a transcoded call, and per-method overrides (`{"SearchClaims": 10}`).
+    gateway_deadline_seconds: Annotated[float, Field(gt=0)] = 5.0
+    gateway_method_deadlines: dict[str, Annotated[float, Field(gt=0)]] = {
+        "SearchClaims": 10.0,
+        "GetActorTimeline": 10.0,
+    }
+    # Cache-Control of successful responses by method name; "*" for the others.
+    gateway_cache_control: dict[str, str] = {
+        "GetClaim": "public, max-age=30",
+        "GetActor": "public, max-age=30",
+        "GetTopic": "public, max-age=300",
+        "*": "public, max-age=10",
+    }
+    # Origins allowed to call the gateway from a browser ("*" for any); none by default.
+    gateway_cors_origins: list[str] = []
+    # Requests per second per client IP, and the burst above it; a rate of 0 turns it off.
+    gateway_rate_limit_per_second: Annotated[float, Field(ge=0)] = 50.0
+    gateway_rate_limit_burst: Annotated[int, Field(ge=1)] = 100
+    # Proxies whose X-Forwarded-For names the client (comma-separated IPs, "*" for any).
+    gateway_trusted_proxies: str = ""
+    # Longest request target (path and query) and largest request head, in bytes.
+    gateway_max_url_bytes: Annotated[int, Field(ge=256)] = 8192
+    gateway_max_header_bytes: Annotated[int, Field(ge=1024)] = 16384
+    # Responses at least this large are compressed (brotli or gzip) when the client accepts it.
+    gateway_compress_min_bytes: Annotated[int, Field(ge=0)] = 1024
+
+    # --- Monitoring --------------------------------------------------------------------------
+    # Pipelines that should be sending claims: above 0, ClaimsNotIndexed fires when nothing has
+    # been committed for the alert's window, even if no pipeline is connected (the indexer
+    # exports it as `panoptic_indexer_pipelines_expected`). 0: only while pipelines call.
+    pipelines_expected: Annotated[int, Field(ge=0)] = 1
+    # ClaimsNotIndexed's window. The rules look back one day, so at most 1440 minutes.
+    alert_not_indexed_minutes: Annotated[float, Field(gt=0, le=1440)] = 15.0
+    # How often each service re-reads its database size and row-estimate gauges.
+    db_stats_interval_seconds: Annotated[float, Field(gt=0)] = 30.0
+    # Where `panoptic up --with-monitoring` runs Prometheus.
+    prometheus_port: Port = 9090
+
+    # --- Retrieval ---------------------------------------------------------------------------
+    # Signs page tokens (AIP-158); every retriever replica needs the same one. Unset in
+    # development: a fixed, well-known key, which production refuses.
+    page_token_key: SecretStr | None = None
+    # The longest any read may run, whatever deadline the caller sent.
+    retriever_statement_timeout_seconds: Annotated[float, Field(gt=0)] = 10.0
+
     # --- Behaviour ---------------------------------------------------------------------------
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["auto", "json", "console"] = "auto"

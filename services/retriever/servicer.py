@@ -1,14 +1,162 @@
-"""The RetrieverService servicer: translates protobuf to query parameters and rows back."""
+"""The RetrieverService servicer: protobuf in, checked values to the handler, protobuf out.
+
+Every refusal leaves as a rich status (AIP-193) with an ErrorInfo reason: INVALID_ARGUMENT with
+a BadRequest naming each field, NOT_FOUND, DEADLINE_EXCEEDED, UNAVAILABLE. Messages say what
+to do; none carries SQL or anything else internal.
+"""
 
 from __future__ import annotations
 
-from panoptic.core.service import PoolHolder
-from panoptic.v1 import retriever_service_pb2_grpc
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import grpc
+
+from panoptic.core.rpc_status import abort, abort_invalid
+from panoptic.v1 import resources_pb2, retriever_service_pb2, retriever_service_pb2_grpc
+from services.retriever import convert, validation
+from services.retriever.domain import (
+    DatabaseUnavailable,
+    DeadlineExceeded,
+    InvalidArgument,
+    NotFound,
+    RetrievalError,
+)
+from services.retriever.handler import RetrieverHandler
+
+_CODES = {
+    NotFound: grpc.StatusCode.NOT_FOUND,
+    DeadlineExceeded: grpc.StatusCode.DEADLINE_EXCEEDED,
+    DatabaseUnavailable: grpc.StatusCode.UNAVAILABLE,
+}
 
 
 class RetrieverServicer(retriever_service_pb2_grpc.RetrieverServiceServicer):
-    """Every read of the contract. Not implemented yet (issue 4): the generated base class
-    answers UNIMPLEMENTED."""
+    """Every read of the contract."""
 
-    def __init__(self, database: PoolHolder) -> None:
-        self._database = database
+    def __init__(self, handler: RetrieverHandler) -> None:
+        self._handler = handler
+
+    async def GetClaim(  # noqa: N802 - named by the proto
+        self, request: retriever_service_pb2.GetClaimRequest, context: grpc.aio.ServicerContext
+    ) -> resources_pb2.Claim:
+        """One claim, retracted or not."""
+        async with _refusals(context):
+            claim_id = validation.claim_id(request.claim_id)
+            claim = await self._handler.get_claim(claim_id, context.time_remaining())
+        return convert.claim_message(claim)
+
+    async def ListClaims(  # noqa: N802 - named by the proto
+        self, request: retriever_service_pb2.ListClaimsRequest, context: grpc.aio.ServicerContext
+    ) -> retriever_service_pb2.ListClaimsResponse:
+        """A page of claims matching the filters."""
+        async with _refusals(context):
+            page = await self._handler.list_claims(
+                validation.list_claims(request), context.time_remaining()
+            )
+        return retriever_service_pb2.ListClaimsResponse(
+            claims=[convert.claim_message(claim) for claim in page.items],
+            next_page_token=page.next_page_token,
+        )
+
+    async def SearchClaims(  # noqa: N802 - named by the proto
+        self, request: retriever_service_pb2.SearchClaimsRequest, context: grpc.aio.ServicerContext
+    ) -> retriever_service_pb2.SearchClaimsResponse:
+        """A page of claims matching a text query, most relevant first."""
+        async with _refusals(context):
+            page = await self._handler.search_claims(
+                validation.search_claims(request), context.time_remaining()
+            )
+        return retriever_service_pb2.SearchClaimsResponse(
+            results=[convert.search_result(hit) for hit in page.items],
+            next_page_token=page.next_page_token,
+        )
+
+    async def ListClaimRevisions(  # noqa: N802 - named by the proto
+        self,
+        request: retriever_service_pb2.ListClaimRevisionsRequest,
+        context: grpc.aio.ServicerContext,
+    ) -> retriever_service_pb2.ListClaimRevisionsResponse:
+        """A page of one claim's history, oldest first."""
+        async with _refusals(context):
+            claim_id, page_request = validation.list_revisions(request)
+            page = await self._handler.list_revisions(
+                claim_id, page_request, context.time_remaining()
+            )
+        return retriever_service_pb2.ListClaimRevisionsResponse(
+            revisions=[convert.revision_message(revision) for revision in page.items],
+            next_page_token=page.next_page_token,
+        )
+
+    async def GetActor(  # noqa: N802 - named by the proto
+        self, request: retriever_service_pb2.GetActorRequest, context: grpc.aio.ServicerContext
+    ) -> resources_pb2.Actor:
+        """One actor."""
+        async with _refusals(context):
+            actor_id = validation.resource_id(request.actor_id, "actorId")
+            actor = await self._handler.get_actor(actor_id, context.time_remaining())
+        return convert.actor_message(actor)
+
+    async def ListActors(  # noqa: N802 - named by the proto
+        self, request: retriever_service_pb2.ListActorsRequest, context: grpc.aio.ServicerContext
+    ) -> retriever_service_pb2.ListActorsResponse:
+        """A page of actors, by id or by a typo-tolerant name query."""
+        async with _refusals(context):
+            query, page_request = validation.list_actors(request)
+            page = await self._handler.list_actors(query, page_request, context.time_remaining())
+        return retriever_service_pb2.ListActorsResponse(
+            actors=[convert.actor_message(actor) for actor in page.items],
+            next_page_token=page.next_page_token,
+        )
+
+    async def GetActorTimeline(  # noqa: N802 - named by the proto
+        self,
+        request: retriever_service_pb2.GetActorTimelineRequest,
+        context: grpc.aio.ServicerContext,
+    ) -> retriever_service_pb2.ActorTimeline:
+        """An actor's claims per period, with a few samples each."""
+        async with _refusals(context):
+            timeline = validation.actor_timeline(request)
+            buckets = await self._handler.actor_timeline(timeline, context.time_remaining())
+        return retriever_service_pb2.ActorTimeline(
+            actor_id=timeline.actor_id,
+            topic_id=timeline.topic_id or "",
+            interval=request.interval,
+            buckets=[convert.timeline_bucket(bucket) for bucket in buckets],
+        )
+
+    async def GetTopic(  # noqa: N802 - named by the proto
+        self, request: retriever_service_pb2.GetTopicRequest, context: grpc.aio.ServicerContext
+    ) -> resources_pb2.Topic:
+        """One topic."""
+        async with _refusals(context):
+            topic_id = validation.resource_id(request.topic_id, "topicId")
+            topic = await self._handler.get_topic(topic_id, context.time_remaining())
+        return convert.topic_message(topic)
+
+    async def ListTopics(  # noqa: N802 - named by the proto
+        self, request: retriever_service_pb2.ListTopicsRequest, context: grpc.aio.ServicerContext
+    ) -> retriever_service_pb2.ListTopicsResponse:
+        """A page of topics by id, optionally only one topic's children."""
+        async with _refusals(context):
+            parent_id, page_request = validation.list_topics(request)
+            page = await self._handler.list_topics(
+                parent_id, page_request, context.time_remaining()
+            )
+        return retriever_service_pb2.ListTopicsResponse(
+            topics=[convert.topic_message(topic) for topic in page.items],
+            next_page_token=page.next_page_token,
+        )
+
+
+@asynccontextmanager
+async def _refusals(context: grpc.aio.ServicerContext) -> AsyncIterator[None]:
+    """Ends the call with the status that matches a refusal raised inside the block."""
+    try:
+        yield
+    except InvalidArgument as error:
+        await abort_invalid(context, error.violations, error.reason)
+    except RetrievalError as error:
+        await abort(
+            context, _CODES[type(error)], error.message, error.reason, metadata=error.metadata
+        )

@@ -25,6 +25,9 @@ from panoptic.core import migrate
 from panoptic.core.db import DatabaseUrl
 from tests.conftest import random_id
 
+# The newest revision in migrations/versions: what `upgrade head` leaves a database at.
+HEAD_REVISION = "0002"
+
 TABLES = sorted(metadata.tables)
 RETRIEVER_TABLES = ["actors", "claim_revisions", "claim_topics", "claims", "topics"]
 
@@ -209,7 +212,7 @@ async def test_downgrade_to_base_removes_everything_and_upgrade_works_again(
     """Downgrading to base leaves no table, function, extension, grant or setting of ours."""
     empty = await schema_objects(scratch_database_url)
     await migrate.upgrade_async(scratch_database_url)
-    assert await asyncio.to_thread(migrate.current_revision, scratch_database_url) == "0001"
+    assert await asyncio.to_thread(migrate.current_revision, scratch_database_url) == HEAD_REVISION
 
     await asyncio.to_thread(migrate.downgrade, scratch_database_url)
 
@@ -225,7 +228,7 @@ async def test_downgrade_to_base_removes_everything_and_upgrade_works_again(
         await connection.close()
 
     await migrate.upgrade_async(scratch_database_url)
-    assert await asyncio.to_thread(migrate.current_revision, scratch_database_url) == "0001"
+    assert await asyncio.to_thread(migrate.current_revision, scratch_database_url) == HEAD_REVISION
 
 
 @pytest.mark.asyncio(loop_scope="session")
@@ -272,7 +275,7 @@ async def test_concurrent_upgrades_take_turns(scratch_database_url: DatabaseUrl)
 
     for process, (_, stderr) in zip(processes, results, strict=True):
         assert process.returncode == 0, stderr.decode()
-    assert await asyncio.to_thread(migrate.current_revision, scratch_database_url) == "0001"
+    assert await asyncio.to_thread(migrate.current_revision, scratch_database_url) == HEAD_REVISION
 
 
 def test_offline_mode_writes_the_sql_without_connecting() -> None:

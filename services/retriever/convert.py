@@ -1,0 +1,105 @@
+"""The retriever's rows as the API's protobuf messages: the servicer's translations."""
+
+from __future__ import annotations
+
+from panoptic.core.timestamps import timestamp
+from panoptic.v1 import resources_pb2, retriever_service_pb2
+from services.retriever.queries import (
+    ActorRow,
+    ClaimRow,
+    RevisionRow,
+    SearchHit,
+    TimelineBucket,
+    TopicRow,
+)
+
+_STATES = {
+    "ACTIVE": resources_pb2.CLAIM_STATE_ACTIVE,
+    "RETRACTED": resources_pb2.CLAIM_STATE_RETRACTED,
+}
+_CHANGES = {
+    "CREATED": resources_pb2.CLAIM_CHANGE_CREATED,
+    "UPDATED": resources_pb2.CLAIM_CHANGE_UPDATED,
+    "RETRACTED": resources_pb2.CLAIM_CHANGE_RETRACTED,
+    "RESTORED": resources_pb2.CLAIM_CHANGE_RESTORED,
+}
+_KINDS = {
+    "PERSON": resources_pb2.ACTOR_KIND_PERSON,
+    "ORGANISATION": resources_pb2.ACTOR_KIND_ORGANISATION,
+    "OTHER": resources_pb2.ACTOR_KIND_OTHER,
+}
+
+
+def claim_message(claim: ClaimRow) -> resources_pb2.Claim:
+    """A claim as the API shows it."""
+    source = resources_pb2.Source(
+        url=claim.source_url, title=claim.source_title, publisher=claim.source_publisher
+    )
+    if claim.source_published_at is not None:
+        source.published_at.CopyFrom(timestamp(claim.source_published_at))
+    return resources_pb2.Claim(
+        id=claim.id,
+        actor_id=claim.actor_id,
+        topic_ids=claim.topic_ids,
+        text=claim.text,
+        stated_at=timestamp(claim.stated_at),
+        source=source,
+        language=claim.language,
+        confidence=claim.confidence,
+        state=_STATES[claim.state],
+        revision=claim.revision,
+        create_time=timestamp(claim.create_time),
+        update_time=timestamp(claim.update_time),
+    )
+
+
+def revision_message(revision: RevisionRow) -> resources_pb2.ClaimRevision:
+    """One entry of a claim's history."""
+    return resources_pb2.ClaimRevision(
+        revision=revision.revision,
+        claim=claim_message(revision.claim),
+        change=_CHANGES[revision.change],
+        record_time=timestamp(revision.record_time),
+        request_id=revision.request_id,
+        reason=revision.reason,
+    )
+
+
+def search_result(hit: SearchHit) -> retriever_service_pb2.SearchResult:
+    """One search hit."""
+    return retriever_service_pb2.SearchResult(
+        claim=claim_message(hit.claim), score=hit.score, highlight=hit.highlight
+    )
+
+
+def actor_message(actor: ActorRow) -> resources_pb2.Actor:
+    """An actor as the API shows it."""
+    return resources_pb2.Actor(
+        id=actor.id,
+        display_name=actor.display_name,
+        aliases=actor.aliases,
+        kind=_KINDS[actor.kind],
+        description=actor.description,
+        claim_count=actor.claim_count,
+        create_time=timestamp(actor.create_time),
+        update_time=timestamp(actor.update_time),
+    )
+
+
+def timeline_bucket(bucket: TimelineBucket) -> retriever_service_pb2.TimelineBucket:
+    """One period of a timeline."""
+    return retriever_service_pb2.TimelineBucket(
+        start_time=timestamp(bucket.start_time),
+        claim_count=bucket.claim_count,
+        sample_claims=[claim_message(claim) for claim in bucket.samples],
+    )
+
+
+def topic_message(topic: TopicRow) -> resources_pb2.Topic:
+    """A topic as the API shows it."""
+    return resources_pb2.Topic(
+        id=topic.id,
+        display_name=topic.display_name,
+        parent_id=topic.parent_id or "",
+        claim_count=topic.claim_count,
+    )

@@ -1,0 +1,125 @@
+"""The retriever's requests and refusals as plain values, free of protobuf and SQL."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Generic, TypeVar
+
+from services.retriever.queries import ClaimFilters
+
+T = TypeVar("T")
+
+
+class Interval(StrEnum):
+    """A timeline's bucket width, named as `date_trunc` takes it."""
+
+    DAY = "day"
+    WEEK = "week"
+    MONTH = "month"
+    YEAR = "year"
+
+
+@dataclass(frozen=True)
+class PageRequest:
+    """The page a List or Search call asks for: its effective size and the caller's token."""
+
+    size: int
+    token: str = ""
+
+
+@dataclass(frozen=True)
+class Page(Generic[T]):
+    """One page of results and the token for the next one (empty on the last page)."""
+
+    items: list[T]
+    next_page_token: str = ""
+
+
+@dataclass(frozen=True)
+class ClaimListing:
+    """A ListClaims request."""
+
+    filters: ClaimFilters
+    descending: bool
+    page: PageRequest
+
+
+@dataclass(frozen=True)
+class ClaimSearch:
+    """A SearchClaims request."""
+
+    query: str
+    filters: ClaimFilters
+    page: PageRequest
+
+
+@dataclass(frozen=True)
+class TimelineRequest:
+    """A GetActorTimeline request."""
+
+    actor_id: str
+    interval: Interval
+    topic_id: str | None
+    stated_after: datetime | None
+    stated_before: datetime | None
+    sample_size: int
+
+
+class RetrievalError(Exception):
+    """A call the retriever refuses or cannot complete; the servicer maps each kind to a code."""
+
+    def __init__(
+        self, message: str, reason: str, metadata: Mapping[str, str] | None = None
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.reason = reason
+        self.metadata = dict(metadata or {})
+
+
+class NotFound(RetrievalError):
+    """The named claim, actor or topic does not exist."""
+
+
+class InvalidArgument(RetrievalError):
+    """The request is malformed; `violations` names each offending field by its JSON name."""
+
+    def __init__(self, violations: Sequence[tuple[str, str]], reason: str = "INVALID_ARGUMENT"):
+        super().__init__("invalid request", reason)
+        self.violations = list(violations)
+
+
+class DeadlineExceeded(RetrievalError):
+    """The caller's deadline (or the statement time limit) passed before the read finished."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "the read did not finish within the deadline; narrow the filters or allow more time",
+            "DEADLINE_EXCEEDED",
+        )
+
+
+class DatabaseUnavailable(RetrievalError):
+    """The database cannot be reached; retrying later may succeed."""
+
+    def __init__(self) -> None:
+        super().__init__("the database is unavailable; retry later", "DATABASE_UNAVAILABLE")
+
+
+@dataclass(frozen=True)
+class Violations:
+    """Collects field violations while a request is checked."""
+
+    items: list[tuple[str, str]] = field(default_factory=list)
+
+    def add(self, field_name: str, description: str) -> None:
+        """Records one problem with one field."""
+        self.items.append((field_name, description))
+
+    def raise_if_any(self) -> None:
+        """Raises `InvalidArgument` naming every problem recorded."""
+        if self.items:
+            raise InvalidArgument(self.items)
