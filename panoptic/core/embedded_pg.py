@@ -190,12 +190,19 @@ class EmbeddedPostgres:
         return lines[-1] if lines else ""
 
     def _run(self, args: list[str], *, check: bool = True) -> subprocess.CompletedProcess[str]:
-        executable = str(POSTGRES_BIN_PATH / args[0])
+        command = [str(POSTGRES_BIN_PATH / args[0]), *args[1:]]
         user = _server_user()
+        setpriv = shutil.which("setpriv") if user is not None else None
+        if setpriv is not None:
+            # Rather than subprocess's `user=`, which makes Python fork() instead of vfork(): a
+            # fork of a process busy with gRPC (`panoptic up`, the tests) runs gRPC's fork
+            # handlers in the child, which now and then die of SIGSEGV before pg_ctl even runs.
+            command = [setpriv, f"--reuid={user}", *command]
+            user = None
         # Not `capture_output`: pg_ctl's server inherits pipes and would keep them open forever.
         with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
             result = subprocess.run(
-                [executable, *args[1:]], stdout=out, stderr=err, text=True, user=user, check=False
+                command, stdout=out, stderr=err, text=True, user=user, check=False
             )
             out.seek(0)
             err.seek(0)

@@ -5,7 +5,8 @@ batch — after a retry, a crash or a restart — can never index it twice: the 
 known request id with its first response. Batches travel in streams of a few at a time, and
 after each stream is acknowledged the client records how far it got, so an interrupted run
 resumes where it stopped. UNAVAILABLE and DEADLINE_EXCEEDED are retried with exponential
-backoff and jitter; any other error stops the run with the offending line named.
+backoff and jitter (INTERNAL as well, see RETRYABLE); any other error stops the run with the
+offending line named.
 """
 
 from __future__ import annotations
@@ -27,7 +28,12 @@ from panoptic.core.progress import ProgressReporter
 from panoptic.core.rpc_status import details_of
 from panoptic.v1 import indexer_service_pb2, indexer_service_pb2_grpc, resources_pb2
 
-RETRYABLE = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED})
+# Transient by definition. INTERNAL too: grpc.aio's client reports an indexer dying mid-stream as
+# INTERNAL "Internal error from Core" instead of UNAVAILABLE (grpc/grpc#36066), and resending is
+# safe whatever happened, because every batch keeps its request id.
+RETRYABLE = frozenset(
+    {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.INTERNAL}
+)
 
 
 class IndexFileError(PanopticError):

@@ -8,9 +8,10 @@ first response of a request id can be stored in the same transaction as the writ
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import replace
 from datetime import timedelta
 from typing import TypeVar
@@ -83,17 +84,23 @@ class IndexingHandler:
     ) -> StoredClaim | Replay:
         """Retracts a claim (a no-op if it is retracted already)."""
 
+        changed = False
+
         async def work(repository: IndexRepository) -> StoredClaim | Replay:
+            nonlocal changed
             replay = await self._replay(repository, request.request_id, RETRACT_METHOD, fingerprint)
             if replay is not None:
                 return replay
-            stored = await _retract(repository, request)
+            stored, changed = await _retract(repository, request)
             await repository.save_request(
                 request.request_id, RETRACT_METHOD, fingerprint, encode(stored), self._retention
             )
             return stored
 
-        return await self._in_transaction(work)
+        outcome = await self._in_transaction(work)
+        if changed:  # counted once committed, whatever retries it took
+            metrics.CLAIMS_INDEXED.labels("retracted").inc()
+        return outcome
 
     async def _replay(
         self, repository: IndexRepository, request_id: str, method: str, fingerprint: bytes
@@ -112,7 +119,7 @@ class IndexingHandler:
         started = time.perf_counter()
         for attempt in range(1, MAX_ATTEMPTS + 1):
             try:
-                async with self._pool().acquire() as connection, connection.transaction():
+                async with _borrowed(self._pool()) as connection, connection.transaction():
                     result = await work(IndexRepository(connection))
             except RETRYABLE:
                 if attempt == MAX_ATTEMPTS:
@@ -135,6 +142,24 @@ class IndexingHandler:
                 metrics.BATCH_SECONDS.observe(time.perf_counter() - started)
             return result
         raise AssertionError("unreachable")
+
+
+@contextlib.asynccontextmanager
+async def _borrowed(pool: asyncpg.Pool) -> AsyncIterator[asyncpg.Connection]:
+    """A connection from the pool, given back afterwards; failing to give it back is not an error.
+
+    asyncpg resets a connection as it takes it back and, when that fails because the server has
+    closed it, discards it (the pool opens a new one) and raises. Raising would report a batch
+    that has committed as failed, or hide the error that did fail it.
+    """
+    connection = await pool.acquire()
+    try:
+        yield connection
+    finally:
+        try:
+            await pool.release(connection)
+        except Exception as error:  # discarded by the pool already
+            log.info("discarded a broken connection", error=type(error).__name__)
 
 
 async def _index_batch(repository: IndexRepository, batch: IndexBatch) -> BatchResult:
@@ -232,7 +257,10 @@ def _loops(topic_id: str, parents: dict[str, str | None]) -> bool:
     return False
 
 
-async def _retract(repository: IndexRepository, request: RetractRequest) -> StoredClaim:
+async def _retract(
+    repository: IndexRepository, request: RetractRequest
+) -> tuple[StoredClaim, bool]:
+    """Retracts the claim; returns it and whether this call changed it."""
     current = await repository.lock_claims([request.claim_id])
     stored = current.get(request.claim_id)
     if stored is None:
@@ -240,7 +268,7 @@ async def _retract(repository: IndexRepository, request: RetractRequest) -> Stor
     if stored.state is ClaimState.RETRACTED:
         claim = await repository.fetch_claim(request.claim_id)
         assert claim is not None  # locked above
-        return claim
+        return claim, False
     before = await repository.fetch_claim(request.claim_id)
     assert before is not None
     retracted = replace(before.content, state=ClaimState.RETRACTED)
@@ -254,7 +282,6 @@ async def _retract(repository: IndexRepository, request: RetractRequest) -> Stor
         (stored.actor_id, stored.topic_ids, True), (stored.actor_id, stored.topic_ids, False)
     )
     await repository.adjust_claim_counts(deltas.actors, deltas.topics)
-    metrics.CLAIMS_INDEXED.labels("retracted").inc()
     claim = await repository.fetch_claim(request.claim_id)
     assert claim is not None
-    return claim
+    return claim, True

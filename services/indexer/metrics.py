@@ -28,3 +28,12 @@ REJECTED = Counter(
     "Requests refused before anything was written, by reason.",
     ("reason",),
 )
+OPEN_STREAMS = Gauge(
+    "panoptic_indexer_open_streams",
+    "StreamIndexClaims calls in progress: pipelines connected right now.",
+)
+PIPELINES_EXPECTED = Gauge(
+    "panoptic_indexer_pipelines_expected",
+    "Pipelines that should be sending claims (PANOPTIC_PIPELINES_EXPECTED); above 0, the "
+    "ClaimsNotIndexed alert expects commits even when no pipeline is connected.",
+)

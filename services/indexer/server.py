@@ -12,6 +12,7 @@ from panoptic.core.grpc_server import HEALTH_SERVICE, GrpcServerSpec
 from panoptic.core.service import PoolHolder
 from panoptic.core.settings import Settings
 from panoptic.v1 import indexer_service_pb2, indexer_service_pb2_grpc
+from services.indexer import metrics
 from services.indexer.handler import IndexingHandler
 from services.indexer.servicer import IndexerServicer
 from services.indexer.validation import Limits
@@ -27,6 +28,7 @@ def build_spec(settings: Settings, token: str) -> GrpcServerSpec:
         lambda: database.pool, timedelta(hours=settings.idempotency_retention_hours)
     )
     limits = Limits(settings.indexer_max_batch_claims, settings.indexer_max_text_chars)
+    metrics.PIPELINES_EXPECTED.set(settings.pipelines_expected)
 
     def register(server: grpc.aio.Server) -> Sequence[str]:
         indexer_service_pb2_grpc.add_IndexerServiceServicer_to_server(

@@ -32,6 +32,9 @@ from services.indexer.validation import Limits, validate_index_request, validate
 DATABASE_UNAVAILABLE = (
     asyncpg.ConnectionDoesNotExistError,
     asyncpg.InterfaceError,
+    # What asyncpg raises when a pooled connection that the server has just closed is used
+    # before asyncpg has seen the close (its protocol still waits for the server's answer).
+    asyncpg.InternalClientError,
     asyncpg.CannotConnectNowError,
     asyncpg.AdminShutdownError,
     asyncpg.CrashShutdownError,
@@ -61,15 +64,16 @@ class IndexerServicer(indexer_service_pb2_grpc.IndexerServiceServicer):
     ) -> indexer_service_pb2.IndexClaimsResponse:
         """Indexes each batch of the stream as it arrives; answers with the totals."""
         total = indexer_service_pb2.IndexClaimsResponse()
-        async for request in request_iterator:
-            response, replayed = await self._index(request, context)
-            total.replayed_batches += int(replayed)
-            total.created += response.created
-            total.updated += response.updated
-            total.unchanged += response.unchanged
-            total.actors_upserted += response.actors_upserted
-            total.topics_upserted += response.topics_upserted
-            total.batches += 1
+        with metrics.OPEN_STREAMS.track_inprogress():
+            async for request in request_iterator:
+                response, replayed = await self._index(request, context)
+                total.replayed_batches += int(replayed)
+                total.created += response.created
+                total.updated += response.updated
+                total.unchanged += response.unchanged
+                total.actors_upserted += response.actors_upserted
+                total.topics_upserted += response.topics_upserted
+                total.batches += 1
         return total
 
     async def RetractClaim(  # noqa: N802 - named by the proto
