@@ -1,5 +1,6 @@
 # The Panoptic suite in one image; the command picks the process (docker-compose.yml):
-# `migrate`, `indexer`, `retriever` or `gateway`. Healthchecks are per service, in compose.
+# `migrate`, `indexer`, `retriever`, `gateway` or `dashboard`. Healthchecks are per service, in
+# compose.
 #
 # Both stages use the same base image, so the venv's interpreter links stay valid when the
 # venv is copied from the builder to the runtime stage.
@@ -43,8 +44,8 @@ COPY --from=builder /opt/panoptic /opt/panoptic
 USER 10001:10001
 WORKDIR /var/lib/panoptic
 
-# gRPC indexer and retriever, the REST gateway, then their Prometheus metrics.
-EXPOSE 50051 50052 8080 9101 9102 9103
+# gRPC indexer and retriever, the REST gateway, the dashboard, then their Prometheus metrics.
+EXPOSE 50051 50052 8080 8081 9101 9102 9103 9104
 
 ENTRYPOINT ["panoptic"]
 CMD ["--help"]

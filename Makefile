@@ -5,10 +5,11 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 # Debian packages some tests and benchmarks need (`make system-deps`, run as root; .ci/run does).
-SYSTEM_PACKAGES := docker-compose
+# prometheus brings promtool (rule tests), prometheus-alertmanager brings amtool.
+SYSTEM_PACKAGES := docker-compose chromium prometheus prometheus-alertmanager
 
 .DEFAULT_GOAL := help
-.PHONY: help setup run test test-unit test-integration lint format protos bench system-deps clean
+.PHONY: help setup run run-monitoring test test-unit test-integration lint format protos bench system-deps clean
 
 help:  ## Show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-17s %s\n", $$1, $$2}'
@@ -28,6 +29,9 @@ setup: $(BIN)/.installed node_modules/.installed  ## Install Python and npm depe
 
 run: $(BIN)/.installed  ## Serve the whole suite (embedded PostgreSQL unless DATABASE_URL is set)
 	$(BIN)/panoptic up
+
+run-monitoring: $(BIN)/.installed  ## make run, plus Prometheus with the alert rules on :9090
+	$(BIN)/panoptic up --with-monitoring
 
 test: lint  ## Lint, then run every test (unit, integration, e2e)
 	$(BIN)/pytest

@@ -16,6 +16,7 @@ from sqlalchemy import (
     Column,
     Computed,
     ForeignKey,
+    Identity,
     Index,
     Integer,
     MetaData,
@@ -196,6 +197,32 @@ claim_revisions = Table(
     CheckConstraint("(revision = 1) = (change = 'CREATED')", name="created_first"),
     CheckConstraint("confidence >= 0 AND confidence <= 1", name="confidence_range"),
     CheckConstraint("state IN ('ACTIVE', 'RETRACTED')", name="state_known"),
+    # Claims indexed per hour (index-only) and the newest index time, for the dashboard (0003).
+    Index(None, "record_time", "change"),
+    # The dashboard's recent changes to existing claims (0003).
+    Index(
+        "ix_claim_revisions_changed_record_time",
+        "record_time",
+        postgresql_where=text("change <> 'CREATED'"),
+    ),
+)
+
+# Append-only: one row per batch the indexer refused, for the dashboard's "rejected batches" (0003).
+# The indexer may only insert; the dashboard's role reads.
+indexer_rejections = Table(
+    "indexer_rejections",
+    metadata,
+    Column("id", BigInteger, Identity(always=True), primary_key=True),
+    _timestamp("record_time", recorded=True),
+    _text("request_id", default_empty=True),
+    # Machine-readable, as the indexer's rejection metric labels it (e.g. `INVALID_ARGUMENT`).
+    _text("reason"),
+    # How many field violations the refusal named.
+    Column("field_count", Integer, nullable=False, server_default=text("0")),
+    # A short human-readable account: the first violations, never the batch's content.
+    _text("summary", default_empty=True),
+    CheckConstraint("field_count >= 0", name="field_count_not_negative"),
+    Index(None, "record_time"),
 )
 
 # The first response to each IndexClaims/RetractClaim request id, replayed on a retry (AIP-155).

@@ -73,15 +73,22 @@ def main() -> None:
 
 @main.command()
 @click.option("--no-demo", is_flag=True, help="Do not load the demo corpus on first start.")
+@click.option(
+    "--with-monitoring",
+    is_flag=True,
+    help="Also run Prometheus (installed by `make system-deps`) with the alert rules.",
+)
 @friendly_errors
-def up(no_demo: bool) -> None:
+def up(no_demo: bool, with_monitoring: bool) -> None:
     """Run the whole suite (what `make run` does) until Ctrl-C."""
     from panoptic.core.supervisor import run_suite, single_instance
 
     settings = settings_for_command()
     settings.require_production_ready(database="owner", token=True)
     with single_instance(settings.data_dir):
-        sys.exit(run_async(run_suite(settings, load_demo=not no_demo)))
+        sys.exit(
+            run_async(run_suite(settings, load_demo=not no_demo, with_monitoring=with_monitoring))
+        )
 
 
 @main.command()
@@ -154,6 +161,26 @@ def retriever() -> None:
     settings = settings_for_command()
     settings.require_production_ready(database="retriever")
     run_async(serve(build_spec(settings)))
+
+
+@main.command()
+@friendly_errors
+def gateway() -> None:
+    """Run the REST gateway alone: the retriever's reads as HTTP/JSON."""
+    from services.gateway.server import serve
+
+    settings = settings_for_command()
+    run_async(serve(settings))
+
+
+@main.command()
+@friendly_errors
+def dashboard() -> None:
+    """Run the admin dashboard alone: HTML pages for operators, on a read-only role."""
+    from services.dashboard.server import serve
+
+    settings = settings_for_command()
+    run_async(serve(settings))
 
 
 @main.command()
@@ -278,7 +305,8 @@ def bench_ingest(
     """
     import json
 
-    from panoptic.bench.ingest import IngestReport, benchmark_server, run_ingest_benchmark
+    from panoptic.bench.common import benchmark_server
+    from panoptic.bench.ingest import IngestReport, run_ingest_benchmark
     from panoptic.core.db import DatabaseUrl
 
     settings = settings_for_command()
@@ -300,6 +328,103 @@ def bench_ingest(
     if json_output is not None:
         json_output.write_text(json.dumps(report.as_dict(), indent=2))
     click.echo(report.describe())
+
+
+@bench.command("gateway")
+@click.option("--claims", default=10_000, show_default=True, type=click.IntRange(min=100))
+@click.option("--rounds", default=3, show_default=True, type=click.IntRange(1, 20))
+@click.option("--seconds", default=10, show_default=True, type=click.IntRange(1, 120))
+@click.option("--connections", default=32, show_default=True, type=click.IntRange(1, 512))
+@click.option("--json-output", type=click.Path(dir_okay=False, path_type=Path), default=None)
+@friendly_errors
+def bench_gateway(
+    claims: int, rounds: int, seconds: int, connections: int, json_output: Path | None
+) -> None:
+    """GET /v1/claims/{id} req/s through gateway and retriever against a plain Starlette peer.
+
+    Needs wrk (Debian's `wrk`). Runs on a throwaway embedded PostgreSQL, or on DATABASE_URL's
+    server (its role must be able to create databases); everything listens on 127.0.0.1 only.
+    """
+    import json
+
+    from panoptic.bench.common import benchmark_server
+    from panoptic.bench.gateway import GatewayReport, run_gateway_benchmark
+    from panoptic.core.db import DatabaseUrl
+
+    settings = settings_for_command()
+    given = DatabaseUrl(settings.database_url.get_secret_value()) if settings.database_url else None
+
+    async def run() -> GatewayReport:
+        async with benchmark_server(given) as server:
+            return await run_gateway_benchmark(
+                server, claims=claims, rounds=rounds, seconds=seconds, connections=connections
+            )
+
+    report = run_async(run())
+    if json_output is not None:
+        json_output.write_text(json.dumps(report.as_dict(), indent=2))
+    click.echo(report.describe())
+
+
+@bench.command("read")
+@click.option("--scales", default="100k,1m", show_default=True, help="Database sizes, ascending.")
+@click.option(
+    "--calls",
+    default=200,
+    show_default=True,
+    type=click.IntRange(min=10),
+    help="Sequential calls per endpoint for the latency figures.",
+)
+@click.option("--throughput-rounds", default=2, show_default=True, type=click.IntRange(1, 10))
+@click.option(
+    "--requests",
+    default=20_000,
+    show_default=True,
+    type=click.IntRange(min=100),
+    help="Requests per h2load run.",
+)
+@click.option("--json-output", type=click.Path(dir_okay=False, path_type=Path), default=None)
+@friendly_errors
+def bench_read(
+    scales: str, calls: int, throughput_rounds: int, requests: int, json_output: Path | None
+) -> None:
+    """The retriever's throughput (GetClaim against a bare health check) and latencies by size.
+
+    Needs h2load (Debian's nghttp2-client). Runs on a throwaway embedded PostgreSQL (which
+    also yields the slowest plans), or on DATABASE_URL's server.
+    """
+    import json
+
+    from panoptic.bench.common import benchmark_server_with_log, free_ports
+    from panoptic.bench.read import ReadReport, parse_scales, run_read_benchmark
+    from panoptic.core.db import DatabaseUrl
+
+    try:
+        sizes = parse_scales(scales)
+    except ValueError as error:
+        raise click.BadParameter(str(error), param_hint="--scales") from None
+    settings = settings_for_command()
+    given = DatabaseUrl(settings.database_url.get_secret_value()) if settings.database_url else None
+
+    async def run() -> ReadReport:
+        async with benchmark_server_with_log(given) as server:
+            return await run_read_benchmark(
+                server.url,
+                scales=sizes,
+                calls=calls,
+                throughput_rounds=throughput_rounds,
+                throughput_requests=requests,
+                log_file=server.log_file,
+                ports=free_ports(),
+            )
+
+    report = run_async(run())
+    if json_output is not None:
+        json_output.write_text(json.dumps(report.as_dict(), indent=2))
+    click.echo(report.describe())
+    for scale in report.scales:
+        for plan in scale.slowest_plans:
+            click.echo(f"\n--- slowest at {scale.claims} claims: {plan}")
 
 
 @main.command("demo-data")

@@ -16,6 +16,10 @@ ROOT = Path(__file__).resolve().parent.parent
 PROTO_ROOT = ROOT / "protos"
 PACKAGE = "panoptic/v1"
 
+# The compiled descriptors with their comments (source info) and every import: the gateway reads
+# its routes and the OpenAPI descriptions from them.
+DESCRIPTOR_SET = "descriptor_set.binpb"
+
 INIT_TEXT = (
     '"""The Panoptic v1 API, generated from protos/panoptic/v1 by `make protos`. Do not edit."""\n'
 )
@@ -37,12 +41,18 @@ def include_paths() -> list[Path]:
 
 
 def generate(out_dir: Path) -> None:
-    """Compiles every proto into `out_dir/panoptic/v1`, with .pyi stubs and gRPC stubs."""
+    """Compiles every proto into `out_dir/panoptic/v1`, with stubs and a descriptor set."""
     from grpc_tools import protoc
 
     args = ["grpc_tools.protoc"]
     args += [f"-I{path}" for path in include_paths()]
     args += [f"--python_out={out_dir}", f"--pyi_out={out_dir}", f"--grpc_python_out={out_dir}"]
+    (out_dir / PACKAGE).mkdir(parents=True, exist_ok=True)
+    args += [
+        f"--descriptor_set_out={out_dir / PACKAGE / DESCRIPTOR_SET}",
+        "--include_source_info",
+        "--include_imports",
+    ]
     args += [str(path) for path in proto_files()]
     if protoc.main(args) != 0:
         raise SystemExit("protoc failed; see the messages above")

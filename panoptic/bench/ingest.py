@@ -12,29 +12,26 @@ the two and the report takes medians.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import os
-import shutil
 import statistics
 import sys
-import tempfile
 import time
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import asdict, dataclass
-from pathlib import Path
 
 import asyncpg
 import grpc
 
-from panoptic.core import migrate
+from panoptic.bench.common import (
+    BENCH_TOKEN,
+    ServiceProcess,
+    corpus_requests,
+    drop_database,
+    fresh_database,
+)
 from panoptic.core.db import DatabaseUrl
-from panoptic.core.health import wait_until_serving
-from panoptic.demo import generate_corpus
 from panoptic.v1 import indexer_service_pb2, indexer_service_pb2_grpc
 from services.indexer.convert import batch_from_request
 from services.indexer.domain import IndexBatch
-
-TOKEN = "bench-token-not-secret-0123456789"  # noqa: S105 - a throwaway local indexer's token
 
 
 @dataclass(frozen=True)
@@ -103,35 +100,6 @@ class IngestReport:
             "rounds": [asdict(r) | {"ratio": r.ratio} for r in self.rounds],
             "median_ratio": self.median_ratio,
         }
-
-
-def build_requests(
-    claims: int, batch_size: int, seed: int
-) -> list[indexer_service_pb2.IndexClaimsRequest]:
-    """The demo corpus as IndexClaims requests (actors and topics ride with the first batch)."""
-    from google.protobuf import json_format
-
-    from panoptic.v1 import resources_pb2
-
-    requests: list[indexer_service_pb2.IndexClaimsRequest] = []
-    current = indexer_service_pb2.IndexClaimsRequest()
-    for record in generate_corpus(seed=seed, claims=claims):
-        message = json_format.ParseDict(record, resources_pb2.IndexRecord())
-        kind = message.WhichOneof("record")
-        if kind == "claim":
-            current.claims.append(message.claim)
-            if len(current.claims) == batch_size:
-                requests.append(current)
-                current = indexer_service_pb2.IndexClaimsRequest()
-        elif kind == "actor":
-            current.actors.append(message.actor)
-        else:
-            current.topics.append(message.topic)
-    if current.claims or current.actors or current.topics:
-        requests.append(current)
-    for index, request in enumerate(requests):
-        request.request_id = f"bench-{seed}-{index}"
-    return requests
 
 
 async def copy_baseline(url: DatabaseUrl, batches: Sequence[IndexBatch]) -> tuple[float, float]:
@@ -203,27 +171,12 @@ async def indexer_run(
     streams: int,
 ) -> tuple[float, float]:
     """Claims/s through a fresh indexer process, and its peak RSS in MiB."""
-    env = {
-        **os.environ,
-        "DATABASE_URL": url.value,
-        "PANOPTIC_INDEXER_TOKEN": TOKEN,
-        "PANOPTIC_INDEXER_PORT": str(port),
-        "PANOPTIC_INDEXER_METRICS_PORT": str(metrics_port),
-        "PANOPTIC_BIND_HOST": "127.0.0.1",
-        "PANOPTIC_LOG_LEVEL": "warning",
-        "PANOPTIC_ENV": "development",
-    }
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "panoptic", "indexer", env=env
-    )
-    address = f"127.0.0.1:{port}"
-    try:
-        await wait_until_serving(address, timeout=60)
-        metadata = (("authorization", f"Bearer {TOKEN}"),)
+    async with ServiceProcess("indexer", url, port, metrics_port) as indexer:
+        metadata = (("authorization", f"Bearer {BENCH_TOKEN}"),)
         # The first batch carries every actor and topic; it goes alone, before the clock.
         first, rest = requests[0], list(requests[1:])
         slices = [rest[i::streams] for i in range(streams)]
-        async with grpc.aio.insecure_channel(address) as channel:
+        async with grpc.aio.insecure_channel(indexer.address) as channel:
             stub = indexer_service_pb2_grpc.IndexerServiceStub(channel)
             await stub.IndexClaims(first, metadata=metadata)
             started = time.perf_counter()
@@ -232,39 +185,7 @@ async def indexer_run(
             )
             elapsed = time.perf_counter() - started
         claims = sum(len(request.claims) for request in rest)
-        peak = _peak_rss_mib(process.pid)
-    finally:
-        process.terminate()
-        await process.wait()
-    return claims / elapsed, peak
-
-
-def _peak_rss_mib(pid: int) -> float:
-    """The process's peak resident set size (VmHWM), in MiB."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
-
-
-async def _fresh_database(server: DatabaseUrl, name: str) -> DatabaseUrl:
-    connection = await asyncpg.connect(server.value)
-    try:
-        await connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await connection.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await connection.close()
-    url = server.with_database(name)
-    await migrate.upgrade_async(url)
-    return url
-
-
-async def _drop_database(server: DatabaseUrl, url: DatabaseUrl) -> None:
-    connection = await asyncpg.connect(server.value)
-    try:
-        await connection.execute(f'DROP DATABASE IF EXISTS "{url.database}" WITH (FORCE)')
-    finally:
-        await connection.close()
+        return claims / elapsed, indexer.peak_rss_mib()
 
 
 async def run_ingest_benchmark(
@@ -280,16 +201,16 @@ async def run_ingest_benchmark(
 ) -> IngestReport:
     """Runs `rounds` alternating COPY and indexer runs; `server` may create databases."""
     print(f"building {claims} claims in batches of {batch_size}...", file=sys.stderr)
-    requests = build_requests(claims, batch_size, seed)
+    requests = list(corpus_requests(claims, batch_size, seed))
     batches = [batch_from_request(request) for request in requests]
     results = []
     for number in range(1, rounds + 1):
-        copy_url = await _fresh_database(server, "panoptic_bench_copy")
+        copy_url = await fresh_database(server, "panoptic_bench_copy")
         copy_rate, copy_links_rate = await copy_baseline(copy_url, batches)
-        await _drop_database(server, copy_url)
-        index_url = await _fresh_database(server, "panoptic_bench_indexer")
+        await drop_database(server, copy_url)
+        index_url = await fresh_database(server, "panoptic_bench_indexer")
         rate, peak = await indexer_run(index_url, requests, port, metrics_port, streams)
-        await _drop_database(server, index_url)
+        await drop_database(server, index_url)
         results.append(IngestRound(copy_rate, copy_links_rate, rate, peak))
         print(
             f"round {number}/{rounds}: COPY {copy_rate:,.0f} rows/s, indexer {rate:,.0f} "
@@ -298,21 +219,3 @@ async def run_ingest_benchmark(
             flush=True,
         )
     return IngestReport(claims, batch_size, results)
-
-
-@contextlib.asynccontextmanager
-async def benchmark_server(database_url: DatabaseUrl | None) -> AsyncIterator[DatabaseUrl]:
-    """A server to benchmark on: the one given, or a throwaway embedded PostgreSQL."""
-    if database_url is not None:
-        yield database_url
-        return
-    from panoptic.core.embedded_pg import EmbeddedPostgres
-
-    directory = Path(tempfile.mkdtemp(prefix="panoptic-bench-"))
-    server = EmbeddedPostgres(directory / "data")
-    try:
-        server.ensure_started()
-        yield DatabaseUrl(server.url())
-    finally:
-        server.stop()
-        shutil.rmtree(directory, ignore_errors=True)

@@ -19,8 +19,12 @@ from panoptic.core.settings import Settings
 APPLICATION_NAME = "panoptic-{service}"
 
 
-# The login roles the migrations create, one per service (migrations/versions/0001_initial.py).
-SERVICE_ROLES = {"indexer": "panoptic_indexer", "retriever": "panoptic_retriever"}
+# The login roles the migrations create, one per service (migrations/versions/0001, 0003).
+SERVICE_ROLES = {
+    "indexer": "panoptic_indexer",
+    "retriever": "panoptic_retriever",
+    "dashboard": "panoptic_dashboard",
+}
 
 
 class DatabaseUrlError(PanopticError, ValueError):
@@ -128,6 +132,7 @@ async def create_pool(
             max_size=max_size,
             timeout=connect_timeout,
             server_settings=settings,
+            reset=_keep_session,
         )
     except (TimeoutError, OSError, asyncpg.PostgresError, ValueError) as error:
         raise DatabaseUnavailable(url, error) from None
@@ -145,6 +150,15 @@ async def check_connection(url: DatabaseUrl, *, timeout: float = 10.0) -> str:
     finally:
         await connection.close()
     return version
+
+
+async def _keep_session(connection: asyncpg.Connection) -> None:
+    """Releases a connection to the pool without asyncpg's RESET ALL round trip.
+
+    Panoptic changes session state only with SET LOCAL and transaction-level advisory locks,
+    which end with their transaction (asyncpg still rolls back one left open), so resetting
+    the session after every call would be a wasted round trip on every read.
+    """
 
 
 class DatabaseUnavailable(PanopticError):

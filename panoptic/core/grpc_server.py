@@ -24,6 +24,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from panoptic.core import metrics
+from panoptic.core.lifecycle import stop_when_orphaned
 from panoptic.core.logging import get_logger
 from panoptic.core.ports import PortInUse, check_port_free
 
@@ -252,6 +253,7 @@ async def serve(spec: GrpcServerSpec) -> None:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stopping.set)
+    orphan_watch = asyncio.ensure_future(stop_when_orphaned(stopping.set))
     try:
         await server.start()
         for name in ("", *names):
@@ -262,6 +264,7 @@ async def serve(spec: GrpcServerSpec) -> None:
         await health_servicer.enter_graceful_shutdown()
         await server.stop(spec.grace_seconds)
     finally:
+        orphan_watch.cancel()
         if spec.on_stop is not None:
             await spec.on_stop()
         metrics_server.shutdown()

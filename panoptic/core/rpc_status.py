@@ -16,8 +16,11 @@ from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
 ERROR_DOMAIN = "panoptic.v1"
-# How many problems the human-readable message lists; the details carry all of them.
+# How many problems the human-readable message lists.
 MESSAGE_VIOLATIONS = 5
+# How many the BadRequest details carry: they travel in a trailer, and clients refuse trailers
+# above 16 KiB (a batch of a thousand bad claims would make ~170 KiB). The message says so.
+DETAIL_VIOLATIONS = 50
 
 
 def error_status(
@@ -76,13 +79,15 @@ async def abort_invalid(
     message = f"{len(violations)} invalid field{'s' if len(violations) != 1 else ''}: {shown}"
     if more > 0:
         message += f"; and {more} more (see the BadRequest details)"
+    if len(violations) > DETAIL_VIOLATIONS:
+        message += f"; the details list the first {DETAIL_VIOLATIONS}"
     await abort(
         context,
         grpc.StatusCode.INVALID_ARGUMENT,
         message,
         reason,
         metadata=metadata,
-        violations=violations,
+        violations=violations[:DETAIL_VIOLATIONS],
     )
 
 

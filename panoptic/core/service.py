@@ -1,7 +1,8 @@
 """What the indexer and the retriever share around their servicers: a database pool's life.
 
 A service's entry point builds a `GrpcServerSpec` with `database_hooks`, so the pool opens
-before the first call is accepted and closes after the last one has finished.
+before the first call is accepted and closes after the last one has finished. While it is open,
+`/metrics` reports the pool's gauges and the database's cached size and row estimates.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from dataclasses import dataclass, field
 import asyncpg
 
 from panoptic.core.db import create_pool, service_database_url
+from panoptic.core.db_metrics import DatabaseStatsRefresher
+from panoptic.core.pool_metrics import watch_pool
 from panoptic.core.settings import Settings
 
 
@@ -23,6 +26,7 @@ class PoolHolder:
     service: str
     read_only: bool = False
     _pool: asyncpg.Pool | None = field(default=None, init=False)
+    _stats: DatabaseStatsRefresher | None = field(default=None, init=False)
 
     @property
     def pool(self) -> asyncpg.Pool:
@@ -42,9 +46,17 @@ class PoolHolder:
             connect_timeout=self.settings.db_connect_timeout_seconds,
             read_only=self.read_only,
         )
+        watch_pool(self.service, lambda: self._pool)
+        self._stats = DatabaseStatsRefresher(
+            lambda: self.pool, self.settings.db_stats_interval_seconds
+        )
+        self._stats.start()
 
     async def close(self) -> None:
         """Waits for borrowed connections to come back, then closes them."""
+        if self._stats is not None:
+            await self._stats.stop()
+            self._stats = None
         if self._pool is not None:
             await self._pool.close()
             self._pool = None

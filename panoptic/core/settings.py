@@ -19,6 +19,8 @@ from panoptic.core.errors import PanopticError
 
 # Secrets that exist only so development works out of the box; production refuses them.
 DEVELOPMENT_SECRETS = frozenset({"", "panoptic", "changeme", "development", "admin", "password"})
+# The dashboard's password when none is set, outside production (`make run` prints it).
+DEVELOPMENT_DASHBOARD_PASSWORD = "panoptic"  # noqa: S105 - well known on purpose, refused in production
 
 Port = Annotated[int, Field(ge=1, le=65535)]
 
@@ -53,8 +55,10 @@ class Settings(BaseSettings):
     # migrations create (`panoptic_indexer`, `panoptic_retriever`) and its password, if any.
     indexer_database_url: SecretStr | None = None
     retriever_database_url: SecretStr | None = None
+    dashboard_database_url: SecretStr | None = None
     indexer_db_password: SecretStr | None = None
     retriever_db_password: SecretStr | None = None
+    dashboard_db_password: SecretStr | None = None
     db_pool_min_size: Annotated[int, Field(ge=0)] = 1
     db_pool_max_size: Annotated[int, Field(ge=1)] = 10
     db_connect_timeout_seconds: Annotated[float, Field(gt=0)] = 10.0
@@ -110,6 +114,9 @@ class Settings(BaseSettings):
         "GetTopic": "public, max-age=300",
         "*": "public, max-age=10",
     }
+    # The gateway's shared cache of successful responses, kept at most each route's max-age
+    # (MiB of JSON; 0 turns it off).
+    gateway_response_cache_mib: Annotated[float, Field(ge=0)] = 64.0
     # Origins allowed to call the gateway from a browser ("*" for any); none by default.
     gateway_cors_origins: list[str] = []
     # Requests per second per client IP, and the burst above it; a rate of 0 turns it off.
@@ -122,6 +129,23 @@ class Settings(BaseSettings):
     gateway_max_header_bytes: Annotated[int, Field(ge=1024)] = 16384
     # Responses at least this large are compressed (brotli or gzip) when the client accepts it.
     gateway_compress_min_bytes: Annotated[int, Field(ge=0)] = 1024
+
+    # --- Dashboard ---------------------------------------------------------------------------
+    # The operators' login. Unset password in development: DEVELOPMENT_DASHBOARD_PASSWORD
+    # below; production refuses that, any well-known one and any shorter than 12 characters.
+    dashboard_user: str = Field(default="admin", min_length=1)
+    dashboard_password: SecretStr | None = None
+    # Signs session cookies (32+ characters). Unset in development: a random key per process,
+    # so a restart logs everyone out; production requires one.
+    dashboard_session_secret: SecretStr | None = None
+    # A session ends this long after its login, whatever the activity.
+    dashboard_session_minutes: Annotated[float, Field(gt=0)] = 60.0
+    # Failed logins per client IP and minute before further attempts get 429 for the minute.
+    dashboard_login_failures_per_minute: Annotated[int, Field(ge=1)] = 5
+    # Send the session cookie only over HTTPS. Unset: on in production, off in development.
+    dashboard_secure_cookie: bool | None = None
+    # The longest any of the dashboard's reads may run.
+    dashboard_statement_timeout_seconds: Annotated[float, Field(gt=0)] = 10.0
 
     # --- Monitoring --------------------------------------------------------------------------
     # Pipelines that should be sending claims: above 0, ClaimsNotIndexed fires when nothing has
@@ -148,11 +172,14 @@ class Settings(BaseSettings):
     shutdown_grace_seconds: Annotated[float, Field(ge=0)] = 10.0
     max_message_bytes: Annotated[int, Field(ge=1024)] = 16 * 1024 * 1024
 
-    def require_production_ready(self, *, database: str | None, token: bool = False) -> None:
+    def require_production_ready(
+        self, *, database: str | None, token: bool = False, dashboard: bool = False
+    ) -> None:
         """In production, refuses missing or well-known secrets that this process needs.
 
         `database` names the role whose URL the process connects with (`owner`, `indexer`,
-        `retriever`), or None; `token` says whether it needs the indexer's bearer token.
+        `retriever`, `dashboard`), or None; `token` says whether it needs the indexer's bearer
+        token, `dashboard` whether it needs the dashboard's password and session secret.
         Each process checks only its own needs, so no service is handed secrets it does not use.
         """
         if self.env is not Environment.PRODUCTION:
@@ -170,7 +197,24 @@ class Settings(BaseSettings):
             value = self.indexer_token.get_secret_value() if self.indexer_token else ""
             if value in DEVELOPMENT_SECRETS or len(value) < 24:
                 problems.append("PANOPTIC_INDEXER_TOKEN must be set to a random secret (24+ chars)")
-        for name in ("indexer_db_password", "retriever_db_password"):
+        if dashboard:
+            password = self.dashboard_password.get_secret_value() if self.dashboard_password else ""
+            if password in DEVELOPMENT_SECRETS or password == DEVELOPMENT_DASHBOARD_PASSWORD:
+                problems.append(
+                    "PANOPTIC_DASHBOARD_PASSWORD must be set, not to a well-known value"
+                )
+            elif len(password) < 12:
+                problems.append("PANOPTIC_DASHBOARD_PASSWORD must have at least 12 characters")
+            session_secret = (
+                self.dashboard_session_secret.get_secret_value()
+                if self.dashboard_session_secret
+                else ""
+            )
+            if session_secret in DEVELOPMENT_SECRETS or len(session_secret) < 32:
+                problems.append(
+                    "PANOPTIC_DASHBOARD_SESSION_SECRET must be set to a random secret (32+ chars)"
+                )
+        for name in ("indexer_db_password", "retriever_db_password", "dashboard_db_password"):
             secret: SecretStr | None = getattr(self, name)
             if secret is not None and secret.get_secret_value() in DEVELOPMENT_SECRETS:
                 problems.append(f"PANOPTIC_{name.upper()} is a well-known default")

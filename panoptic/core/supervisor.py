@@ -21,14 +21,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-from panoptic.core import migrate
+from panoptic.core import migrate, monitoring
 from panoptic.core.db import SERVICE_ROLES, DatabaseUrl, check_connection
 from panoptic.core.embedded_pg import EmbeddedPostgres
 from panoptic.core.errors import PanopticError
-from panoptic.core.health import wait_until_serving
+from panoptic.core.health import wait_until_http_ready, wait_until_serving
+from panoptic.core.lifecycle import SUPERVISOR_PID_VARIABLE
 from panoptic.core.logging import get_logger
 from panoptic.core.ports import check_port_free
-from panoptic.core.settings import Settings
+from panoptic.core.settings import DEVELOPMENT_DASHBOARD_PASSWORD, Settings
 
 log = get_logger("panoptic.up")
 
@@ -48,6 +49,8 @@ class ChildService:
     name: str
     port: int
     metrics_port: int
+    ready_path: str | None = None
+    """For HTTP services, the path that answers 200 once ready; gRPC ones report health."""
 
     @property
     def port_variable(self) -> str:
@@ -60,6 +63,11 @@ def suite_services(settings: Settings) -> list[ChildService]:
     return [
         ChildService("indexer", settings.indexer_port, settings.indexer_metrics_port),
         ChildService("retriever", settings.retriever_port, settings.retriever_metrics_port),
+        # After the retriever: the gateway learns the API from its reflection.
+        ChildService("gateway", settings.gateway_port, settings.gateway_metrics_port, "/readyz"),
+        ChildService(
+            "dashboard", settings.dashboard_port, settings.dashboard_metrics_port, "/readyz"
+        ),
     ]
 
 
@@ -121,7 +129,7 @@ async def prepare_database(settings: Settings) -> tuple[DatabaseUrl, EmbeddedPos
         url = DatabaseUrl(await server.ensure_owner_database())
     await check_connection(url, timeout=settings.db_connect_timeout_seconds)
     await migrate.upgrade_async(url)
-    for service in ("indexer", "retriever"):
+    for service in SERVICE_ROLES:
         password = getattr(settings, f"{service}_db_password")
         if password is not None:
             await migrate.set_role_password(
@@ -140,17 +148,24 @@ class Suite:
             "DATABASE_URL": owner_url.value,
             "PANOPTIC_INDEXER_TOKEN": token,
             "PANOPTIC_DATA_DIR": str(settings.data_dir.resolve()),
+            SUPERVISOR_PID_VARIABLE: str(os.getpid()),
         }
         self.processes: dict[str, asyncio.subprocess.Process] = {}
 
     async def start(self, service: ChildService) -> None:
         """Starts one service and waits until it reports SERVING."""
+        # A session of its own: Ctrl-C reaches the supervisor alone, which stops the services
+        # in order; each service stops by itself if the supervisor dies (core.lifecycle).
         process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "panoptic", service.name, env=self._env
+            sys.executable, "-m", "panoptic", service.name, env=self._env, start_new_session=True
         )
         self.processes[service.name] = process
-        address = f"{_client_host(self._settings.bind_host)}:{service.port}"
-        ready = asyncio.ensure_future(wait_until_serving(address, timeout=60))
+        host = _client_host(self._settings.bind_host)
+        if service.ready_path is None:
+            probe = wait_until_serving(f"{host}:{service.port}", timeout=60)
+        else:
+            probe = wait_until_http_ready(host, service.port, service.ready_path, timeout=60)
+        ready = asyncio.ensure_future(probe)
         exited = asyncio.ensure_future(process.wait())
         await asyncio.wait({ready, exited}, return_when=asyncio.FIRST_COMPLETED)
         if exited.done():
@@ -189,7 +204,9 @@ def _client_host(bind_host: str) -> str:
     return "127.0.0.1" if bind_host in ("0.0.0.0", "") else bind_host  # noqa: S104 - a client address
 
 
-async def run_suite(settings: Settings, *, load_demo: bool = True) -> int:
+async def run_suite(
+    settings: Settings, *, load_demo: bool = True, with_monitoring: bool = False
+) -> int:
     """Everything `panoptic up` does; returns the process exit code."""
     started_at = time.monotonic()
     services = suite_services(settings)
@@ -203,6 +220,8 @@ async def run_suite(settings: Settings, *, load_demo: bool = True) -> int:
             f"{service.name} metrics",
             f"PANOPTIC_{service.name.upper()}_METRICS_PORT",
         )
+    if with_monitoring:  # --with-monitoring: refuse before anything starts
+        monitoring.check_can_start(settings)
     owner_url, embedded = await prepare_database(settings)
     token, generated = indexer_token(settings)
     suite = Suite(settings, owner_url, token)
@@ -214,6 +233,12 @@ async def run_suite(settings: Settings, *, load_demo: bool = True) -> int:
     try:
         for service in services:
             await suite.start(service)
+        if with_monitoring:  # last to start, first to stop, watched like the services
+            suite.processes["prometheus"] = await monitoring.start_prometheus(
+                settings,
+                {service.name: service.metrics_port for service in services},
+                _client_host(settings.bind_host),
+            )
         demo_note = (
             await load_demo_corpus(settings, owner_url, token)
             if load_demo
@@ -228,6 +253,9 @@ async def run_suite(settings: Settings, *, load_demo: bool = True) -> int:
             time.monotonic() - started_at,
             demo_note,
         )
+        if with_monitoring:
+            host = _client_host(settings.bind_host)
+            print(monitoring.describe(settings, host) + "\n", file=sys.stderr, flush=True)
         expiry = asyncio.ensure_future(expire_requests_periodically(owner_url))
         watcher = asyncio.ensure_future(suite.wait_for_exit())
         stopper = asyncio.ensure_future(stop.wait())
@@ -311,10 +339,19 @@ def _print_ready(
     host = _client_host(settings.bind_host)
     indexer = f"{host}:{settings.indexer_port}"
     retriever = f"{host}:{settings.retriever_port}"
+    gateway = f"http://{host}:{settings.gateway_port}"
+    dashboard = f"http://{host}:{settings.dashboard_port}"
     database = f"embedded PostgreSQL in {settings.pgdata_dir}" if embedded else owner_url.redacted()
+    login = (
+        f"user {settings.dashboard_user!r}, password "
+        + ("from PANOPTIC_DASHBOARD_PASSWORD" if settings.dashboard_password
+           else f"{DEVELOPMENT_DASHBOARD_PASSWORD!r} (development default)")
+    )  # fmt: skip
     lines = [
         "",
         f"Panoptic is ready in {seconds:.1f} s. Press Ctrl-C to stop.",
+        f"  REST API        {gateway}/v1/claims   (docs {gateway}/docs)",
+        f"  dashboard       {dashboard}   ({login})",
         f"  indexer   gRPC  {indexer}   (metrics :{settings.indexer_metrics_port}/metrics)",
         f"  retriever gRPC  {retriever}   (metrics :{settings.retriever_metrics_port}/metrics)",
         f"  database        {database}",

@@ -37,7 +37,7 @@ from services.indexer.domain import (
     StoredClaim,
     UnknownReferences,
 )
-from services.indexer.repository import IndexRepository
+from services.indexer.repository import IndexRepository, record_rejection
 
 INDEX_METHOD = "IndexClaims"
 RETRACT_METHOD = "RetractClaim"
@@ -101,6 +101,17 @@ class IndexingHandler:
         if changed:  # counted once committed, whatever retries it took
             metrics.CLAIMS_INDEXED.labels("retracted").inc()
         return outcome
+
+    async def record_rejection(
+        self, request_id: str, reason: str, violations: list[tuple[str, str]]
+    ) -> None:
+        """Notes a refused request for operators; best effort, it never changes the answer."""
+        summary = "; ".join(f"{field}: {text}" for field, text in violations[:5])
+        try:
+            async with self._pool().acquire() as connection:
+                await record_rejection(connection, request_id, reason, len(violations), summary)
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
+            log.warning("could not record a rejection", reason=reason, error=str(error))
 
     async def _replay(
         self, repository: IndexRepository, request_id: str, method: str, fingerprint: bytes

@@ -315,6 +315,20 @@ class IndexRepository:
         )
 
 
+async def record_rejection(
+    connection: asyncpg.Connection, request_id: str, reason: str, field_count: int, summary: str
+) -> None:
+    """Notes a refused request for operators (the dashboard's "recent rejected batches")."""
+    await connection.execute(
+        "INSERT INTO indexer_rejections (request_id, reason, field_count, summary)"
+        " VALUES ($1, $2, $3, $4)",
+        request_id[:128],
+        reason,
+        field_count,
+        summary[:1000],
+    )
+
+
 async def expire_requests(connection: asyncpg.Connection, *, batch_size: int = 1000) -> int:
     """Deletes expired idempotency records in small batches; returns how many went.
 

@@ -80,10 +80,10 @@ class IndexerServicer(indexer_service_pb2_grpc.IndexerServiceServicer):
         self, request: indexer_service_pb2.RetractClaimRequest, context: grpc.aio.ServicerContext
     ) -> resources_pb2.Claim:
         """Retracts one claim, keeping it and its history."""
-        violations = validate_retract_request(request)
-        if violations:
-            metrics.REJECTED.labels("invalid_argument").inc()
-            await abort_invalid(context, [(v.field, v.description) for v in violations])
+        problems = [(v.field, v.description) for v in validate_retract_request(request)]
+        if problems:
+            await self._rejected(request.request_id, "INVALID_ARGUMENT", problems)
+            await abort_invalid(context, problems)
         retraction = RetractRequest(request.request_id, request.claim_id, request.reason)
         try:
             outcome = await self._handler.retract(
@@ -100,12 +100,20 @@ class IndexerServicer(indexer_service_pb2_grpc.IndexerServiceServicer):
                 metadata={"claimId": request.claim_id},
             )
         except RequestIdReused:
+            await self._rejected(request.request_id, "REQUEST_ID_REUSED", [])
             await _abort_reused(context, request.request_id)
         except DATABASE_UNAVAILABLE:
             await _abort_unavailable(context)
         if isinstance(outcome, Replay):
             return resources_pb2.Claim.FromString(outcome.response)
         return claim_message(outcome)
+
+    async def _rejected(
+        self, request_id: str, reason: str, violations: list[tuple[str, str]]
+    ) -> None:
+        """Counts a refusal and records it for operators, before it is answered."""
+        metrics.REJECTED.labels(reason.lower()).inc()
+        await self._handler.record_rejection(request_id, reason, violations)
 
     async def _index(
         self, request: indexer_service_pb2.IndexClaimsRequest, context: grpc.aio.ServicerContext
@@ -118,12 +126,10 @@ class IndexerServicer(indexer_service_pb2_grpc.IndexerServiceServicer):
                 if any(v.reason == "BATCH_TOO_LARGE" for v in violations)
                 else "INVALID_ARGUMENT"
             )
-            metrics.REJECTED.labels(reason.lower()).inc()
+            problems = [(v.field, v.description) for v in violations]
+            await self._rejected(request.request_id, reason, problems)
             await abort_invalid(
-                context,
-                [(v.field, v.description) for v in violations],
-                reason,
-                metadata={"requestId": request.request_id},
+                context, problems, reason, metadata={"requestId": request.request_id}
             )
         try:
             outcome = await self._handler.index(
@@ -132,7 +138,7 @@ class IndexerServicer(indexer_service_pb2_grpc.IndexerServiceServicer):
                 lambda r: response_from_result(r).SerializeToString(),
             )
         except UnknownReferences as error:
-            metrics.REJECTED.labels("unknown_reference").inc()
+            await self._rejected(request.request_id, "UNKNOWN_REFERENCE", error.violations)
             await abort_invalid(
                 context,
                 error.violations,
@@ -140,6 +146,7 @@ class IndexerServicer(indexer_service_pb2_grpc.IndexerServiceServicer):
                 metadata={"requestId": request.request_id},
             )
         except RequestIdReused:
+            await self._rejected(request.request_id, "REQUEST_ID_REUSED", [])
             await _abort_reused(context, request.request_id)
         except DATABASE_UNAVAILABLE:
             await _abort_unavailable(context)
@@ -149,7 +156,6 @@ class IndexerServicer(indexer_service_pb2_grpc.IndexerServiceServicer):
 
 
 async def _abort_reused(context: grpc.aio.ServicerContext, request_id: str) -> None:
-    metrics.REJECTED.labels("request_id_reused").inc()
     await abort(
         context,
         grpc.StatusCode.FAILED_PRECONDITION,

@@ -88,9 +88,10 @@ class RetrieverHandler:
 
     async def get_claim(self, claim_id: str, time_left: float | None) -> ClaimRow:
         """One claim, retracted or not."""
+        timeout = self._timeout(time_left)
         with _database_errors():
-            async with queries.reading(self._pool(), self._timeout(time_left)) as connection:
-                claim = await queries.get_claim(connection, claim_id)
+            async with queries.point_reading(self._pool(), timeout) as connection:
+                claim = await queries.get_claim(connection, claim_id, timeout)
         if claim is None:
             raise _claim_not_found(claim_id)
         return claim

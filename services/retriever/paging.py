@@ -79,6 +79,10 @@ class PageTokenCodec:
             raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
         except (binascii.Error, ValueError):
             raise InvalidPageToken("not base64") from None
+        # The last character may carry unused bits that decoding ignores: only the canonical
+        # spelling is the token issued, so that any edit at all is refused.
+        if base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii") != token:
+            raise InvalidPageToken("not the issued spelling")
         payload, mac = raw[:-MAC_BYTES], raw[-MAC_BYTES:]
         if len(raw) <= MAC_BYTES or not hmac.compare_digest(mac, self._mac(payload)):
             raise InvalidPageToken("bad signature")

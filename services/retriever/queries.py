@@ -174,6 +174,19 @@ async def reading(
         yield connection
 
 
+@asynccontextmanager
+async def point_reading(pool: asyncpg.Pool, timeout: float) -> AsyncIterator[asyncpg.Connection]:
+    """A connection for one single-statement lookup by primary key, in one round trip.
+
+    No explicit transaction and no SET: a lone statement is its own transaction, read-only by
+    the role's default, and the caller passes `timeout` to the statement (asyncpg cancels it
+    server-side when it runs out, raising TimeoutError). The hot path (GetClaim) thus costs one
+    round trip instead of four.
+    """
+    async with pool.acquire(timeout=timeout) as connection:
+        yield connection
+
+
 # --- claims --------------------------------------------------------------------------------------
 
 _CLAIM_COLUMNS: Final = (
@@ -203,10 +216,12 @@ def _claim(row: asyncpg.Record) -> ClaimRow:
     )
 
 
-async def get_claim(connection: asyncpg.Connection, claim_id: str) -> ClaimRow | None:
+async def get_claim(
+    connection: asyncpg.Connection, claim_id: str, timeout: float | None = None
+) -> ClaimRow | None:
     """One claim by id, retracted or not."""
     row = await connection.fetchrow(
-        f"SELECT {_CLAIM_COLUMNS} FROM claims c WHERE c.id = $1", claim_id
+        f"SELECT {_CLAIM_COLUMNS} FROM claims c WHERE c.id = $1", claim_id, timeout=timeout
     )
     return None if row is None else _claim(row)
 

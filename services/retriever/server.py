@@ -78,4 +78,3 @@ def page_token_key(settings: Settings) -> bytes:
             f"secret of at least {MIN_PAGE_TOKEN_KEY_CHARS} characters, the same on every replica"
         )
     return (value or DEVELOPMENT_PAGE_TOKEN_KEY).encode()
-

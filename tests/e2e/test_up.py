@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 import signal
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 
 import asyncpg
@@ -44,8 +46,9 @@ async def _owner_query(server: EmbeddedPostgres, sql: str) -> object:
 
 
 def test_up_serves_the_suite_keeps_data_and_refuses_a_second_instance(tmp_path: Path) -> None:
-    """First start loads the demo corpus through the indexer and serves every service; data
-    persists across a restart, which loads nothing again; a second `up` is refused."""
+    """First start loads the demo corpus through the indexer and serves every service (the
+    REST API answers with it); data persists across a restart, which loads nothing again; a
+    second `up` is refused."""
     data_dir = tmp_path / "data"
     env = service_env("", data_dir)
     del env["DATABASE_URL"]
@@ -64,6 +67,14 @@ def test_up_serves_the_suite_keeps_data_and_refuses_a_second_instance(tmp_path: 
         ):
             address = f"127.0.0.1:{env[f'PANOPTIC_{name}_PORT']}"
             assert _health(address, service) == health_pb2.HealthCheckResponse.SERVING
+        gateway = f"http://127.0.0.1:{env['PANOPTIC_GATEWAY_PORT']}"
+        with urllib.request.urlopen(f"{gateway}/v1/claims?pageSize=3", timeout=10) as reply:
+            page = json.loads(reply.read())
+        assert len(page["claims"]) == 3
+        assert page["nextPageToken"]
+        dashboard = f"http://127.0.0.1:{env['PANOPTIC_DASHBOARD_PORT']}/readyz"
+        with urllib.request.urlopen(dashboard, timeout=10) as reply:
+            assert reply.status == 200
         token = re.search(r"indexer token\s+(\S+)", first.output)
         assert token is not None, first.output
         assert (data_dir / "indexer-token").read_text().strip() == token.group(1)
@@ -96,3 +107,26 @@ def test_up_serves_the_suite_keeps_data_and_refuses_a_second_instance(tmp_path: 
         assert comment == marker
     finally:
         assert restarted.stop(signal.SIGTERM) == 0, restarted.output
+
+
+def test_services_stop_by_themselves_when_up_is_killed(tmp_path: Path) -> None:
+    """A supervisor killed outright (SIGKILL) leaves no service running: each stops itself."""
+    import psutil
+
+    data_dir = tmp_path / "data"
+    env = service_env("", data_dir)
+    del env["DATABASE_URL"]
+    up = PanopticProcess(("up", "--no-demo"), env, tmp_path / "up.log").start()
+    server = EmbeddedPostgres(data_dir / "postgres")
+    try:
+        wait_for(lambda: _ready(up), timeout=120)
+        services = psutil.Process(up.process.pid).children()
+        assert {" ".join(p.cmdline()[-1:]) for p in services} == {
+            "indexer", "retriever", "gateway", "dashboard",
+        }  # fmt: skip
+        up.stop(signal.SIGKILL)
+        _, alive = psutil.wait_procs(services, timeout=30)
+        assert not alive, f"still running after the supervisor died: {alive}"
+    finally:
+        up.stop(signal.SIGKILL)
+        server.stop()

@@ -836,3 +836,26 @@ def test_mutual_tls_refuses_clients_without_a_trusted_certificate(
             request, metadata=token, timeout=5
         )
     assert refused.value.code() == grpc.StatusCode.UNAVAILABLE
+
+
+@pytest.mark.asyncio(loop_scope="session")
+async def test_refused_batches_are_recorded_for_operators(
+    stub: indexer_service_pb2_grpc.IndexerServiceStub, token: Metadata, db: asyncpg.Connection
+) -> None:
+    """Each refusal leaves one row in indexer_rejections: request id, reason, field count."""
+    jane, energy = actor(), topic()
+    bad = index_request(claim(jane.id, [energy.id], text="  "), actors=(jane,), topics=(energy,))
+    unknown = index_request(claim(random_id("nobody"), [energy.id]), topics=(energy,))
+    for request in (bad, unknown):
+        await failure(stub.IndexClaims(request, metadata=token, timeout=10))
+    rows = await db.fetch(
+        "SELECT request_id, reason, field_count, summary FROM indexer_rejections"
+        " WHERE request_id = ANY($1::text[]) ORDER BY id",
+        [bad.request_id, unknown.request_id],
+    )
+    assert [(row["request_id"], row["reason"], row["field_count"]) for row in rows] == [
+        (bad.request_id, "INVALID_ARGUMENT", 1),
+        (unknown.request_id, "UNKNOWN_REFERENCE", 1),
+    ]
+    assert "claims[0].text" in rows[0]["summary"]
+    assert "claims[0].actorId" in rows[1]["summary"]

@@ -26,7 +26,7 @@ from panoptic.core.db import DatabaseUrl
 from tests.conftest import random_id
 
 # The newest revision in migrations/versions: what `upgrade head` leaves a database at.
-HEAD_REVISION = "0002"
+HEAD_REVISION = "0003"
 
 TABLES = sorted(metadata.tables)
 RETRIEVER_TABLES = ["actors", "claim_revisions", "claim_topics", "claims", "topics"]
@@ -124,7 +124,8 @@ async def schema_objects(url: DatabaseUrl) -> dict[str, list[Any]]:
             "database_grants_to_our_roles": await connection.fetch(
                 "SELECT grantee::regrole FROM pg_database, aclexplode(datacl)"
                 " WHERE datname = current_database()"
-                " AND grantee::regrole::text IN ('panoptic_indexer', 'panoptic_retriever')"
+                " AND grantee::regrole::text IN"
+                " ('panoptic_indexer', 'panoptic_retriever', 'panoptic_dashboard')"
             ),
             "role_settings": await connection.fetch(
                 "SELECT setconfig FROM pg_db_role_setting JOIN pg_database d"

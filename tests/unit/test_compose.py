@@ -27,12 +27,20 @@ from panoptic.core.settings import Settings
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = ROOT / "docker-compose.yml"
 DOCKERFILE = ROOT / "Dockerfile"
+PROMETHEUS_CONFIG = ROOT / "deploy" / "prometheus" / "prometheus.yml"
+RULES_DIR = ROOT / "deploy" / "prometheus" / "rules"
+GRAFANA_DIR = ROOT / "deploy" / "grafana"
 
-# The subcommands `panoptic` has (or will have: `health` does a grpc.health.v1 Check).
-CLI_COMMANDS = frozenset({"migrate", "indexer", "retriever", "gateway", "health", "up"})
+# The subcommands `panoptic` has (or will have: `dashboard` is issue 7's).
+CLI_COMMANDS = frozenset(
+    {"migrate", "indexer", "retriever", "gateway", "dashboard", "health", "up"}
+)
 # The services that run the Panoptic image, each with the subcommand of the same name.
-PANOPTIC_SERVICES = ("migrate", "indexer", "retriever", "gateway")
-LONG_RUNNING = frozenset({"postgres", "indexer", "retriever", "gateway"})
+PANOPTIC_SERVICES = ("migrate", "indexer", "retriever", "gateway", "dashboard")
+# Those of them that serve, each scraped by Prometheus under a job of its own name.
+SCRAPED_SERVICES = ("indexer", "retriever", "gateway", "dashboard")
+MONITORING = frozenset({"prometheus", "alertmanager", "grafana"})
+LONG_RUNNING = frozenset({"postgres", *SCRAPED_SERVICES, *MONITORING})
 
 # Each secret reaches only the processes that use it.
 SECRET_HOLDERS = {
@@ -42,6 +50,11 @@ SECRET_HOLDERS = {
     "PANOPTIC_INDEXER_DATABASE_URL": {"indexer"},
     "PANOPTIC_INDEXER_TOKEN": {"indexer"},
     "PANOPTIC_RETRIEVER_DATABASE_URL": {"retriever"},
+    "PANOPTIC_DASHBOARD_DB_PASSWORD": {"migrate"},
+    "PANOPTIC_DASHBOARD_DATABASE_URL": {"dashboard"},
+    "PANOPTIC_DASHBOARD_PASSWORD": {"dashboard"},
+    "PANOPTIC_DASHBOARD_SESSION_SECRET": {"dashboard"},
+    "GF_SECURITY_ADMIN_PASSWORD": {"grafana"},
 }
 
 SettingsOf = Callable[[str], Settings]
@@ -185,6 +198,7 @@ def test_database_urls_use_the_right_roles(
         ("migrate", "DATABASE_URL"): postgres["POSTGRES_USER"],
         ("indexer", "PANOPTIC_INDEXER_DATABASE_URL"): SERVICE_ROLES["indexer"],
         ("retriever", "PANOPTIC_RETRIEVER_DATABASE_URL"): SERVICE_ROLES["retriever"],
+        ("dashboard", "PANOPTIC_DASHBOARD_DATABASE_URL"): SERVICE_ROLES["dashboard"],
     }
     for (name, variable), user in expected_users.items():
         url = urlsplit(environment(services[name])[variable])
@@ -205,19 +219,21 @@ def test_ports_match_the_settings(
     services: dict[str, dict[str, Any]], settings_of: SettingsOf
 ) -> None:
     """Exposed ports, healthcheck addresses and the retriever's address agree with Settings."""
-    indexer, retriever, gateway = (
-        settings_of(name) for name in ("indexer", "retriever", "gateway")
+    indexer, retriever, gateway, dashboard = (
+        settings_of(name) for name in ("indexer", "retriever", "gateway", "dashboard")
     )
     expected_expose = {
         "indexer": {indexer.indexer_port, indexer.indexer_metrics_port},
         "retriever": {retriever.retriever_port, retriever.retriever_metrics_port},
         "gateway": {gateway.gateway_metrics_port},
+        "dashboard": {dashboard.dashboard_port, dashboard.dashboard_metrics_port},
     }
     for name, ports in expected_expose.items():
         assert {int(port) for port in services[name].get("expose", [])} == ports, name
     assert port_of(services["indexer"]["healthcheck"]["test"][-1]) == indexer.indexer_port
     assert port_of(services["retriever"]["healthcheck"]["test"][-1]) == retriever.retriever_port
     assert f":{gateway.gateway_port}/" in services["gateway"]["healthcheck"]["test"][-1]
+    assert f":{dashboard.dashboard_port}/" in services["dashboard"]["healthcheck"]["test"][-1]
     assert gateway.retriever_address == f"retriever:{retriever.retriever_port}"
 
 
@@ -238,13 +254,18 @@ def test_commands_are_cli_subcommands(services: dict[str, dict[str, Any]]) -> No
 
 
 def test_start_order(services: dict[str, dict[str, Any]]) -> None:
-    """PostgreSQL is healthy, then the migration completes, then the services start in order."""
+    """PostgreSQL is healthy, then the migration completes, then the services start in order;
+    Prometheus and Alertmanager wait for nothing, Grafana for a healthy Prometheus."""
     expected = {
         "postgres": {},
         "migrate": {"postgres": "service_healthy"},
         "indexer": {"migrate": "service_completed_successfully"},
         "retriever": {"migrate": "service_completed_successfully"},
         "gateway": {"retriever": "service_healthy"},
+        "dashboard": {"migrate": "service_completed_successfully"},
+        "prometheus": {},
+        "alertmanager": {},
+        "grafana": {"prometheus": "service_healthy"},
     }
     actual = {
         name: {
@@ -260,13 +281,14 @@ def test_start_order(services: dict[str, dict[str, Any]]) -> None:
                 assert "healthcheck" in services[dependency], f"nothing tells {dependency} healthy"
 
 
-def test_only_the_gateway_publishes_ports(
+def test_only_the_gateway_and_grafana_publish_ports(
     services: dict[str, dict[str, Any]], settings_of: SettingsOf
 ) -> None:
-    """The gateway's HTTP port is the only one published on the host."""
+    """The gateway's HTTP port and Grafana's are the only ones published on the host."""
     publishing = {name for name, service in services.items() if service.get("ports")}
-    assert publishing == {"gateway"}
+    assert publishing == {"gateway", "grafana"}
     assert published_targets(services["gateway"]) == {settings_of("gateway").gateway_port}
+    assert published_targets(services["grafana"]) == {3000}
     for service in services.values():
         assert service.get("network_mode") != "host"
 
@@ -311,7 +333,12 @@ def test_dockerfile_exposes_the_services_ports(services: dict[str, dict[str, Any
     exposed = {
         int(port) for line in re.findall(r"^EXPOSE (.+)$", text, re.M) for port in line.split()
     }
-    used = {int(port) for service in services.values() for port in service.get("expose", [])}
+    used = {
+        int(port)
+        for service in services.values()
+        if service.get("build") == "."
+        for port in service.get("expose", [])
+    }
     used |= published_targets(services["gateway"])
     assert used <= exposed, f"not exposed by the Dockerfile: {sorted(used - exposed)}"
     assert 'ENTRYPOINT ["panoptic"]' in text
@@ -348,19 +375,19 @@ def test_docker_compose_validates_the_file(missing: str | None) -> None:
 
 
 @pytest.mark.parametrize(
-    ("name", "database", "token"),
+    ("name", "needs"),
     [
-        ("migrate", "owner", False),
-        ("indexer", "indexer", True),
-        ("retriever", "retriever", False),
+        ("migrate", {"database": "owner"}),
+        ("indexer", {"database": "indexer", "token": True}),
+        ("retriever", {"database": "retriever"}),
+        ("dashboard", {"database": "dashboard", "dashboard": True}),
     ],
 )
 def test_each_service_gets_the_secrets_production_requires(
     monkeypatch: pytest.MonkeyPatch,
     services: dict[str, dict[str, Any]],
     name: str,
-    database: str,
-    token: bool,
+    needs: dict[str, Any],
 ) -> None:
     """With every required secret supplied, each service passes its own production checks."""
     for variable in list(os.environ):
@@ -373,4 +400,137 @@ def test_each_service_gets_the_secrets_production_requires(
         monkeypatch.setenv(variable, supplied)
     settings = Settings()
     assert settings.env.value == "production"
-    settings.require_production_ready(database=database, token=token)
+    settings.require_production_ready(**needs)
+
+
+# --- Monitoring ----------------------------------------------------------------------------------
+
+
+def mounts(service: Mapping[str, Any]) -> dict[str, Path]:
+    """A service's bind mounts of this repository, container path -> host path."""
+    found = {}
+    for volume in service.get("volumes", []):
+        source, target = str(volume).split(":")[:2]
+        if source.startswith("./"):
+            found[target] = ROOT / source
+    return found
+
+
+@pytest.fixture(scope="module")
+def prometheus_config() -> dict[str, Any]:
+    """deploy/prometheus/prometheus.yml, which the compose Prometheus runs with."""
+    loaded: dict[str, Any] = yaml.safe_load(PROMETHEUS_CONFIG.read_text())
+    return loaded
+
+
+def scrape_jobs(config: Mapping[str, Any]) -> dict[str, list[str]]:
+    """Each scrape job's static targets, by job name."""
+    return {
+        job["job_name"]: [
+            target for static in job.get("static_configs", []) for target in static["targets"]
+        ]
+        for job in config["scrape_configs"]
+    }
+
+
+def test_prometheus_scrapes_every_service_at_its_metrics_port(
+    services: dict[str, dict[str, Any]],
+    settings_of: SettingsOf,
+    prometheus_config: dict[str, Any],
+) -> None:
+    """Each serving Panoptic process is a job of its own name, at the metrics port that
+    Settings gives it and compose exposes, on a network Prometheus shares with it."""
+    jobs = scrape_jobs(prometheus_config)
+    prometheus_networks = networks_of(services["prometheus"])
+    for name in SCRAPED_SERVICES:
+        port = getattr(settings_of(name), f"{name}_metrics_port")
+        assert jobs.get(name) == [f"{name}:{port}"], name
+        assert str(port) in services[name]["expose"], name
+        assert networks_of(services[name]) & prometheus_networks, f"Prometheus cannot reach {name}"
+
+
+def test_every_job_the_rules_select_is_scraped(prometheus_config: dict[str, Any]) -> None:
+    """The rules' `job="..."` selectors name jobs the configuration scrapes."""
+    selected = {
+        job
+        for rules in RULES_DIR.glob("*.yml")
+        for job in re.findall(r'job="(\w+)"', rules.read_text())
+    }
+    assert selected, "the rules should select jobs"
+    assert selected <= set(scrape_jobs(prometheus_config))
+
+
+def test_prometheus_loads_the_rules_and_sends_alerts_to_alertmanager(
+    services: dict[str, dict[str, Any]], prometheus_config: dict[str, Any]
+) -> None:
+    """The configuration and the rules are mounted where the configuration expects them, and
+    alerts go to the Alertmanager service on a network both are on."""
+    prometheus = services["prometheus"]
+    mounted = mounts(prometheus)
+    config_path = next(
+        arg.split("=", 1)[1] for arg in prometheus["command"] if "config.file" in arg
+    )
+    assert mounted[config_path] == PROMETHEUS_CONFIG
+    config_dir = Path(config_path).parent
+    for pattern in prometheus_config["rule_files"]:
+        container_dir = (config_dir / pattern).parent
+        assert mounted.get(str(container_dir)) == RULES_DIR, pattern
+    targets = [
+        target
+        for manager in prometheus_config["alerting"]["alertmanagers"]
+        for static in manager["static_configs"]
+        for target in static["targets"]
+    ]
+    assert targets == ["alertmanager:9093"]
+    assert "9093" in services["alertmanager"]["expose"]
+    assert networks_of(prometheus) & networks_of(services["alertmanager"])
+    alertmanager = services["alertmanager"]
+    config = next(arg.split("=", 1)[1] for arg in alertmanager["command"] if "config.file" in arg)
+    assert mounts(alertmanager)[config] == ROOT / "deploy" / "alertmanager" / "alertmanager.yml"
+
+
+def test_grafana_is_provisioned_with_the_datasource_and_dashboards(
+    services: dict[str, dict[str, Any]],
+) -> None:
+    """Grafana mounts the provisioning files, the dashboards where the provider looks, and its
+    data source is the Prometheus service, on a network they share."""
+    grafana = services["grafana"]
+    mounted = mounts(grafana)
+    assert mounted["/etc/grafana/provisioning"] == GRAFANA_DIR / "provisioning"
+    provider_files = (GRAFANA_DIR / "provisioning" / "dashboards").glob("*.yml")
+    paths = {
+        provider["options"]["path"]
+        for path in provider_files
+        for provider in yaml.safe_load(path.read_text())["providers"]
+    }
+    assert paths, "no dashboard provider"
+    for path in paths:
+        assert mounted.get(path) == GRAFANA_DIR / "dashboards", path
+    home = environment(grafana)["GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH"]
+    home_dir, _, home_file = home.rpartition("/")
+    assert (mounted[home_dir] / home_file).is_file()
+    sources = [
+        source
+        for path in (GRAFANA_DIR / "provisioning" / "datasources").glob("*.yml")
+        for source in yaml.safe_load(path.read_text())["datasources"]
+    ]
+    assert [urlsplit(source["url"]).netloc for source in sources] == ["prometheus:9090"]
+    assert "9090" in services["prometheus"]["expose"]
+    assert networks_of(grafana) & networks_of(services["prometheus"])
+
+
+def test_monitoring_cannot_reach_the_database(services: dict[str, dict[str, Any]]) -> None:
+    """Prometheus, Alertmanager and Grafana share no network with PostgreSQL."""
+    database_networks = networks_of(services["postgres"])
+    for name in MONITORING:
+        shared = networks_of(services[name]) & database_networks
+        assert not shared, f"{name} can reach PostgreSQL through {shared}"
+
+
+def test_monitoring_images_are_pinned(services: dict[str, dict[str, Any]]) -> None:
+    """Third-party images name an exact version, so a restart never upgrades them."""
+    for name in MONITORING | {"postgres"}:
+        image = services[name]["image"]
+        repository, _, tag = image.rpartition(":")
+        assert repository, f"{name}: {image} names no version"
+        assert tag != "latest", f"{name}: {image}"

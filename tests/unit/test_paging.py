@@ -153,3 +153,17 @@ def test_production_uses_its_configured_key(monkeypatch: pytest.MonkeyPatch) -> 
     secret = "q7X2-" * 8
     settings = Settings().model_copy(update={"page_token_key": SecretStr(secret)})
     assert page_token_key(settings) == secret.encode()
+
+
+def test_an_edit_of_the_last_characters_unused_bits_is_refused() -> None:
+    """A token whose last character differs only in bits base64 decoding ignores is refused."""
+    codec = PageTokenCodec(b"k" * 32)
+    for size in range(1, 12):
+        token = codec.issue("ListClaims", {"actor": "a" * size}, ["x" * size, size])
+        alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+        for replacement in alphabet:
+            edited = token[:-1] + replacement
+            if edited == token:
+                continue
+            with pytest.raises(InvalidPageToken):
+                codec.open(edited, "ListClaims", {"actor": "a" * size})

@@ -1,0 +1,49 @@
+"""The gateway's Prometheus metrics, served on `PANOPTIC_GATEWAY_METRICS_PORT`.
+
+Routes are labelled by their template (`/v1/claims/{claim_id}`), never by the raw path, so the
+number of series stays bounded whatever clients send.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+_LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
+
+HTTP_REQUESTS = Counter(
+    "http_requests_total",
+    "HTTP requests answered, by route template, method and status code.",
+    ("route", "method", "status"),
+)
+HTTP_DURATION = Histogram(
+    "http_request_duration_seconds",
+    "Time from receiving a request to sending its response headers, by route template.",
+    ("route",),
+    buckets=_LATENCY_BUCKETS,
+)
+UPSTREAM_DURATION = Histogram(
+    "panoptic_gateway_upstream_seconds",
+    "Duration of the gateway's gRPC calls to the retriever, by method and status code.",
+    ("grpc_method", "grpc_code"),
+    buckets=_LATENCY_BUCKETS,
+)
+OWN_DURATION = Histogram(
+    "panoptic_gateway_own_seconds",
+    "Time a transcoded request spent in the gateway itself (total minus the gRPC call).",
+    buckets=(0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1),
+)
+RATE_LIMITED = Counter(
+    "panoptic_gateway_rate_limited_total",
+    "Requests refused with 429 by the per-client rate limit.",
+)
+DESCRIPTOR_RELOADS = Counter(
+    "panoptic_gateway_descriptor_reloads_total",
+    "Times the routes were rebuilt from new descriptors, by outcome (applied or refused).",
+    ("outcome",),
+)
+ROUTES = Gauge("panoptic_gateway_routes", "Routes currently exposed.")
+CACHE_LOOKUPS = Counter(
+    "panoptic_gateway_cache_lookups_total",
+    "Lookups in the gateway's response cache, by result (hit or miss).",
+    ("result",),
+)

@@ -1,0 +1,311 @@
+"""The OpenAPI 3.1 document, generated from the same descriptors and routes the gateway serves.
+
+Descriptions are the proto comments (when the descriptors carry source info); schemas follow the
+proto3 JSON mapping the responses use (int64 as strings, timestamps as RFC 3339 strings, enums
+by name); every operation documents the AIP-193 error shape.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import grpc
+from google.api import field_behavior_pb2
+from google.protobuf import descriptor
+
+from services.gateway.descriptors import LoadedDescriptors
+from services.gateway.rules import GatewayRoute, PathTemplate
+from services.gateway.transcode import FIELDS_PARAMETER, query_slots
+
+FieldDescriptor = descriptor.FieldDescriptor
+JSON = dict[str, Any]
+
+_SCALARS: Mapping[int, JSON] = {
+    FieldDescriptor.TYPE_STRING: {"type": "string"},
+    FieldDescriptor.TYPE_BYTES: {"type": "string", "format": "byte"},
+    FieldDescriptor.TYPE_BOOL: {"type": "boolean"},
+    FieldDescriptor.TYPE_DOUBLE: {"type": "number", "format": "double"},
+    FieldDescriptor.TYPE_FLOAT: {"type": "number", "format": "float"},
+    FieldDescriptor.TYPE_INT32: {"type": "integer", "format": "int32"},
+    FieldDescriptor.TYPE_SINT32: {"type": "integer", "format": "int32"},
+    FieldDescriptor.TYPE_SFIXED32: {"type": "integer", "format": "int32"},
+    FieldDescriptor.TYPE_UINT32: {"type": "integer", "format": "int64", "minimum": 0},
+    FieldDescriptor.TYPE_FIXED32: {"type": "integer", "format": "int64", "minimum": 0},
+    # The proto3 JSON mapping writes 64-bit integers as strings.
+    FieldDescriptor.TYPE_INT64: {"type": "string", "format": "int64", "pattern": "^-?[0-9]+$"},
+    FieldDescriptor.TYPE_SINT64: {"type": "string", "format": "int64", "pattern": "^-?[0-9]+$"},
+    FieldDescriptor.TYPE_SFIXED64: {"type": "string", "format": "int64", "pattern": "^-?[0-9]+$"},
+    FieldDescriptor.TYPE_UINT64: {"type": "string", "format": "uint64", "pattern": "^[0-9]+$"},
+    FieldDescriptor.TYPE_FIXED64: {"type": "string", "format": "uint64", "pattern": "^[0-9]+$"},
+}
+_WELL_KNOWN: Mapping[str, JSON] = {
+    "google.protobuf.Timestamp": {"type": "string", "format": "date-time"},
+    "google.protobuf.Duration": {"type": "string", "pattern": "^-?[0-9]+(\\.[0-9]{1,9})?s$"},
+    "google.protobuf.FieldMask": {"type": "string"},
+    "google.protobuf.Empty": {"type": "object"},
+    "google.protobuf.Struct": {"type": "object"},
+    "google.protobuf.Value": {},
+    "google.protobuf.ListValue": {"type": "array"},
+    "google.protobuf.Any": {
+        "type": "object",
+        "required": ["@type"],
+        "properties": {"@type": {"type": "string"}},
+    },
+    "google.protobuf.DoubleValue": {"type": ["number", "null"]},
+    "google.protobuf.FloatValue": {"type": ["number", "null"]},
+    "google.protobuf.Int64Value": {"type": ["string", "null"], "format": "int64"},
+    "google.protobuf.UInt64Value": {"type": ["string", "null"], "format": "uint64"},
+    "google.protobuf.Int32Value": {"type": ["integer", "null"], "format": "int32"},
+    "google.protobuf.UInt32Value": {"type": ["integer", "null"], "format": "int64"},
+    "google.protobuf.BoolValue": {"type": ["boolean", "null"]},
+    "google.protobuf.StringValue": {"type": ["string", "null"]},
+    "google.protobuf.BytesValue": {"type": ["string", "null"], "format": "byte"},
+}
+_ERROR_SCHEMA: JSON = {
+    "type": "object",
+    "description": "An error, per AIP-193.",
+    "required": ["error"],
+    "properties": {
+        "error": {
+            "type": "object",
+            "required": ["code", "message", "status"],
+            "properties": {
+                "code": {"type": "integer", "description": "The HTTP status code."},
+                "message": {"type": "string", "description": "What went wrong, for people."},
+                "status": {
+                    "type": "string",
+                    "description": "The google.rpc.Code name.",
+                    "enum": [code.name for code in grpc.StatusCode if code.name != "OK"],
+                },
+                "details": {
+                    "type": "array",
+                    "description": "google.rpc error details (ErrorInfo, BadRequest, RetryInfo, "
+                    "...) in proto3 JSON, each with its @type.",
+                    "items": {
+                        "type": "object",
+                        "required": ["@type"],
+                        "properties": {"@type": {"type": "string"}},
+                    },
+                },
+            },
+        }
+    },
+}
+_ERROR_REF = {"$ref": "#/components/schemas/Error"}
+_ERROR_RESPONSES = {
+    "400": "A query parameter is unknown or malformed (the message names it).",
+    "404": "The resource does not exist.",
+    "429": "Too many requests from this client; see Retry-After.",
+    "503": "The service is unavailable; retry shortly.",
+    "504": "The request took too long.",
+}
+_RESPONSE_HEADERS: JSON = {
+    "ETag": {"description": "A strong validator; send it back in If-None-Match.", "schema": {}},
+    "Cache-Control": {"description": "How long the response may be reused.", "schema": {}},
+    "X-Request-Id": {"description": "The request's id, as given or generated.", "schema": {}},
+    "Server-Timing": {"description": "Time spent in the gateway and upstream.", "schema": {}},
+}
+for _header in _RESPONSE_HEADERS.values():
+    _header["schema"] = {"type": "string"}
+
+
+def openapi_path(template: PathTemplate) -> str:
+    """The template as an OpenAPI path, e.g. `/v1/claims/{claim_id}` or `/v1/claims:search`."""
+    parts: list[str] = [s if s is not None else "*" for s in template.segments]
+    for capture in sorted(template.captures, key=lambda c: c.start, reverse=True):
+        end = capture.end if capture.end is not None else len(parts)
+        parts[capture.start : end] = ["{" + capture.field_path + "}"]
+    path = "/" + "/".join(parts)
+    return f"{path}:{template.verb}" if template.verb else path
+
+
+class _Schemas:
+    """Collects component schemas for the messages and enums the routes reach."""
+
+    def __init__(self, comments: Mapping[str, str]) -> None:
+        self.comments = comments
+        self.components: dict[str, JSON] = {}
+
+    def for_field(self, field: FieldDescriptor) -> JSON:
+        if field.message_type is not None and field.message_type.GetOptions().map_entry:
+            value_field = field.message_type.fields_by_name["value"]
+            schema: JSON = {"type": "object", "additionalProperties": self._single(value_field)}
+        elif field.is_repeated:
+            schema = {"type": "array", "items": self._single(field)}
+        else:
+            schema = self._single(field)
+        description = self.comments.get(field.full_name)
+        behaviors = _behaviors(field)
+        if description:
+            schema = {**schema, "description": description}
+        if "OUTPUT_ONLY" in behaviors:
+            schema = {**schema, "readOnly": True}
+        return schema
+
+    def _single(self, field: FieldDescriptor) -> JSON:
+        if field.message_type is not None:
+            return self.message_ref(field.message_type)
+        if field.enum_type is not None:
+            return self.enum_ref(field.enum_type)
+        return dict(_SCALARS[field.type])
+
+    def message_ref(self, message_type: descriptor.Descriptor) -> JSON:
+        name = message_type.full_name
+        if name in _WELL_KNOWN:
+            return dict(_WELL_KNOWN[name])
+        if name not in self.components:
+            self.components[name] = {}  # placeholder: recursion ends here
+            properties = {field.json_name: self.for_field(field) for field in message_type.fields}
+            schema: JSON = {"type": "object", "properties": properties}
+            if self.comments.get(name):
+                schema["description"] = self.comments[name]
+            self.components[name] = schema
+        return {"$ref": f"#/components/schemas/{name}"}
+
+    def enum_ref(self, enum_type: descriptor.EnumDescriptor) -> JSON:
+        name = enum_type.full_name
+        if name not in self.components:
+            values = [value.name for value in enum_type.values]
+            lines = [
+                f"- `{value.name}`: {self.comments[f'{name}.{value.name}']}"
+                for value in enum_type.values
+                if self.comments.get(f"{name}.{value.name}")
+            ]
+            schema: JSON = {"type": "string", "enum": values}
+            text = "\n".join(filter(None, [self.comments.get(name, ""), *lines]))
+            if text:
+                schema["description"] = text
+            self.components[name] = schema
+        return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _behaviors(field: FieldDescriptor) -> set[str]:
+    values = field.GetOptions().Extensions[field_behavior_pb2.field_behavior]
+    return {field_behavior_pb2.FieldBehavior.Name(value) for value in values}
+
+
+def build_openapi(
+    routes: Sequence[GatewayRoute],
+    loaded: LoadedDescriptors,
+    *,
+    title: str = "Panoptic API",
+    version: str = "v1",
+) -> JSON:
+    """The whole document."""
+    comments = loaded.comments
+    schemas = _Schemas(comments)
+    paths: dict[str, JSON] = {}
+    operation_ids: dict[str, int] = {}
+    services: dict[str, str] = {}
+    for route in routes:
+        method = route.method
+        service = method.containing_service
+        services[service.name] = comments.get(service.full_name, "")
+        base_id = f"{service.name}_{method.name}"
+        operation_ids[base_id] = operation_ids.get(base_id, 0) + 1
+        operation_id = (
+            base_id if operation_ids[base_id] == 1 else f"{base_id}{operation_ids[base_id]}"
+        )
+        text = comments.get(method.full_name, "")
+        bound = {capture.field_path for capture in route.template.captures}
+        parameters: list[JSON] = []
+        for capture in route.template.captures:
+            field = _resolve(method.input_type, capture.field_path)
+            parameters.append(
+                {
+                    "name": capture.field_path,
+                    "in": "path",
+                    "required": True,
+                    "description": comments.get(field.full_name, ""),
+                    "schema": {"type": "string", "minLength": 1},
+                }
+            )
+        for slot in query_slots(method.input_type):
+            if slot.proto_name in bound:
+                continue
+            schema = schemas.for_field(slot.leaf)
+            description = schema.pop("description", "")
+            schema.pop("readOnly", None)
+            parameter: JSON = {
+                "name": slot.json_name,
+                "in": "query",
+                "required": len(slot.path) == 1 and "REQUIRED" in _behaviors(slot.leaf),
+                "description": f"{description}\n\nAlso accepted as `{slot.proto_name}`."
+                if slot.proto_name != slot.json_name
+                else description,
+                "schema": schema,
+            }
+            if slot.repeated:
+                parameter.update(style="form", explode=True)
+            parameters.append(parameter)
+        parameters.append(
+            {
+                "name": FIELDS_PARAMETER,
+                "in": "query",
+                "required": False,
+                "description": "A partial response: comma-separated fields to return, by JSON "
+                "name, dotted into nested and repeated messages (e.g. `claims.id,nextPageToken`).",
+                "schema": {"type": "string"},
+            }
+        )
+        output = method.output_type
+        if route.response_body:
+            response_schema = schemas.for_field(output.fields_by_name[route.response_body])
+        else:
+            response_schema = schemas.message_ref(output)
+        responses: JSON = {
+            "200": {
+                "description": "OK",
+                "headers": _RESPONSE_HEADERS,
+                "content": {"application/json": {"schema": response_schema}},
+            },
+            "304": {"description": "Not modified since the ETag given in If-None-Match."},
+        }
+        for status, what in _ERROR_RESPONSES.items():
+            responses[status] = {
+                "description": what,
+                "content": {"application/json": {"schema": _ERROR_REF}},
+            }
+        responses["default"] = {
+            "description": "Any other error, in the same shape.",
+            "content": {"application/json": {"schema": _ERROR_REF}},
+        }
+        paths.setdefault(openapi_path(route.template), {})["get"] = {
+            "operationId": operation_id,
+            "summary": _first_sentence(text) or method.name,
+            "description": text,
+            "tags": [service.name],
+            "parameters": parameters,
+            "responses": responses,
+        }
+    schemas.components["Error"] = _ERROR_SCHEMA
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": title,
+            "version": version,
+            "description": "REST/JSON transcoded from the gRPC services' google.api.http "
+            "bindings. Errors follow AIP-193; list and search methods page per AIP-158.",
+        },
+        "tags": [{"name": name, "description": text} for name, text in services.items()],
+        "paths": dict(sorted(paths.items())),
+        "components": {"schemas": dict(sorted(schemas.components.items()))},
+    }
+
+
+def _resolve(message_type: descriptor.Descriptor, field_path: str) -> FieldDescriptor:
+    field: FieldDescriptor | None = None
+    current: descriptor.Descriptor | None = message_type
+    for part in field_path.split("."):
+        assert current is not None  # checked by rules.exposed_routes
+        field = current.fields_by_name[part]
+        current = field.message_type
+    assert field is not None
+    return field
+
+
+def _first_sentence(text: str) -> str:
+    flat = " ".join(text.split())
+    end = flat.find(". ")
+    return flat if end < 0 else flat[: end + 1]

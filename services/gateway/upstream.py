@@ -1,0 +1,248 @@
+"""The gateway's side of gRPC: one long-lived channel to the retriever, the API surface compiled
+from its descriptors (swapped whole when the retriever is redeployed with a new API), and its
+readiness.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import grpc
+import orjson
+from google.protobuf import descriptor, message, message_factory
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from panoptic.core.logging import get_logger
+from panoptic.core.settings import Settings
+from services.gateway import metrics
+from services.gateway.cache import shared_max_age
+from services.gateway.descriptors import (
+    PACKAGED_DESCRIPTOR_SET,
+    REFLECTION,
+    DescriptorError,
+    LoadedDescriptors,
+    build,
+    fetch_by_reflection,
+    load_descriptor_set,
+    packaged_source_info,
+)
+from services.gateway.openapi import build_openapi
+from services.gateway.rules import GatewayRoute, Router, exposed_routes
+from services.gateway.transcode import (
+    MaskTree,
+    RequestTranscoder,
+    ResponseRenderer,
+    parse_field_mask,
+)
+
+log = get_logger("panoptic.gateway")
+
+# How long a readiness answer is reused, so probes (or a flood of them) cost one call a second.
+READINESS_TTL_SECONDS = 1.0
+MASK_CACHE_SIZE = 256
+
+
+def _serialize(request: message.Message) -> bytes:
+    return request.SerializeToString()
+
+
+@dataclass
+class CompiledRoute:
+    """A route with everything a request needs prepared: transcoder, renderer, gRPC callable."""
+
+    route: GatewayRoute
+    transcoder: RequestTranscoder
+    renderer: ResponseRenderer
+    call: Any
+    """`channel.unary_unary(...)` for the method, created once."""
+    deadline: float
+    cache_control: str
+    max_age: float
+    """How long a shared cache may keep its responses (from `cache_control`)."""
+    label: str
+    """The route for metrics and logs: its template."""
+    response_type: descriptor.Descriptor
+    _masks: dict[tuple[str, ...], MaskTree | None] = field(default_factory=dict)
+
+    def field_mask(self, values: tuple[str, ...]) -> MaskTree | None:
+        """The parsed `fields=` values (cached: clients repeat the same few masks)."""
+        if values in self._masks:
+            return self._masks[values]
+        tree = parse_field_mask(values, self.response_type)
+        if len(self._masks) < MASK_CACHE_SIZE:
+            self._masks[values] = tree
+        return tree
+
+
+@dataclass(frozen=True)
+class ApiSurface:
+    """Everything derived from one set of descriptors; replaced as a whole, never mutated."""
+
+    loaded: LoadedDescriptors
+    router: Router
+    routes: dict[str, CompiledRoute]
+    """By template source."""
+    openapi: bytes
+
+
+def compile_surface(settings: Settings, loaded: LoadedDescriptors, channel: Any) -> ApiSurface:
+    """Checks what the descriptors would expose (`UnsafeExposure`) and prepares every route."""
+    routes = exposed_routes(loaded.pool, settings.gateway_services)
+    compiled: dict[str, CompiledRoute] = {}
+    for route in routes:
+        method = route.method
+        output = method.output_type
+        response_type = output
+        if route.response_body:
+            body_field = output.fields_by_name[route.response_body]
+            response_type = body_field.message_type or output
+        response_class = message_factory.GetMessageClass(output)
+        cache_control = _per_method(settings.gateway_cache_control, method) or (
+            settings.gateway_cache_control.get("*", "no-cache")
+        )
+        compiled[route.template.source] = CompiledRoute(
+            route=route,
+            transcoder=RequestTranscoder(
+                method.input_type, (c.field_path for c in route.template.captures)
+            ),
+            renderer=ResponseRenderer(output, loaded.pool),
+            call=channel.unary_unary(
+                route.grpc_path,
+                request_serializer=_serialize,
+                response_deserializer=response_class.FromString,
+            ),
+            deadline=_per_method(settings.gateway_method_deadlines, method)
+            or settings.gateway_deadline_seconds,
+            cache_control=cache_control,
+            max_age=shared_max_age(cache_control),
+            label=route.template.source,
+            response_type=response_type,
+        )
+    document = build_openapi(routes, loaded)
+    return ApiSurface(loaded, Router(routes), compiled, orjson.dumps(document))
+
+
+def _per_method(table: dict[str, Any], method: descriptor.MethodDescriptor) -> Any:
+    return table.get(method.full_name, table.get(method.name))
+
+
+class Upstream:
+    """The retriever as the gateway sees it."""
+
+    def __init__(self, settings: Settings, channel: Any | None = None) -> None:
+        self.settings = settings
+        self.channel = channel or grpc.aio.insecure_channel(
+            settings.retriever_address,
+            options=[
+                ("grpc.max_receive_message_length", settings.max_message_bytes),
+                ("grpc.keepalive_time_ms", 30_000),
+                ("grpc.keepalive_timeout_ms", 10_000),
+                ("grpc.enable_retries", 1),
+            ],
+        )
+        self.surface: ApiSurface | None = None
+        self._health = health_pb2_grpc.HealthStub(self.channel)
+        self._ready_until = 0.0
+        self._ready = False
+        self._source_info = packaged_source_info(PACKAGED_DESCRIPTOR_SET)
+
+    @property
+    def source(self) -> str:
+        """`reflection` or the descriptor set's path."""
+        return self.settings.gateway_descriptor_source
+
+    async def load(self, timeout: float = 5.0) -> LoadedDescriptors:
+        """The API's descriptors from the configured source."""
+        if self.source == REFLECTION:
+            files = await fetch_by_reflection(self.channel, self.settings.gateway_services, timeout)
+        else:
+            files = load_descriptor_set(Path(self.source))
+        return build(files, self._source_info)
+
+    async def start(self) -> ApiSurface:
+        """Loads the API, retrying reflection until the retriever answers or time runs out."""
+        deadline = time.monotonic() + self.settings.gateway_startup_timeout_seconds
+        delay = 0.2
+        while True:
+            try:
+                loaded = await self.load()
+                break
+            except DescriptorError as error:
+                if self.source != REFLECTION or time.monotonic() + delay > deadline:
+                    raise DescriptorError(
+                        f"{error}; is the retriever running at "
+                        f"{self.settings.retriever_address} (PANOPTIC_RETRIEVER_ADDRESS)?"
+                        if self.source == REFLECTION
+                        else str(error)
+                    ) from None
+                log.info("waiting for the retriever's reflection", error=str(error))
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 2.0)
+        self.surface = compile_surface(self.settings, loaded, self.channel)
+        metrics.ROUTES.set(len(self.surface.routes))
+        return self.surface
+
+    async def refresh(self) -> bool:
+        """Rebuilds the surface when reflection describes a different API; True when it did.
+
+        A new API that would expose something unsafe is refused: the old surface stays.
+        """
+        current = self.surface
+        try:
+            loaded = await self.load()
+        except DescriptorError as error:
+            log.warning("descriptor refresh failed; keeping the current routes", error=str(error))
+            return False
+        if current is not None and loaded.fingerprint == current.loaded.fingerprint:
+            return False
+        try:
+            surface = compile_surface(self.settings, loaded, self.channel)
+        except Exception as error:  # UnsafeExposure, TemplateError: keep serving the safe API
+            metrics.DESCRIPTOR_RELOADS.labels("refused").inc()
+            log.error(
+                "refusing the retriever's new API; keeping the current routes", error=str(error)
+            )
+            return False
+        self.surface = surface
+        metrics.DESCRIPTOR_RELOADS.labels("applied").inc()
+        metrics.ROUTES.set(len(surface.routes))
+        log.info("routes rebuilt from new descriptors", routes=len(surface.routes))
+        return True
+
+    async def follow(self, interval: float, on_change: Callable[[], None] | None = None) -> None:
+        """Refreshes every `interval` seconds until cancelled."""
+        while True:
+            await asyncio.sleep(interval)
+            if await self.refresh() and on_change is not None:
+                on_change()
+
+    async def ready(self) -> bool:
+        """Whether the API is loaded and every exposed service reports SERVING."""
+        if self.surface is None:
+            return False
+        now = time.monotonic()
+        if now < self._ready_until:
+            return self._ready
+        ready = True
+        for service in self.settings.gateway_services:
+            try:
+                reply = await self._health.Check(
+                    health_pb2.HealthCheckRequest(service=service), timeout=1.0
+                )
+            except grpc.aio.AioRpcError:
+                ready = False
+                break
+            if reply.status != health_pb2.HealthCheckResponse.SERVING:
+                ready = False
+                break
+        self._ready, self._ready_until = ready, now + READINESS_TTL_SECONDS
+        return ready
+
+    async def close(self) -> None:
+        """Closes the channel, letting calls in flight finish."""
+        await self.channel.close(grace=self.settings.shutdown_grace_seconds)
