@@ -427,6 +427,136 @@ def bench_read(
             click.echo(f"\n--- slowest at {scale.claims} claims: {plan}")
 
 
+@bench.command("report")
+@click.option(
+    "--scales",
+    default=None,
+    help="Database sizes, ascending.  [default: 10k,100k,1m; with --quick: 1k,3k,10k]",
+)
+@click.option(
+    "--objective-ms",
+    default=100.0,
+    show_default=True,
+    type=click.FloatRange(min=0, min_open=True),
+    help="The p95 every endpoint must stay under, in milliseconds.",
+)
+@click.option(
+    "--objective",
+    "objectives",
+    multiple=True,
+    metavar="ENDPOINT=MS",
+    help="One endpoint's p95 objective (GetClaim=50; SearchClaims=200 sets both searches).",
+)
+@click.option(
+    "-o",
+    "--output",
+    default=Path("bench-report.pdf"),
+    show_default=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The PDF; its JSON goes beside it, with the same name ending in .json.",
+)
+@click.option("--quick", is_flag=True, help="Small sizes, few calls, short runs (under a minute).")
+@click.option("--seed", default=42, show_default=True, help="Same seed, same data set.")
+@click.option(
+    "--calls",
+    default=None,
+    type=click.IntRange(min=10),
+    help="Sequential calls per endpoint and protocol.  [default: 100; with --quick: 20]",
+)
+@click.option(
+    "--throughput-seconds",
+    default=None,
+    type=click.IntRange(1, 120),
+    help="Length of each throughput run.  [default: 5; with --quick: 1]",
+)
+@friendly_errors
+def bench_report(
+    scales: str | None,
+    objective_ms: float,
+    objectives: tuple[str, ...],
+    output: Path,
+    quick: bool,
+    seed: int,
+    calls: int | None,
+    throughput_seconds: int | None,
+) -> None:
+    """When will the database begin to degrade? A PDF with the curves, thresholds, projection.
+
+    Loads the demo corpus through a real indexer at each size, measures every read over gRPC
+    and through the gateway (latency and throughput), sizes and cache hits, fits the curves and
+    projects where each endpoint crosses its objective and where the data outgrows
+    shared_buffers and RAM. Writes the PDF and, beside it, the same results as JSON. Needs wrk
+    and h2load (Debian's wrk and nghttp2-client). Runs on a throwaway embedded PostgreSQL, or
+    on DATABASE_URL's server (its role must be able to create databases).
+    """
+    import json
+
+    from panoptic.bench.common import benchmark_server_with_log, free_ports
+    from panoptic.bench.read import parse_scales
+    from panoptic.bench.report.measure import missing_load_generators
+    from panoptic.bench.report.run import (
+        DEFAULT_SCALES,
+        QUICK_SCALES,
+        Measurements,
+        ReportOptions,
+        analyse,
+        measure,
+        report_json,
+        resolve_objectives,
+    )
+    from panoptic.core.db import DatabaseUrl
+
+    try:
+        sizes = parse_scales(scales) if scales else list(QUICK_SCALES if quick else DEFAULT_SCALES)
+    except ValueError as error:
+        raise click.BadParameter(str(error), param_hint="--scales") from None
+    try:
+        targets = resolve_objectives(objective_ms, objectives)
+    except ValueError as error:
+        raise click.BadParameter(str(error), param_hint="--objective") from None
+    missing = missing_load_generators()
+    if missing:
+        raise PanopticError(
+            f"install the load generators first: apt-get install {' '.join(missing)} "
+            "(make system-deps)"
+        )
+    options = ReportOptions(
+        scales=sizes,
+        objectives_ms=targets,
+        seed=seed,
+        calls=calls or (20 if quick else 100),
+        throughput_seconds=throughput_seconds or (1 if quick else 5),
+        quick=quick,
+    )
+    settings = settings_for_command()
+    given = DatabaseUrl(settings.database_url.get_secret_value()) if settings.database_url else None
+
+    async def run() -> Measurements:
+        async with benchmark_server_with_log(given) as server:
+            return await measure(
+                server.url,
+                options,
+                log_file=server.log_file,
+                ports=free_ports(),
+                external=given is not None,
+            )
+
+    measurements = run_async(run())
+    analysis = analyse(measurements, seed=seed)
+    from panoptic.bench.report.pdf import write_pdf
+
+    output.parent.mkdir(parents=True, exist_ok=True)
+    pages = write_pdf(measurements, analysis, output)
+    json_path = output.with_suffix(".json")
+    json_path.write_text(json.dumps(report_json(measurements, analysis, pages), indent=2) + "\n")
+    for line in analysis.headline():
+        click.echo(line)
+    click.echo(
+        f"wrote {output} ({len(pages)} pages) and {json_path} "
+        f"in {measurements.seconds / 60:.1f} minutes"
+    )
+
+
 @main.command("demo-data")
 @click.option("--seed", default=42, show_default=True, help="Same seed, same corpus.")
 @click.option("--claims", default=20_000, show_default=True, type=click.IntRange(min=0))

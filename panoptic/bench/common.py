@@ -23,7 +23,7 @@ from google.protobuf import json_format
 
 from panoptic.core import migrate
 from panoptic.core.db import DatabaseUrl
-from panoptic.core.health import wait_until_serving
+from panoptic.core.health import wait_until_http_ready, wait_until_serving
 from panoptic.demo import generate_corpus
 from panoptic.v1 import indexer_service_pb2, resources_pb2
 
@@ -101,7 +101,11 @@ async def drop_database(server: DatabaseUrl, url: DatabaseUrl) -> None:
 
 @dataclass
 class ServiceProcess:
-    """A `panoptic <service>` process run for a benchmark."""
+    """A `panoptic <service>` process run for a benchmark.
+
+    Ready when its gRPC health check says SERVING, or, for an HTTP service, when
+    `GET ready_path` answers 200.
+    """
 
     service: str
     url: DatabaseUrl
@@ -109,6 +113,7 @@ class ServiceProcess:
     metrics_port: int
     extra_env: dict[str, str] = field(default_factory=dict)
     process: asyncio.subprocess.Process | None = None
+    ready_path: str | None = None
 
     @property
     def address(self) -> str:
@@ -132,7 +137,10 @@ class ServiceProcess:
             sys.executable, "-m", "panoptic", self.service, env=env
         )
         try:
-            await wait_until_serving(self.address, timeout=60)
+            if self.ready_path is None:
+                await wait_until_serving(self.address, timeout=60)
+            else:
+                await wait_until_http_ready("127.0.0.1", self.port, self.ready_path, timeout=60)
         except BaseException:
             await self.__aexit__()
             raise

@@ -103,7 +103,7 @@ class ReadReport:
         """Tables for people."""
         lines = ["read benchmark (retriever over gRPC, latencies in ms)"]
         header = f"{'endpoint':<26}" + "".join(
-            f"{_scale_name(s.claims) + ' p50':>11}{_scale_name(s.claims) + ' p95':>11}"
+            f"{scale_name(s.claims) + ' p50':>11}{scale_name(s.claims) + ' p95':>11}"
             for s in self.scales
         )
         lines.append(header + (f"{'p95 growth':>12}" if len(self.scales) > 1 else ""))
@@ -119,13 +119,13 @@ class ReadReport:
         for scale in self.scales:
             for number, result in enumerate(scale.throughput, start=1):
                 lines.append(
-                    f"throughput at {_scale_name(scale.claims)}, round {number}: GetClaim "
+                    f"throughput at {scale_name(scale.claims)}, round {number}: GetClaim "
                     f"{result.get_claim_rps:,.0f} req/s, health check "
                     f"{result.health_check_rps:,.0f} req/s, ratio {result.ratio:.2f}"
                 )
         for scale in self.scales:
             lines.append(
-                f"{_scale_name(scale.claims)}: loaded in {scale.load_seconds:.0f} s, "
+                f"{scale_name(scale.claims)}: loaded in {scale.load_seconds:.0f} s, "
                 f"database {scale.database_bytes / 2**20:,.0f} MiB"
             )
         return "\n".join(lines)
@@ -150,7 +150,7 @@ def parse_scales(text: str) -> list[int]:
     return sorted(set(values))
 
 
-def _scale_name(claims: int) -> str:
+def scale_name(claims: int) -> str:
     if claims >= 1_000_000 and claims % 1_000_000 == 0:
         return f"{claims // 1_000_000}m"
     if claims >= 1_000 and claims % 1_000 == 0:
@@ -174,9 +174,7 @@ class CorpusLoader:
         started = time.monotonic()
         metadata = (("authorization", f"Bearer {BENCH_TOKEN}"),)
         total = claims - self._loaded
-        with ProgressReporter(
-            f"loading to {_scale_name(claims)}", total, unit="claims"
-        ) as progress:
+        with ProgressReporter(f"loading to {scale_name(claims)}", total, unit="claims") as progress:
             async with grpc.aio.insecure_channel(self._address) as channel:
                 stub = indexer_service_pb2_grpc.IndexerServiceStub(channel)
                 if self._loaded == 0:
@@ -225,17 +223,18 @@ async def draw_inputs(url: DatabaseUrl, rng: random.Random) -> Inputs:
     """Samples ids and names from the database (as the owner)."""
     connection = await asyncpg.connect(url.value)
     try:
+        # Ordered by a hash of the ids: spread over the whole table (not over the first pages
+        # a LIMIT would stop in), and the same for the same data whatever its physical order.
         claim_ids = [
             row["id"]
-            for row in await connection.fetch(
-                "SELECT id FROM claims TABLESAMPLE SYSTEM (2) REPEATABLE (7) LIMIT 500"
-            )
+            for row in await connection.fetch("SELECT id FROM claims ORDER BY md5(id) LIMIT 500")
         ]
         pairs = [
             (row["actor_id"], row["topic_id"])
             for row in await connection.fetch(
-                "SELECT c.actor_id, ct.topic_id FROM claims c TABLESAMPLE SYSTEM (2) REPEATABLE (9)"
-                " JOIN claim_topics ct ON ct.claim_id = c.id AND ct.is_current LIMIT 200"
+                "SELECT c.actor_id, ct.topic_id FROM claims c"
+                " JOIN claim_topics ct ON ct.claim_id = c.id AND ct.is_current"
+                " ORDER BY md5(c.id || ct.topic_id) LIMIT 200"
             )
         ]
         busy = [
@@ -326,14 +325,23 @@ async def measure_latency(
     return results
 
 
-def h2load_rps(address: str, path: str, body: bytes, requests: int) -> float:
-    """Requests/s h2load reaches on one gRPC method over h2c with 16 streams in flight."""
+def h2load_rps(
+    address: str, path: str, body: bytes, requests: int, *, seconds: int | None = None
+) -> float:
+    """Requests/s h2load reaches on one gRPC method over h2c with 16 streams in flight.
+
+    It sends `requests` requests, or, with `seconds`, as many as it can in that time (after a
+    one-second warm-up).
+    """
     framed = struct.pack(">?I", False, len(body)) + body
+    amount = (
+        ["-n", str(requests)] if seconds is None else ["-D", str(seconds), "--warm-up-time", "1"]
+    )
     with tempfile.NamedTemporaryFile(suffix=".bin") as data:
         data.write(framed)
         data.flush()
         result = subprocess.run(
-            ["h2load", "-n", str(requests), "-c", "4", "-m", "4", "-t", "1", "-d", data.name,
+            ["h2load", *amount, "-c", "4", "-m", "4", "-t", "1", "-d", data.name,
              "-H", "content-type: application/grpc", "-H", "te: trailers",
              f"http://{address}{path}"],
             capture_output=True, text=True, timeout=600, check=True,
@@ -436,7 +444,7 @@ async def run_read_benchmark(
                         seed,
                     )
                 )
-                print(f"measured at {_scale_name(claims)} claims", file=sys.stderr, flush=True)
+                print(f"measured at {scale_name(claims)} claims", file=sys.stderr, flush=True)
     finally:
         await drop_database(server, url)
     return ReadReport(results)
@@ -470,11 +478,11 @@ async def _measure_scale(
             throughput_requests,
         )
         latency = await measure_latency(retriever.address, inputs, calls, seed)
-    plans = await _collect_plans(server, url, inputs, log_file, ports, seed) if log_file else []
+    plans = await collect_plans(server, url, inputs, log_file, ports, seed) if log_file else []
     return ScaleResult(claims, load_seconds, latency, throughput, plans, size)
 
 
-async def _collect_plans(
+async def collect_plans(
     server: DatabaseUrl,
     url: DatabaseUrl,
     inputs: Inputs,

@@ -5,11 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Final
 
-import asyncpg
 import grpc
 
 from panoptic.core.grpc_server import GrpcServerSpec
-from panoptic.core.pool_metrics import watch_pool
 from panoptic.core.service import PoolHolder
 from panoptic.core.settings import DEVELOPMENT_SECRETS, Environment, Settings, SettingsError
 from panoptic.v1 import retriever_service_pb2, retriever_service_pb2_grpc
@@ -28,13 +26,6 @@ def build_spec(settings: Settings) -> GrpcServerSpec:
     database = PoolHolder(settings, "retriever", read_only=True)
     on_start, on_stop = database.hooks()
 
-    def current_pool() -> asyncpg.Pool | None:
-        try:
-            return database.pool
-        except RuntimeError:  # not open yet, or closed
-            return None
-
-    watch_pool("retriever", current_pool)
     handler = RetrieverHandler(
         lambda: database.pool,
         PageTokenCodec(page_token_key(settings)),

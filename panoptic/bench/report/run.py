@@ -1,0 +1,574 @@
+"""`panoptic bench report`: measures the reads at growing sizes, then projects where they degrade.
+
+One database grows through the scales (the demo corpus of a larger scale starts with the
+smaller one's claims), loaded through a real indexer as `bench read` loads it. At each scale,
+after VACUUM ANALYZE and a checkpoint, a real retriever and a real gateway are started and the
+six reads a mobile screen makes are measured over gRPC and HTTP; then `analyse` fits the curves.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import random
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+
+from panoptic.bench.common import (
+    ServiceProcess,
+    as_json,
+    drop_database,
+    fresh_database,
+    percentiles,
+)
+from panoptic.bench.read import ENDPOINTS, CorpusLoader, collect_plans, draw_inputs, scale_name
+from panoptic.bench.report.measure import (
+    PROTOCOLS,
+    READ_TABLES,
+    DatabaseSizes,
+    MachineFacts,
+    ServerFacts,
+    Throughput,
+    block_counters,
+    data_fingerprint,
+    database_sizes,
+    grpc_throughput,
+    http_throughput,
+    machine_facts,
+    paired_latency_samples,
+    representative_argument,
+    server_facts,
+)
+from panoptic.bench.report.projection import (
+    LATENCY_MODELS,
+    Fit,
+    Projection,
+    choose,
+    fit_all,
+    project_latency,
+    project_size,
+    range_label,
+    rows_label,
+)
+from panoptic.core.db import DatabaseUrl
+from panoptic.core.progress import ProgressReporter
+
+DEFAULT_SCALES = (10_000, 100_000, 1_000_000)
+QUICK_SCALES = (1_000, 3_000, 10_000)
+PROTOCOL_NAMES = {"grpc": "gRPC", "http": "HTTP"}
+
+
+@dataclass(frozen=True)
+class ReportOptions:
+    """What one run measures."""
+
+    scales: list[int]
+    objectives_ms: dict[str, float]
+    """The p95 each endpoint must stay under, in milliseconds."""
+    seed: int = 42
+    calls: int = 100
+    throughput_seconds: int = 5
+    quick: bool = False
+
+
+@dataclass(frozen=True)
+class LatencyFigures:
+    """Sequential calls of one endpoint over one protocol."""
+
+    p50_ms: float
+    p95_ms: float
+    p99_ms: float
+    calls: int
+    samples_ms: list[float]
+
+
+@dataclass(frozen=True)
+class EndpointFigures:
+    """Everything measured of one endpoint over one protocol at one scale."""
+
+    latency: LatencyFigures
+    throughput: Throughput
+
+
+@dataclass(frozen=True)
+class ScaleFigures:
+    """Everything measured at one size of the database."""
+
+    claims: int
+    claims_loaded: int
+    load_seconds: float
+    load_average: float
+    """The machine's one-minute load average when measuring began (others' work shows here)."""
+    endpoints: dict[str, dict[str, EndpointFigures]]
+    """By protocol (`grpc`, `http`), then endpoint."""
+    sizes: DatabaseSizes
+    blocks_hit: int
+    blocks_read: int
+    fingerprint: str
+    measure_seconds: float
+    slowest_plans: list[str] = field(default_factory=list)
+
+    @property
+    def ingest_claims_per_second(self) -> float:
+        """Claims indexed per second while growing to this scale."""
+        return self.claims_loaded / self.load_seconds if self.load_seconds > 0 else 0.0
+
+    @property
+    def buffer_cache_hit_ratio(self) -> float | None:
+        """Share of blocks the reads found in shared_buffers (the rest came from the OS)."""
+        total = self.blocks_hit + self.blocks_read
+        return self.blocks_hit / total if total else None
+
+
+@dataclass(frozen=True)
+class Measurements:
+    """A whole run's figures, before any fitting."""
+
+    options: ReportOptions
+    machine: MachineFacts
+    server: ServerFacts
+    database: str
+    """`embedded` or `external`."""
+    scales: list[ScaleFigures]
+    started_at: str
+    seconds: float
+
+
+def resolve_objectives(default_ms: float, overrides: Sequence[str]) -> dict[str, float]:
+    """Every endpoint's p95 objective: `default_ms`, unless an `ENDPOINT=MS` override names it.
+
+    An override names an endpoint in full or by its method alone (`SearchClaims=200` sets both
+    searches), in any case.
+    """
+    objectives = dict.fromkeys(ENDPOINTS, default_ms)
+    for override in overrides:
+        name, equals, value = override.partition("=")
+        try:
+            milliseconds = float(value)
+        except ValueError:
+            milliseconds = -1.0
+        if not equals or milliseconds <= 0:
+            raise ValueError(f"{override!r} is not ENDPOINT=MILLISECONDS, such as GetClaim=50")
+        key = name.strip().lower()
+        matched = [
+            endpoint
+            for endpoint in ENDPOINTS
+            if endpoint.lower() == key or endpoint.lower().split(" ")[0] == key
+        ]
+        if not matched:
+            raise ValueError(f"no endpoint {name.strip()!r}; the endpoints: {', '.join(ENDPOINTS)}")
+        for endpoint in matched:
+            objectives[endpoint] = milliseconds
+    return objectives
+
+
+# --- measuring -----------------------------------------------------------------------------------
+
+
+async def measure(
+    server: DatabaseUrl,
+    options: ReportOptions,
+    *,
+    log_file: Path | None,
+    ports: Iterator[int],
+    external: bool,
+) -> Measurements:
+    """Loads and measures scale by scale on a fresh database of `server`, then drops it."""
+    started, started_at = time.monotonic(), datetime.now(UTC).isoformat(timespec="seconds")
+    machine = machine_facts()
+    url = await fresh_database(server, "panoptic_bench_report")
+    results: list[ScaleFigures] = []
+    try:
+        facts = await server_facts(url)
+        async with ServiceProcess("indexer", url, next(ports), next(ports)) as indexer:
+            loader = CorpusLoader(indexer.address, options.scales[-1], 1000, options.seed)
+            loaded = 0
+            for claims in options.scales:
+                load_seconds = await loader.load_until(claims)
+                results.append(
+                    await _measure_scale(
+                        server, url, claims, claims - loaded, load_seconds, options, log_file, ports
+                    )
+                )
+                loaded = claims
+    finally:
+        await drop_database(server, url)
+    return Measurements(
+        options,
+        machine,
+        facts,
+        "external" if external else "embedded",
+        results,
+        started_at,
+        time.monotonic() - started,
+    )
+
+
+async def _measure_scale(
+    server: DatabaseUrl,
+    url: DatabaseUrl,
+    claims: int,
+    claims_loaded: int,
+    load_seconds: float,
+    options: ReportOptions,
+    log_file: Path | None,
+    ports: Iterator[int],
+) -> ScaleFigures:
+    started = time.monotonic()
+    steps = 2 + 2 * len(ENDPOINTS) + (1 if log_file else 0)
+    with ProgressReporter(f"measuring at {scale_name(claims)}", steps, unit="steps") as progress:
+        await _settle(url)
+        sizes = await database_sizes(url)
+        fingerprint = await data_fingerprint(url)
+        inputs = await draw_inputs(url, random.Random(options.seed))
+        load_average = os.getloadavg()[0]
+        progress.advance()
+        hit_before, read_before = await block_counters(url)
+        async with (
+            ServiceProcess("retriever", url, next(ports), next(ports)) as retriever,
+            ServiceProcess(
+                "gateway",
+                url,
+                next(ports),
+                next(ports),
+                extra_env={
+                    "PANOPTIC_RETRIEVER_ADDRESS": retriever.address,
+                    # Figures of the database, not of the gateway's cache or its rate limit.
+                    "PANOPTIC_GATEWAY_RESPONSE_CACHE_MIB": "0",
+                    "PANOPTIC_GATEWAY_RATE_LIMIT_PER_SECOND": "0",
+                    "PANOPTIC_GATEWAY_REFLECTION_REFRESH_SECONDS": "0",
+                },
+                ready_path="/readyz",
+            ) as gateway,
+        ):
+            samples = await paired_latency_samples(
+                retriever.address, gateway.port, inputs, options.calls, options.seed
+            )
+            progress.advance()
+            throughput: dict[str, dict[str, Throughput]] = {p: {} for p in PROTOCOLS}
+            for endpoint in ENDPOINTS:
+                argument = representative_argument(endpoint, inputs)
+                throughput["grpc"][endpoint] = await asyncio.to_thread(
+                    grpc_throughput,
+                    retriever.address,
+                    endpoint,
+                    argument,
+                    options.throughput_seconds,
+                )
+                progress.advance()
+                throughput["http"][endpoint] = await asyncio.to_thread(
+                    http_throughput, gateway.port, endpoint, argument, options.throughput_seconds
+                )
+                progress.advance()
+        # The retriever's backends have exited, and with that reported their block counts.
+        hit_after, read_after = await block_counters(url)
+        plans: list[str] = []
+        if log_file is not None:
+            plans = await collect_plans(server, url, inputs, log_file, ports, options.seed)
+            progress.advance()
+    endpoints = {
+        protocol: {
+            endpoint: EndpointFigures(
+                _latency(samples[protocol][endpoint]), throughput[protocol][endpoint]
+            )
+            for endpoint in ENDPOINTS
+        }
+        for protocol in PROTOCOLS
+    }
+    return ScaleFigures(
+        claims=claims,
+        claims_loaded=claims_loaded,
+        load_seconds=load_seconds,
+        load_average=load_average,
+        endpoints=endpoints,
+        sizes=sizes,
+        blocks_hit=hit_after - hit_before,
+        blocks_read=read_after - read_before,
+        fingerprint=fingerprint,
+        measure_seconds=time.monotonic() - started,
+        slowest_plans=plans,
+    )
+
+
+async def _settle(url: DatabaseUrl) -> None:
+    """VACUUM ANALYZE, then a checkpoint, so no background work of the load skews the reads."""
+    connection = await asyncpg.connect(url.value)
+    try:
+        await connection.execute("VACUUM (ANALYZE)")
+        # An external server's role may not checkpoint; its figures are then a little noisier.
+        with contextlib.suppress(asyncpg.InsufficientPrivilegeError):
+            await connection.execute("CHECKPOINT")
+    finally:
+        await connection.close()
+
+
+def _latency(samples: list[float]) -> LatencyFigures:
+    cuts = percentiles(samples)
+    return LatencyFigures(
+        cuts["p50_ms"],
+        cuts["p95_ms"],
+        cuts["p99_ms"],
+        len(samples),
+        [round(1000 * sample, 4) for sample in samples],
+    )
+
+
+# --- analysis ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MemoryLimit:
+    """One part of the data against one memory size."""
+
+    name: str
+    measure: str
+    """`read_index_bytes`, `read_set_bytes` or `database_bytes` of DatabaseSizes."""
+    limit_name: str
+    limit_bytes: int
+    projection: Projection
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """The fitted curves and the answers drawn from them."""
+
+    latency: dict[str, dict[str, Projection]]
+    """p95 against claims, by protocol, then endpoint."""
+    throughput: dict[str, dict[str, Fit]]
+    memory: list[MemoryLimit]
+
+    def headline(self) -> list[str]:
+        """When the database begins to degrade, in a few sentences, earliest first."""
+        events: list[tuple[float, str]] = []
+        for protocol, projections in self.latency.items():
+            for endpoint, projection in projections.items():
+                if projection.crossing is not None and projection.status != "beyond":
+                    events.append(
+                        (
+                            projection.crossing,
+                            f"{endpoint} over {PROTOCOL_NAMES[protocol]}: p95 "
+                            f"{_reach(projection)} {projection.limit:g} ms "
+                            f"{_when(projection)}.",
+                        )
+                    )
+        for limit in self.memory:
+            projection = limit.projection
+            if projection.crossing is not None:
+                events.append(
+                    (
+                        projection.crossing,
+                        f"{limit.name} {_reach(projection, 'outgrows')} {limit.limit_name} "
+                        f"({limit.limit_bytes / 2**30:.3g} GiB) {_when(projection)}.",
+                    )
+                )
+        events.sort(key=lambda event: event[0])
+        if not events:
+            return [
+                "No objective and no memory limit is crossed at the measured sizes or projected "
+                f"to be below {rows_label(1e10)} claims."
+            ]
+        return [text for _, text in events]
+
+
+def _reach(projection: Projection, verb: str = "reaches") -> str:
+    already = {"reaches": "is already over", "outgrows": "already outgrows"}
+    projected = {"reaches": "is projected to reach", "outgrows": "is projected to outgrow"}
+    if projection.status == "above":
+        return already[verb]
+    return verb if projection.status == "measured" else projected[verb]
+
+
+def _when(projection: Projection) -> str:
+    if projection.status == "above":
+        return f"at {rows_label(min(projection.rows))} claims, the smallest size measured"
+    if projection.status == "measured":
+        return f"at ~{rows_label(projection.crossing)} claims (between measured sizes)"
+    return (
+        f"at ~{rows_label(projection.crossing)} claims "
+        f"(range {range_label(projection.low, projection.high)}, {projection.confidence()} "
+        "extrapolation)"
+    )
+
+
+def analyse(measurements: Measurements, *, seed: int = 0) -> Analysis:
+    """Fits every latency, throughput and size curve against claims and finds the crossings."""
+    scales = measurements.scales
+    rows = [float(scale.claims) for scale in scales]
+    latency: dict[str, dict[str, Projection]] = {}
+    throughput: dict[str, dict[str, Fit]] = {}
+    for protocol in PROTOCOLS:
+        latency[protocol], throughput[protocol] = {}, {}
+        for endpoint in ENDPOINTS:
+            figures = [scale.endpoints[protocol][endpoint] for scale in scales]
+            latency[protocol][endpoint] = project_latency(
+                rows,
+                [max(f.latency.p95_ms, 1e-3) for f in figures],
+                measurements.options.objectives_ms[endpoint],
+                samples=[f.latency.samples_ms for f in figures],
+                seed=seed,
+            )
+            rates = [max(f.throughput.requests_per_second, 1e-3) for f in figures]
+            throughput[protocol][endpoint] = choose(fit_all(rows, rates, LATENCY_MODELS))[0]
+    shared = measurements.server.shared_buffers_bytes
+    ram = measurements.machine.ram_bytes
+    memory = []
+    for name, measure, limit_name, limit in (
+        ("The read path's indexes", "read_index_bytes", "shared_buffers", shared),
+        ("The read set (tables and indexes)", "read_set_bytes", "shared_buffers", shared),
+        ("The whole database", "database_bytes", "the machine's RAM", ram),
+    ):
+        values = [float(getattr(scale.sizes, measure)) for scale in scales]
+        memory.append(
+            MemoryLimit(name, measure, limit_name, limit, project_size(rows, values, limit))
+        )
+    return Analysis(latency, throughput, memory)
+
+
+# --- the method, for the PDF and the JSON --------------------------------------------------------
+
+
+def method_paragraphs(measurements: Measurements) -> list[str]:
+    """How the figures were made and fitted, in plain words."""
+    options = measurements.options
+    scales = ", ".join(scale_name(claims) for claims in options.scales)
+    return [
+        f"Data. The deterministic demo corpus (seed {options.seed}; 200 actors and 40 topics at "
+        f"every size, claims of 15-40 words) grows through {scales} claims in one database: a "
+        "larger corpus starts with the smaller one's claims, so the same seed gives the same data "
+        "set, checked by an md5 of every claim (the fingerprint in the tables). Claims go through "
+        "a real `panoptic indexer` on two concurrent streams of 1,000-claim batches; the ingest "
+        "rate is claims indexed over seconds taken to grow to each size. After loading: VACUUM "
+        "ANALYZE and a checkpoint.",
+        f"Latency. A fresh `panoptic retriever` and `panoptic gateway` on loopback, defaults "
+        f"except: the gateway's response cache and rate limit are off, and every HTTP request "
+        f"sends `Cache-Control: no-cache`, so HTTP figures are gateway + retriever + database, "
+        f"never a cached answer. Each endpoint gets {options.calls} sequential calls after 10 "
+        "warm-up calls, each with an argument drawn from the data (claim ids spread over the "
+        "whole table, actor and topic pairs, busy actors, misspelled actor names, common and "
+        "rare words); every argument is sent over gRPC and over HTTP (Accept-Encoding: gzip, br) "
+        "in alternating order, so neither always finds the other's pages in the cache. Sequential "
+        "calls measure service time, not queueing. p50/p95/p99 are inclusive quantiles.",
+        f"Throughput. For {options.throughput_seconds} s per endpoint and protocol (after a "
+        "1 s warm-up for h2load), 16 requests in flight: h2load (nghttp2) over h2c with 4 "
+        "connections of 4 streams for gRPC, wrk with 16 connections for HTTP; both C load "
+        "generators whose CPU use is shown beside each figure. h2load sends one request body, "
+        "so both protocols repeat one representative argument per endpoint; varied arguments are "
+        "in the latency figures. Client, services and PostgreSQL share the same cores.",
+        "Database. Sizes from pg_total_relation_size, pg_relation_size and pg_indexes_size; the "
+        f"read set is {', '.join(READ_TABLES)} with their TOAST and indexes (what the six reads "
+        "touch); the buffer cache hit ratio is blks_hit / (blks_hit + blks_read) from "
+        "pg_stat_database over the latency and throughput runs at each size (a block 'read' may "
+        "still come from the OS page cache). Plans: a second short pass with auto_explain "
+        "(ANALYZE, BUFFERS) on, embedded server only, so its overhead never touches the figures.",
+        "Model. Each p95 curve is fitted against claims n with three candidate models: power "
+        "law a·n^k (least squares on log-log), a + b·n and a + b·ln n (least squares of relative "
+        "error). The model chosen is the one that best predicts each measured point from the "
+        "others (leave-one-out, RMS of log-ratios); every model within twice that error, or "
+        "within 15 % (the noise between runs on these machines), is 'plausible'. The projected "
+        "crossing of the objective is the chosen model's; its range spans the plausible models' "
+        "crossings and the 10th-90th percentile of the chosen model's crossing over 200 bootstrap "
+        "resamplings of the measured calls. A crossing between two measured sizes is "
+        "interpolated log-log and called measured. Sizes grow linearly (a + b·n); their range "
+        "comes from the lines through all but one measured size.",
+        f"Honesty. {len(options.scales)} sizes constrain a two-parameter curve very little: a "
+        "projection within 10 times the largest size measured is 'near', beyond it 'far', and a "
+        "far projection is a property of the model more than of the database. Nothing beyond the "
+        "measured sizes was run: when the read set no longer fits in shared_buffers or the "
+        "database no longer fits in RAM, latencies usually grow faster than any of these curves. "
+        "Figures come from a shared machine (the one-minute load average is shown per size); "
+        "differences under about 15 % are noise.",
+    ]
+
+
+# --- JSON ----------------------------------------------------------------------------------------
+
+
+def report_json(measurements: Measurements, analysis: Analysis, pages: list[str]) -> dict[str, Any]:
+    """Every figure, fit and verdict of the report as JSON-ready values."""
+    scales = []
+    for scale in measurements.scales:
+        endpoints: dict[str, dict[str, Any]] = {}
+        for protocol in PROTOCOLS:
+            endpoints[protocol] = {}
+            for endpoint in ENDPOINTS:
+                figures = scale.endpoints[protocol][endpoint]
+                endpoints[protocol][endpoint] = {
+                    "p50_ms": figures.latency.p50_ms,
+                    "p95_ms": figures.latency.p95_ms,
+                    "p99_ms": figures.latency.p99_ms,
+                    "calls": figures.latency.calls,
+                    "requests_per_second": figures.throughput.requests_per_second,
+                    "throughput_errors": figures.throughput.errors,
+                    "throughput_seconds": figures.throughput.seconds,
+                    "load_generator_cpu_cores": figures.throughput.load_generator_cpu,
+                    "samples_ms": figures.latency.samples_ms,
+                }
+        scales.append(
+            {
+                "claims": scale.claims,
+                "claims_loaded": scale.claims_loaded,
+                "load_seconds": scale.load_seconds,
+                "ingest_claims_per_second": scale.ingest_claims_per_second,
+                "load_average": scale.load_average,
+                "measure_seconds": scale.measure_seconds,
+                "fingerprint": scale.fingerprint,
+                "buffer_cache_hit_ratio": scale.buffer_cache_hit_ratio,
+                "blocks_hit": scale.blocks_hit,
+                "blocks_read": scale.blocks_read,
+                "sizes": as_json(scale.sizes)
+                | {
+                    "read_set_bytes": scale.sizes.read_set_bytes,
+                    "read_index_bytes": scale.sizes.read_index_bytes,
+                },
+                "endpoints": endpoints,
+                "slowest_plans": scale.slowest_plans,
+            }
+        )
+    options = measurements.options
+    return {
+        "started_at": measurements.started_at,
+        "runtime_seconds": measurements.seconds,
+        "options": as_json(options),
+        "database": measurements.database,
+        "machine": as_json(measurements.machine),
+        "server": as_json(measurements.server),
+        "scales": scales,
+        "projections": {
+            "latency_p95": {
+                protocol: {
+                    endpoint: _projection_json(projection)
+                    for endpoint, projection in by_endpoint.items()
+                }
+                for protocol, by_endpoint in analysis.latency.items()
+            },
+            "throughput_fits": as_json(analysis.throughput),
+            "memory": [
+                {
+                    "name": limit.name,
+                    "measure": limit.measure,
+                    "limit": limit.limit_name,
+                    "limit_bytes": limit.limit_bytes,
+                }
+                | _projection_json(limit.projection, unit="claims")
+                for limit in analysis.memory
+            ],
+        },
+        "headline": analysis.headline(),
+        "method": method_paragraphs(measurements),
+        "pages": pages,
+    }
+
+
+def _projection_json(projection: Projection, unit: str = "claims") -> dict[str, Any]:
+    data: dict[str, Any] = as_json(projection)
+    data["verdict"] = projection.verdict(unit)
+    data["confidence"] = projection.confidence()
+    data["chosen"] = data["chosen"]["model"]
+    return data
