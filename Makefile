@@ -5,11 +5,13 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 # Debian packages some tests and benchmarks need (`make system-deps`, run as root; .ci/run does).
-# prometheus brings promtool (rule tests), prometheus-alertmanager brings amtool.
-SYSTEM_PACKAGES := docker-compose chromium prometheus prometheus-alertmanager
+# prometheus brings promtool (rule tests), prometheus-alertmanager brings amtool; nghttp2-client
+# brings h2load (bench read, bench report), wrk loads bench gateway, poppler-utils renders the
+# report's pages (pdftoppm) for a look.
+SYSTEM_PACKAGES := docker-compose chromium prometheus prometheus-alertmanager nghttp2-client wrk poppler-utils
 
 .DEFAULT_GOAL := help
-.PHONY: help setup run run-monitoring test test-unit test-integration lint format protos bench system-deps clean
+.PHONY: help setup run run-monitoring test test-unit test-integration lint format protos bench bench-report system-deps clean
 
 help:  ## Show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-17s %s\n", $$1, $$2}'
@@ -57,6 +59,9 @@ protos: $(BIN)/.installed  ## Regenerate panoptic/v1 from protos/
 
 bench: $(BIN)/.installed  ## Ingest benchmark: the indexer against a raw COPY, same run
 	$(BIN)/panoptic bench ingest
+
+bench-report: $(BIN)/.installed  ## When will the DB degrade? bench-report.pdf and .json (~10 min)
+	$(BIN)/panoptic bench report --output bench-report.pdf
 
 system-deps:  ## Install the Debian packages some tests need (as root)
 	apt-get update -qq

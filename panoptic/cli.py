@@ -464,10 +464,17 @@ def bench_read(
     help="Sequential calls per endpoint and protocol.  [default: 100; with --quick: 20]",
 )
 @click.option(
+    "--from-json",
+    "from_json",
+    default=None,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Measure nothing: analyse a report's JSON again (with this run's objectives).",
+)
+@click.option(
     "--throughput-seconds",
     default=None,
-    type=click.IntRange(1, 120),
-    help="Length of each throughput run.  [default: 5; with --quick: 1]",
+    type=click.FloatRange(0.2, 120),
+    help="Length of each throughput run.  [default: 5; with --quick: 0.4]",
 )
 @friendly_errors
 def bench_report(
@@ -478,22 +485,24 @@ def bench_report(
     quick: bool,
     seed: int,
     calls: int | None,
-    throughput_seconds: int | None,
+    from_json: Path | None,
+    throughput_seconds: float | None,
 ) -> None:
     """When will the database begin to degrade? A PDF with the curves, thresholds, projection.
 
     Loads the demo corpus through a real indexer at each size, measures every read over gRPC
     and through the gateway (latency and throughput), sizes and cache hits, fits the curves and
     projects where each endpoint crosses its objective and where the data outgrows
-    shared_buffers and RAM. Writes the PDF and, beside it, the same results as JSON. Needs wrk
-    and h2load (Debian's wrk and nghttp2-client). Runs on a throwaway embedded PostgreSQL, or
+    shared_buffers and RAM. Writes the PDF and, beside it, the same results as JSON. Needs
+    h2load (Debian's nghttp2-client). Runs on a throwaway embedded PostgreSQL, or
     on DATABASE_URL's server (its role must be able to create databases).
     """
+    import importlib.util
     import json
 
     from panoptic.bench.common import benchmark_server_with_log, free_ports
     from panoptic.bench.read import parse_scales
-    from panoptic.bench.report.measure import missing_load_generators
+    from panoptic.bench.report.measure import load_generator_missing
     from panoptic.bench.report.run import (
         DEFAULT_SCALES,
         QUICK_SCALES,
@@ -501,8 +510,10 @@ def bench_report(
         ReportOptions,
         analyse,
         measure,
+        measurements_from_json,
         report_json,
         resolve_objectives,
+        short_answer,
     )
     from panoptic.core.db import DatabaseUrl
 
@@ -514,18 +525,16 @@ def bench_report(
         targets = resolve_objectives(objective_ms, objectives)
     except ValueError as error:
         raise click.BadParameter(str(error), param_hint="--objective") from None
-    missing = missing_load_generators()
-    if missing:
-        raise PanopticError(
-            f"install the load generators first: apt-get install {' '.join(missing)} "
-            "(make system-deps)"
-        )
+    if from_json is None and load_generator_missing():
+        raise PanopticError("h2load is missing: install Debian's nghttp2-client (make system-deps)")
+    if importlib.util.find_spec("matplotlib") is None:
+        raise PanopticError("matplotlib is missing: pip install -e '.[dev]' (make setup)")
     options = ReportOptions(
         scales=sizes,
         objectives_ms=targets,
         seed=seed,
         calls=calls or (20 if quick else 100),
-        throughput_seconds=throughput_seconds or (1 if quick else 5),
+        throughput_seconds=throughput_seconds or (0.4 if quick else 5.0),
         quick=quick,
     )
     settings = settings_for_command()
@@ -541,19 +550,23 @@ def bench_report(
                 external=given is not None,
             )
 
-    measurements = run_async(run())
-    analysis = analyse(measurements, seed=seed)
+    if from_json is None:
+        measurements = run_async(run())
+    else:
+        measurements = measurements_from_json(json.loads(from_json.read_text()), targets)
+    analysis = analyse(measurements, seed=measurements.options.seed)
     from panoptic.bench.report.pdf import write_pdf
 
     output.parent.mkdir(parents=True, exist_ok=True)
     pages = write_pdf(measurements, analysis, output)
     json_path = output.with_suffix(".json")
     json_path.write_text(json.dumps(report_json(measurements, analysis, pages), indent=2) + "\n")
+    click.echo(short_answer(measurements, analysis))
     for line in analysis.headline():
-        click.echo(line)
+        click.echo(f"- {line}")
     click.echo(
-        f"wrote {output} ({len(pages)} pages) and {json_path} "
-        f"in {measurements.seconds / 60:.1f} minutes"
+        f"wrote {output} ({len(pages)} pages) and {json_path}; "
+        f"measuring took {measurements.seconds / 60:.1f} minutes"
     )
 
 

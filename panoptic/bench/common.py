@@ -9,8 +9,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import re
 import shutil
 import statistics
+import struct
+import subprocess
 import sys
 import tempfile
 from collections.abc import AsyncIterator, Iterator
@@ -181,6 +184,81 @@ def corpus_requests(
             current.topics.append(message.topic)
     if current.claims or current.actors or current.topics:
         yield current
+
+
+@dataclass(frozen=True)
+class LoadResult:
+    """What one h2load run measured."""
+
+    requests_per_second: float
+    errors: int
+    """Requests that failed, errored, timed out or were answered 4xx or 5xx."""
+    output: str
+
+
+_H2LOAD_RATE = re.compile(r"finished in [\d.]+\w*, ([\d.]+) req/s")
+_H2LOAD_FAILED = re.compile(r"(\d+) failed")
+_H2LOAD_STATUSES = re.compile(r"status codes: \d+ 2xx, \d+ 3xx, (\d+) 4xx, (\d+) 5xx")
+
+
+def run_h2load(
+    url: str, options: list[str], *, requests: int | None = None, seconds: float | None = None
+) -> LoadResult:
+    """One h2load run (Debian's nghttp2-client, one thread) of `requests` or for `seconds`.
+
+    A timed run starts with a warm-up of a second, or of half the run when shorter; h2load
+    counts only what follows it.
+    """
+    if seconds is None:
+        amount = ["-n", str(requests or 1)]
+    else:
+        warm_up = min(1.0, seconds / 2)
+        amount = [
+            "-D",
+            f"{round(seconds * 1000)}ms",
+            "--warm-up-time",
+            f"{round(warm_up * 1000)}ms",
+        ]
+    result = subprocess.run(
+        ["h2load", *amount, "-t", "1", *options, url],
+        capture_output=True,
+        text=True,
+        timeout=600 if seconds is None else seconds + 120,
+        check=True,
+    )
+    rate = _H2LOAD_RATE.search(result.stdout)
+    if rate is None:
+        raise RuntimeError(f"unexpected h2load output:\n{result.stdout[-2000:]}")
+    failed = _H2LOAD_FAILED.search(result.stdout)
+    statuses = _H2LOAD_STATUSES.search(result.stdout)
+    errors = int(failed.group(1)) if failed else 0
+    if statuses:
+        errors += int(statuses.group(1)) + int(statuses.group(2))
+    return LoadResult(float(rate.group(1)), errors, result.stdout)
+
+
+def h2load_grpc(
+    address: str,
+    path: str,
+    body: bytes,
+    *,
+    requests: int | None = None,
+    seconds: float | None = None,
+    connections: int = 4,
+    streams: int = 4,
+) -> LoadResult:
+    """h2load on one gRPC method over h2c, `streams` calls in flight on each connection.
+
+    The body is one serialized request, sent every time; failures carried in gRPC trailers are
+    not counted (the HTTP status is 200).
+    """
+    framed = struct.pack(">?I", False, len(body)) + body
+    with tempfile.NamedTemporaryFile(suffix=".bin") as data:
+        data.write(framed)
+        data.flush()
+        options = ["-c", str(connections), "-m", str(streams), "-d", data.name,
+                   "-H", "content-type: application/grpc", "-H", "te: trailers"]  # fmt: skip
+        return run_h2load(f"http://{address}{path}", options, requests=requests, seconds=seconds)
 
 
 def percentiles(samples: list[float]) -> dict[str, float]:

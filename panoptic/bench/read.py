@@ -16,10 +16,7 @@ import asyncio
 import random
 import re
 import shutil
-import struct
-import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
@@ -36,6 +33,7 @@ from panoptic.bench.common import (
     corpus_requests,
     drop_database,
     fresh_database,
+    h2load_grpc,
     percentiles,
 )
 from panoptic.core.db import DatabaseUrl
@@ -151,6 +149,7 @@ def parse_scales(text: str) -> list[int]:
 
 
 def scale_name(claims: int) -> str:
+    """`10k`, `1m`: a claim count as `--scales` writes it."""
     if claims >= 1_000_000 and claims % 1_000_000 == 0:
         return f"{claims // 1_000_000}m"
     if claims >= 1_000 and claims % 1_000 == 0:
@@ -325,32 +324,12 @@ async def measure_latency(
     return results
 
 
-def h2load_rps(
-    address: str, path: str, body: bytes, requests: int, *, seconds: int | None = None
-) -> float:
-    """Requests/s h2load reaches on one gRPC method over h2c with 16 streams in flight.
-
-    It sends `requests` requests, or, with `seconds`, as many as it can in that time (after a
-    one-second warm-up).
-    """
-    framed = struct.pack(">?I", False, len(body)) + body
-    amount = (
-        ["-n", str(requests)] if seconds is None else ["-D", str(seconds), "--warm-up-time", "1"]
-    )
-    with tempfile.NamedTemporaryFile(suffix=".bin") as data:
-        data.write(framed)
-        data.flush()
-        result = subprocess.run(
-            ["h2load", *amount, "-c", "4", "-m", "4", "-t", "1", "-d", data.name,
-             "-H", "content-type: application/grpc", "-H", "te: trailers",
-             f"http://{address}{path}"],
-            capture_output=True, text=True, timeout=600, check=True,
-        )  # fmt: skip
-    match = re.search(r"finished in [\d.]+\w*, ([\d.]+) req/s", result.stdout)
-    failed = re.search(r"(\d+) failed", result.stdout)
-    if match is None or (failed is not None and int(failed.group(1)) > 0):
-        raise RuntimeError(f"h2load did not complete cleanly:\n{result.stdout[-2000:]}")
-    return float(match.group(1))
+def h2load_rps(address: str, path: str, body: bytes, requests: int) -> float:
+    """Requests/s h2load reaches on one gRPC method over h2c with 16 streams in flight."""
+    result = h2load_grpc(address, path, body, requests=requests)
+    if result.errors:
+        raise RuntimeError(f"h2load did not complete cleanly:\n{result.output[-2000:]}")
+    return result.requests_per_second
 
 
 def measure_throughput(address: str, claim_id: str, rounds: int, requests: int) -> list[Throughput]:

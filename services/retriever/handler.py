@@ -43,8 +43,9 @@ T = TypeVar("T")
 
 DEFAULT_STATEMENT_TIMEOUT: Final = 10.0
 # Relevance is ranked among at most this many of the newest matches (see queries.search_claims):
-# 17 ms for a word in half of 100,000 claims, against 52 ms ranking them all (10,000: 33 ms).
-DEFAULT_SEARCH_WINDOW: Final = 5_000
+# the cost of a word found in half the claims grows with it, not with the table (at 100,000
+# claims: 17 ms for 5,000, 52 ms ranking them all; at a million, 5,000 cost ~200 ms at p95).
+DEFAULT_SEARCH_WINDOW: Final = 2_000
 # pg_trgm word similarity from which a name matches a ListActors query: "jon smiht" scores 0.38
 # against "John Smith", "pembruk" 0.63 against "Pembrook"; weaker matches still come last.
 DEFAULT_NAME_SIMILARITY: Final = 0.3

@@ -7,15 +7,16 @@ settings, and the machine the figures come from.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import platform
 import random
 import resource
 import shutil
 import subprocess
-import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,9 +26,9 @@ import asyncpg
 import grpc
 from google.protobuf.message import Message
 
-from panoptic.bench.gateway import run_wrk
+from panoptic.bench.common import LoadResult, h2load_grpc, run_h2load
 from panoptic.bench.http_client import KeepAliveConnection
-from panoptic.bench.read import COMMON_WORDS, ENDPOINTS, RARE_WORDS, Inputs, h2load_rps
+from panoptic.bench.read import COMMON_WORDS, ENDPOINTS, RARE_WORDS, Inputs
 from panoptic.core.db import DatabaseUrl
 from panoptic.core.errors import PanopticError
 from panoptic.v1 import retriever_service_pb2 as pb
@@ -37,9 +38,10 @@ PROTOCOLS = ("grpc", "http")
 # Every request asks past the gateway's response cache (which the report also turns off), so
 # HTTP figures include the retriever and the database, and accepts what a phone accepts.
 HTTP_HEADERS = {"Cache-Control": "no-cache", "Accept-Encoding": "gzip, br"}
-# Load: 16 requests in flight, over HTTP (wrk, 16 connections) and gRPC (h2load, 4 connections
-# of 4 streams each).
+# Load: 16 requests in flight over either protocol, from LOAD_PROCESSES h2load processes that
+# each send one argument (h2load repeats a single request body).
 CONNECTIONS = 16
+LOAD_PROCESSES = 4
 # The tables the six reads touch; their sum (heap, TOAST and indexes) is the read set.
 READ_TABLES = ("claims", "claim_topics", "actors", "topics")
 _SERVICE = "/panoptic.v1.RetrieverService/"
@@ -153,14 +155,15 @@ class Throughput:
 
     requests_per_second: float
     errors: int
-    seconds: int
+    seconds: float
     load_generator_cpu: float
     """CPU the load generator used, in cores (1.0: one core busy all the time)."""
 
 
-def representative_argument(endpoint: str, inputs: Inputs) -> Any:
-    """The one argument throughput runs send (h2load sends a single request body)."""
-    return _arguments(inputs)[endpoint][0]
+def load_arguments(endpoint: str, inputs: Inputs) -> list[Any]:
+    """The arguments a throughput run sends, one per load generator process."""
+    pool = _arguments(inputs)[endpoint]
+    return [pool[number % len(pool)] for number in range(LOAD_PROCESSES)]
 
 
 def _children_cpu() -> float:
@@ -168,33 +171,43 @@ def _children_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def grpc_throughput(address: str, endpoint: str, argument: Any, seconds: int) -> Throughput:
-    """h2load against the retriever for `seconds` (after a one-second warm-up)."""
-    method, request = grpc_request(endpoint, argument)
+def throughput(
+    protocol: str, address: str, endpoint: str, arguments: Sequence[Any], seconds: float
+) -> Throughput:
+    """Requests/s with 16 requests in flight for `seconds`, over varied arguments.
+
+    h2load sends one request body per process, so one process per argument runs at once, each
+    with 4 requests in flight: one h2c connection of 4 streams to the retriever (`grpc`), or 4
+    keep-alive HTTP/1.1 connections to the gateway (`http`). Their rates add up.
+    """
+    streams = CONNECTIONS // len(arguments)
+
+    def run(argument: Any) -> LoadResult:
+        if protocol == "grpc":
+            method, request = grpc_request(endpoint, argument)
+            body = request.SerializeToString()
+            return h2load_grpc(
+                address, _SERVICE + method, body, seconds=seconds, connections=1, streams=streams
+            )
+        headers = [f"-H{name}: {value}" for name, value in HTTP_HEADERS.items()]
+        url = f"http://{address}{http_target(endpoint, argument)}"
+        return run_h2load(url, ["--h1", "-c", str(streams), "-m", "1", *headers], seconds=seconds)
+
     cpu, started = _children_cpu(), time.monotonic()
-    rate = h2load_rps(address, _SERVICE + method, request.SerializeToString(), 0, seconds=seconds)
+    with ThreadPoolExecutor(len(arguments)) as pool:
+        results = list(pool.map(run, arguments))
     cpu_share = (_children_cpu() - cpu) / (time.monotonic() - started)
-    return Throughput(rate, 0, seconds, cpu_share)
+    return Throughput(
+        sum(result.requests_per_second for result in results),
+        sum(result.errors for result in results),
+        seconds,
+        cpu_share,
+    )
 
 
-def http_throughput(port: int, endpoint: str, argument: Any, seconds: int) -> Throughput:
-    """wrk against the gateway for `seconds`; non-2xx answers and timeouts count as errors."""
-    with tempfile.TemporaryDirectory(prefix="panoptic-bench-report-") as work:
-        script = Path(work) / "headers.lua"
-        script.write_text(
-            "".join(f'wrk.headers["{name}"] = "{value}"\n' for name, value in HTTP_HEADERS.items())
-        )
-        url = f"http://127.0.0.1:{port}{http_target(endpoint, argument)}"
-        cpu, started = _children_cpu(), time.monotonic()
-        result = run_wrk(url, script, CONNECTIONS, seconds, timeout_seconds=15)
-        cpu_share = (_children_cpu() - cpu) / (time.monotonic() - started)
-    return Throughput(result.requests_per_second, result.errors, seconds, cpu_share)
-
-
-def missing_load_generators() -> list[str]:
-    """The Debian packages whose load generator is not installed."""
-    needed = {"wrk": "wrk", "h2load": "nghttp2-client"}
-    return [package for tool, package in needed.items() if shutil.which(tool) is None]
+def load_generator_missing() -> bool:
+    """Whether h2load (Debian's nghttp2-client) is missing."""
+    return shutil.which("h2load") is None
 
 
 # --- the database --------------------------------------------------------------------------------
@@ -294,16 +307,31 @@ async def block_counters(url: DatabaseUrl) -> tuple[int, int]:
 
 
 async def data_fingerprint(url: DatabaseUrl) -> str:
-    """An md5 of every claim's id, actor, time and text in id order: equal data, equal digest."""
+    """An md5 over every claim's id, actor, statement time (RFC 3339) and text, in id order.
+
+    `corpus_fingerprint` computes the same from the generator, without a database.
+    """
     connection = await asyncpg.connect(url.value)
     try:
         digest: str = await connection.fetchval(
-            "SELECT md5(string_agg(md5(concat_ws('|', id, actor_id, stated_at, text)), ''"
-            " ORDER BY id)) FROM claims"
+            "SELECT md5(string_agg(md5(concat_ws('|', id, actor_id,"
+            """ to_char(stated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'), text)),"""
+            """ '' ORDER BY id COLLATE "C")) FROM claims"""
         )
     finally:
         await connection.close()
     return digest
+
+
+def corpus_fingerprint(records: Iterable[dict[str, Any]]) -> str:
+    """`data_fingerprint` of the claims among demo-corpus records (proto3 JSON)."""
+    rows = sorted(
+        (claim["id"], claim["actorId"], claim["statedAt"], claim["text"])
+        for record in records
+        if (claim := record.get("claim")) is not None
+    )
+    inner = "".join(hashlib.md5("|".join(row).encode()).hexdigest() for row in rows)  # noqa: S324
+    return hashlib.md5(inner.encode()).hexdigest()  # noqa: S324 - a fingerprint, not security
 
 
 # Server settings that decide how far the data fits in memory and how queries are planned.
@@ -366,7 +394,7 @@ class MachineFacts:
     ram_bytes: int
     system: str
     python: str
-    load_generators: dict[str, str]
+    load_generator: str
 
 
 def machine_facts() -> MachineFacts:
@@ -393,10 +421,7 @@ def machine_facts() -> MachineFacts:
         ram_bytes=ram,
         system=system,
         python=platform.python_version(),
-        load_generators={
-            "wrk": _first_line(["wrk", "-v"]),
-            "h2load": _first_line(["h2load", "--version"]),
-        },
+        load_generator=_first_line(["h2load", "--version"]),
     )
 
 

@@ -6,6 +6,7 @@ dashed lines on white, with the objective as a red line and each crossing marked
 
 from __future__ import annotations
 
+import logging
 import math
 import textwrap
 from collections.abc import Sequence
@@ -15,6 +16,8 @@ import matplotlib
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_pdf import PdfPages
 from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter, NullFormatter
+from matplotlib.transforms import Bbox
 
 from panoptic.bench.read import ENDPOINTS, scale_name
 from panoptic.bench.report.measure import PROTOCOLS
@@ -30,7 +33,9 @@ from panoptic.bench.report.run import (
     PROTOCOL_NAMES,
     Analysis,
     Measurements,
+    bytes_label,
     method_paragraphs,
+    short_answer,
 )
 
 A4 = (8.27, 11.69)
@@ -51,6 +56,14 @@ SIZE_NAMES = {
 # The projections are drawn up to here unless a crossing lies further (then up to the horizon).
 PLOT_ROWS = 1e8
 TABLE_ROWS_PER_PAGE = 38
+# What a reader of an endpoint's page should know about its curve.
+ENDPOINT_NOTES = {
+    "ListActors fuzzy": "The demo corpus has 200 actors at every size: this read searches the "
+    "actors table, which does not grow with the claims.",
+    "GetActorTimeline": "Arguments are the 20 busiest actors, whose claims grow with the corpus.",
+}
+# Crossings listed in words on the summary; the tables below it hold them all.
+HEADLINE_ITEMS = 5
 PLAN_LINES_PER_PAGE = 92
 PLAN_LINES_EACH = 60
 
@@ -60,9 +73,14 @@ def write_pdf(measurements: Measurements, analysis: Analysis, path: Path) -> lis
 
     Figures are made without pyplot: no global figure registry, no interactive backend.
     """
+    # fontTools, which embeds the fonts, narrates each subset at INFO.
+    logging.getLogger("fontTools").setLevel(logging.WARNING)
     titles: list[str] = []
     with (
-        matplotlib.rc_context({"font.size": 9, "axes.titlesize": 10, "pdf.fonttype": 42}),
+        matplotlib.rc_context(
+            # Plans and SQL are full of `$`: no mathtext anywhere.
+            {"font.size": 9, "axes.titlesize": 10, "pdf.fonttype": 42, "text.parse_math": False}
+        ),
         PdfPages(path) as pdf,
     ):
 
@@ -79,6 +97,8 @@ def write_pdf(measurements: Measurements, analysis: Analysis, path: Path) -> lis
             emit(figure, f"Raw figures: latency and throughput ({number})")
         for number, figure in enumerate(_size_tables(measurements), start=1):
             emit(figure, f"Raw figures: sizes ({number})")
+        for number, figure in enumerate(_index_tables(measurements), start=1):
+            emit(figure, f"Raw figures: index sizes ({number})")
         emit(_fits_page(measurements, analysis), "Fitted models")
         for number, figure in enumerate(_plan_pages(measurements), start=1):
             emit(figure, f"Slowest plans ({number})")
@@ -96,19 +116,24 @@ def _page(title: str, subtitle: str = "") -> Figure:
     figure = Figure(figsize=A4)
     figure.text(0.06, 0.965, title, fontsize=15, weight="bold", va="top")
     if subtitle:
-        figure.text(0.06, 0.937, subtitle, fontsize=9, color="#555555", va="top")
+        wrapped = "\n".join(textwrap.wrap(subtitle, 118))
+        figure.text(0.06, 0.94, wrapped, fontsize=8.5, color="#555555", va="top")
     return figure
 
 
 def _paragraphs(
-    figure: Figure, top: float, texts: Sequence[str], *, width: int = 105, size: float = 9
+    figure: Figure, top: float, texts: Sequence[str], *, size: float = 9, weight: str = "normal"
 ) -> float:
     """Writes wrapped paragraphs from `top` down; returns where the next text may start."""
     line_height = size * 1.45 / 72 / A4[1]
+    # 0.88 of the page's width, at about 0.53 em per character of DejaVu Sans.
+    width = int(0.88 * A4[0] * 72 / ((0.58 if weight == "bold" else 0.53) * size))
     y = top
     for text in texts:
         lines = textwrap.wrap(text, width) or [""]
-        figure.text(0.06, y, "\n".join(lines), fontsize=size, va="top", linespacing=1.45)
+        figure.text(
+            0.06, y, "\n".join(lines), fontsize=size, va="top", linespacing=1.45, weight=weight
+        )
         y -= line_height * len(lines) + line_height * 0.6
     return y
 
@@ -116,36 +141,36 @@ def _paragraphs(
 def _table(
     figure: Figure,
     rect: tuple[float, float, float, float],
-    header: Sequence[str],
+    header: Sequence[str] | None,
     rows: Sequence[Sequence[str]],
     widths: Sequence[float],
     *,
     size: float = 7.5,
     colours: Sequence[str | None] | None = None,
 ) -> None:
-    """A plain table in `rect` (left, bottom, width, height of the page); one row per line."""
+    """A plain table filling `rect` (left, bottom, width, height of the page), one row a line."""
     axes = figure.add_axes(rect)
     axes.axis("off")
+    total = sum(widths)
     table = axes.table(
-        cellText=[list(row) for row in rows] or [[""] * len(header)],
-        colLabels=list(header),
-        colWidths=list(widths),
+        cellText=[list(row) for row in rows] or [[""] * len(widths)],
+        colLabels=list(header) if header is not None else None,
+        colWidths=[width / total for width in widths],
         cellLoc="left",
         colLoc="left",
-        loc="upper left",
+        bbox=Bbox.from_bounds(0, 0, 1, 1),
     )
     table.auto_set_font_size(False)
     table.set_fontsize(size)
-    height = min(0.9 / max(len(rows) + 1, 1), 0.06)
+    first = 1 if header is not None else 0
     for (row, _), cell in table.get_celld().items():
-        cell.set_height(height)
         cell.set_edgecolor("#cccccc")
         cell.set_linewidth(0.4)
-        if row == 0:
+        if row < first:
             cell.set_facecolor("#f0f0f0")
             cell.set_text_props(weight="bold")
-        elif colours is not None and colours[row - 1]:
-            cell.set_facecolor(colours[row - 1] or "white")
+        elif colours is not None and colours[row - first]:
+            cell.set_facecolor(colours[row - first] or "white")
 
 
 def _ms(value: float) -> str:
@@ -163,7 +188,7 @@ def _short_verdict(projection: Projection) -> str:
         return f"crosses ~{rows_label(projection.crossing)} (measured)"
     if projection.status == "projected":
         return f"~{rows_label(projection.crossing)} ({projection.confidence()} extrapolation)"
-    return f"none below {rows_label(HORIZON_ROWS)}"
+    return f"no crossing below {rows_label(HORIZON_ROWS)}"
 
 
 def _range(projection: Projection) -> str:
@@ -195,21 +220,27 @@ def _curve(fit: Fit, start: float, stop: float) -> tuple[list[float], list[float
     return [x for x, _ in kept], [y for _, y in kept]
 
 
-def _log_axes(axes: Axes, rows: Sequence[float], stop: float, *, ylabel: str) -> None:
+def _log_axes(
+    axes: Axes, rows: Sequence[float], stop: float, *, ylabel: str, log_y: bool = True
+) -> None:
     axes.set_xscale("log")
-    axes.set_yscale("log")
+    axes.set_yscale("log" if log_y else "linear")
     axes.set_xlim(min(rows) / 2, stop)
     axes.axvspan(min(rows), max(rows), color=MEASURED_BAND, zorder=0, lw=0)
     axes.text(
         math.sqrt(min(rows) * max(rows)),
-        0.98,
+        0.015,
         "measured",
         transform=axes.get_xaxis_transform(),
         ha="center",
-        va="top",
+        va="bottom",
         fontsize=8,
-        color="#777777",
+        color="#666666",
     )
+    axes.xaxis.set_major_formatter(FuncFormatter(lambda value, _: rows_label(value)))
+    axes.xaxis.set_minor_formatter(NullFormatter())
+    axes.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:,g}"))
+    axes.yaxis.set_minor_formatter(NullFormatter())
     axes.set_xlabel("claims in the database (log scale)")
     axes.set_ylabel(ylabel)
     axes.grid(True, which="major", color="#dddddd", lw=0.5)
@@ -227,17 +258,31 @@ def _summary_page(measurements: Measurements, analysis: Analysis) -> Figure:
         "When will the database begin to degrade?",
         f"panoptic bench report, {measurements.started_at}: {len(scales)} sizes "
         f"({', '.join(scale_name(s) for s in scales)} claims), seed {options.seed}, "
-        f"{machine.cores} cores, {machine.ram_bytes / 2**30:.0f} GiB RAM, {version}, "
+        f"{machine.cores} cores, {bytes_label(machine.ram_bytes)} RAM, {version}, "
         f"{measurements.server.settings.get('shared_buffers', '?')} shared_buffers",
     )
+    y = _paragraphs(figure, 0.9, [short_answer(measurements, analysis)], size=10.5, weight="bold")
+    figure.text(0.06, y - 0.005, "Crossings, earliest first", fontsize=11, weight="bold", va="top")
     headline = analysis.headline()
-    y = _paragraphs(figure, 0.91, [f"{n}. {line}" for n, line in enumerate(headline[:6], 1)])
-    if len(headline) > 6:
-        y = _paragraphs(figure, y, [f"... and {len(headline) - 6} later crossings below."])
+    y = _paragraphs(
+        figure, y - 0.03, [f"{n}. {line}" for n, line in enumerate(headline[:HEADLINE_ITEMS], 1)]
+    )
+    if len(headline) > HEADLINE_ITEMS:
+        more = len(headline) - HEADLINE_ITEMS
+        y = _paragraphs(figure, y, [f"... and {more} later crossings in the tables below."])
+    figure.text(
+        0.06,
+        y - 0.005,
+        "Latency: p95 in ms at each size, the objective, and where it is crossed",
+        fontsize=11,
+        weight="bold",
+        va="top",
+    )
+    y -= 0.025
     header = [
         "endpoint",
         "via",
-        *(f"p95 {scale_name(s)}" for s in scales),
+        *(scale_name(s) for s in scales),
         "objective",
         "crossing (claims)",
         "range",
@@ -251,25 +296,16 @@ def _summary_page(measurements: Measurements, analysis: Analysis) -> Figure:
                     endpoint,
                     PROTOCOL_NAMES[protocol],
                     *(_ms(v) for v in projection.values),
-                    f"p95 ≤ {projection.limit:g} ms",
+                    f"{projection.limit:g} ms",
                     _short_verdict(projection),
                     _range(projection),
                 ]
             )
             colours.append(_verdict_colour(projection))
-    scale_width = 0.075
-    widths = [0.2, 0.06, *([scale_width] * len(scales)), 0.1, 0.24, 0.16]
-    total = sum(widths)
+    widths = [0.24, 0.055, *([0.06] * len(scales)), 0.085, 0.22, 0.19]
     table_top = y - 0.01
     height = 0.021 * (len(rows) + 1)
-    _table(
-        figure,
-        (0.06, table_top - height, 0.88, height),
-        header,
-        rows,
-        [w / total for w in widths],
-        colours=colours,
-    )
+    _table(figure, (0.06, table_top - height, 0.88, height), header, rows, widths, colours=colours)
     y = table_top - height - 0.03
     figure.text(0.06, y, "Memory", fontsize=11, weight="bold", va="top")
     memory_rows, memory_colours = [], []
@@ -278,8 +314,8 @@ def _summary_page(measurements: Measurements, analysis: Analysis) -> Figure:
         memory_rows.append(
             [
                 limit.name,
-                f"{getattr(largest.sizes, limit.measure) / 2**20:,.0f} MiB",
-                f"{limit.limit_name} ({limit.limit_bytes / 2**20:,.0f} MiB)",
+                bytes_label(getattr(largest.sizes, limit.measure)),
+                f"{limit.limit_name} ({bytes_label(limit.limit_bytes)})",
                 _short_verdict(limit.projection),
                 _range(limit.projection),
             ]
@@ -294,22 +330,20 @@ def _summary_page(measurements: Measurements, analysis: Analysis) -> Figure:
         [0.27, 0.11, 0.24, 0.22, 0.16],
         colours=memory_colours,
     )
-    y = y - 0.04 - height
     _paragraphs(
         figure,
-        y,
+        y - 0.04 - height,
         [
             "Red rows cross at a measured size; amber rows are projected to cross within 10 times "
             "the largest size measured; green rows are not projected to cross there (a far "
             "extrapolation, if any, is a property of the fitted model more than of the database).",
-            "How to read it: p95 of sequential calls with varied arguments, in milliseconds; "
-            "HTTP goes through the REST gateway with its response cache bypassed. Crossings are "
-            "where the fitted p95 curve meets the objective, in claims; the range spans the models "
-            "that fit about as well and the bootstrap of the measured calls (see Fitted models "
-            "and Machine and method). Raw figures and fits are also in the JSON beside this PDF.",
+            "How to read it: p95 in milliseconds of sequential calls with varied arguments; HTTP "
+            "goes through the REST gateway with its response cache bypassed. A crossing is where "
+            "the fitted p95 curve meets the objective, in claims; its range spans the models that "
+            "fit about as well and the bootstrap of the measured calls (see Fitted models and "
+            "Machine and method). Every figure is also in the JSON beside this PDF.",
         ],
         size=8,
-        width=120,
     )
     return figure
 
@@ -377,21 +411,23 @@ def _endpoint_page(measurements: Measurements, analysis: Analysis, endpoint: str
     top.legend(loc="upper left", fontsize=7.5, framealpha=0.9)
     top.set_title("Latency: measured (filled markers) and projected (dashed; dotted: other fits)")
 
-    bottom = figure.add_axes((0.1, 0.13, 0.85, 0.24))
-    _log_axes(bottom, rows, stop, ylabel="requests/s (log scale)")
+    bottom = figure.add_axes((0.1, 0.16, 0.85, 0.22))
+    _log_axes(bottom, rows, stop, ylabel="requests/s", log_y=False)
+    highest_rate = 1.0
     for protocol in PROTOCOLS:
         rates = [scale.endpoints[protocol][endpoint].throughput for scale in scales]
+        highest_rate = max(highest_rate, *(r.requests_per_second for r in rates))
         colour = COLOURS[protocol]
         bottom.plot(
             rows,
-            [max(r.requests_per_second, 0.01) for r in rates],
+            [r.requests_per_second for r in rates],
             marker=MARKERS[protocol],
             color=colour,
             lw=1,
             label=f"{PROTOCOL_NAMES[protocol]} measured",
         )
         fit = analysis.throughput[protocol][endpoint]
-        curve_x, curve_y = _curve(fit, max(rows), stop)
+        curve_x, curve_y = _curve(fit, min(rows), stop)
         bottom.plot(curve_x, curve_y, ls="--", color=colour, lw=1)
         errors = sum(r.errors for r in rates)
         if errors:
@@ -404,9 +440,10 @@ def _endpoint_page(measurements: Measurements, analysis: Analysis, endpoint: str
                 color=colour,
                 fontsize=8,
             )
-    bottom.legend(loc="lower left", fontsize=7.5, framealpha=0.9)
+    bottom.set_ylim(0, highest_rate * 1.25)
+    bottom.legend(loc="upper right", fontsize=7.5, framealpha=0.9)
     bottom.set_title(
-        f"Throughput with 16 requests in flight, {measurements.options.throughput_seconds} s "
+        f"Throughput with 16 requests in flight, {measurements.options.throughput_seconds:g} s "
         "per run (dashed: fitted trend)"
     )
     lines = []
@@ -415,14 +452,11 @@ def _endpoint_page(measurements: Measurements, analysis: Analysis, endpoint: str
         lines.append(
             f"{PROTOCOL_NAMES[protocol]}: {projection.verdict('claims')}. Model "
             f"{FORMULAS[projection.chosen.model]} = {projection.chosen.describe()} ms"
-            + (
-                f", leave-one-out error {projection.chosen.loo_error:.0%}"
-                if projection.chosen.loo_error is not None
-                else ""
-            )
-            + "."
+            + f", leave-one-out miss {_miss(projection.chosen.loo_error)}."
         )
-    _paragraphs(figure, 0.075, lines, size=8, width=125)
+    if endpoint in ENDPOINT_NOTES:
+        lines.append(ENDPOINT_NOTES[endpoint])
+    _paragraphs(figure, 0.095, lines, size=8)
     return figure
 
 
@@ -431,37 +465,40 @@ def _size_page(measurements: Measurements, analysis: Analysis) -> Figure:
     rows = [float(scale.claims) for scale in scales]
     projections = [limit.projection for limit in analysis.memory]
     stop = _x_limit(projections, max(rows))
+    mib = 2**20
     figure = _page(
         "Database size and working set",
-        "Bytes on disk against claims, measured and projected linearly, against shared_buffers "
+        "MiB on disk against claims, measured and projected linearly, against shared_buffers "
         "and the machine's RAM",
     )
     axes = figure.add_axes((0.1, 0.4, 0.85, 0.5))
-    _log_axes(axes, rows, stop, ylabel="bytes (log scale)")
-    shown: set[str] = set()
+    _log_axes(axes, rows, stop, ylabel="MiB on disk (log scale)")
     for limit in analysis.memory:
         colour = SIZE_COLOURS[limit.measure]
-        if limit.measure not in shown:
-            shown.add(limit.measure)
-            axes.scatter(
-                rows,
-                limit.projection.values,
-                color=colour,
-                s=36,
-                zorder=5,
-                label=f"{SIZE_NAMES[limit.measure]}, measured",
-            )
-            curve_x, curve_y = _curve(limit.projection.chosen, min(rows), stop)
-            axes.plot(curve_x, curve_y, ls="--", color=colour, lw=1.2)
         projection = limit.projection
+        axes.scatter(
+            rows,
+            [value / mib for value in projection.values],
+            color=colour,
+            s=36,
+            zorder=5,
+            label=f"{SIZE_NAMES[limit.measure]}, measured",
+        )
+        curve_x, curve_y = _curve(projection.chosen, min(rows), stop)
+        axes.plot(curve_x, [value / mib for value in curve_y], ls="--", color=colour, lw=1.2)
         if projection.crossing is not None:
             axes.scatter(
-                [projection.crossing], [limit.limit_bytes], marker="X", s=70, color=colour, zorder=6
+                [projection.crossing],
+                [limit.limit_bytes / mib],
+                marker="X",
+                s=70,
+                color=colour,
+                zorder=6,
             )
             axes.annotate(
                 f"~{rows_label(projection.crossing)}",
-                (projection.crossing, limit.limit_bytes),
-                xytext=(4, 6),
+                (projection.crossing, limit.limit_bytes / mib),
+                xytext=(5, -13),
                 textcoords="offset points",
                 color=colour,
                 fontsize=8,
@@ -469,24 +506,29 @@ def _size_page(measurements: Measurements, analysis: Analysis) -> Figure:
             )
     shared = measurements.server.shared_buffers_bytes
     ram = measurements.machine.ram_bytes
-    axes.axhline(shared, color=OBJECTIVE_COLOUR, lw=1.1, ls="-", label="shared_buffers")
-    axes.axhline(ram, color="#000000", lw=1.1, ls="-.", label="machine RAM")
-    axes.set_ylim(min(min(p.values) for p in projections) / 2, ram * 8)
+    axes.axhline(
+        shared / mib,
+        color=OBJECTIVE_COLOUR,
+        lw=1.1,
+        label=f"shared_buffers ({bytes_label(shared)})",
+    )
+    axes.axhline(ram / mib, color="#000000", lw=1.1, ls="-.", label=f"RAM ({bytes_label(ram)})")
+    axes.set_ylim(min(min(p.values) for p in projections) / mib / 2, ram / mib * 8)
     axes.legend(loc="upper left", fontsize=7.5, framealpha=0.9)
     axes.set_title("Size: measured (filled markers) and projected (dashed, a + b·n)")
     lines = [
-        f"{limit.name} against {limit.limit_name} ({limit.limit_bytes / 2**20:,.0f} MiB): "
-        f"{limit.projection.verdict('claims')}; growth {limit.projection.chosen.b:,.0f} "
-        "bytes per claim."
+        f"{limit.name} against {limit.limit_name} ({bytes_label(limit.limit_bytes)}): "
+        f"{limit.projection.verdict('claims')}; {limit.projection.chosen.b:,.0f} bytes per claim."
         for limit in analysis.memory
     ]
     lines.append(
         "Beyond shared_buffers, reads of the read set come from the operating system's page "
         "cache (still RAM, a few microseconds per 8 KiB block); beyond RAM they come from disk, "
-        "and latencies usually climb faster than any curve fitted here. effective_cache_size is "
+        "and latencies usually climb faster than any curve fitted here. The read set is the "
+        "tables the six reads touch with their TOAST and indexes; effective_cache_size is "
         f"{measurements.server.settings.get('effective_cache_size', '?')}."
     )
-    _paragraphs(figure, 0.33, lines, size=8.5, width=115)
+    _paragraphs(figure, 0.33, lines, size=8.5)
     return figure
 
 
@@ -527,7 +569,6 @@ def _ingest_page(measurements: Measurements) -> Figure:
             "much RAM."
         ],
         size=8,
-        width=125,
     )
     return figure
 
@@ -560,7 +601,7 @@ def _figure_tables(measurements: Measurements) -> list[Figure]:
         figure = _page(
             "Raw figures: latency and throughput",
             f"Latency in ms over {measurements.options.calls} sequential calls; throughput over "
-            f"{measurements.options.throughput_seconds} s with 16 requests in flight; load "
+            f"{measurements.options.throughput_seconds:g} s with 16 requests in flight; load "
             "generator CPU in cores",
         )
         height = 0.021 * (len(chunk) + 1)
@@ -601,18 +642,6 @@ def _size_tables(measurements: Measurements) -> list[Figure]:
                     _mib(table.total_bytes),
                 ]
             )
-    pages = []
-    for chunk in _chunks(rows, TABLE_ROWS_PER_PAGE - 6):
-        figure = _page("Raw figures: sizes", "MiB on disk by table; rows: the planner's estimate")
-        height = 0.021 * (len(chunk) + 1)
-        _table(
-            figure,
-            (0.06, 0.91 - height, 0.88, height),
-            ["claims", "table", "rows", "heap", "TOAST", "indexes", "total"],
-            chunk,
-            [0.1, 0.26, 0.14, 0.12, 0.12, 0.13, 0.13],
-        )
-        pages.append(figure)
     per_scale = [
         [
             scale_name(scale.claims),
@@ -620,20 +649,76 @@ def _size_tables(measurements: Measurements) -> list[Figure]:
             f"{scale.ingest_claims_per_second:,.0f}",
             f"{scale.measure_seconds:,.0f}",
             f"{scale.load_average:.2f}",
-            scale.fingerprint[:16],
+            scale.fingerprint,
         ]
         for scale in measurements.scales
     ]
-    last = pages[-1]
-    height = 0.021 * (len(per_scale) + 1)
-    last.text(0.06, 0.2 + height + 0.02, "Per size", fontsize=11, weight="bold", va="bottom")
-    _table(
-        last,
-        (0.06, 0.2, 0.88, height),
-        ["claims", "load s", "claims/s", "measure s", "load avg", "data fingerprint (md5)"],
-        per_scale,
-        [0.1, 0.12, 0.14, 0.13, 0.12, 0.39],
-    )
+    first_page_rows = TABLE_ROWS_PER_PAGE - len(per_scale) - 3
+    chunks = [rows[:first_page_rows], *_chunks(rows[first_page_rows:], TABLE_ROWS_PER_PAGE)]
+    pages = []
+    for number, chunk in enumerate(chunks):
+        if not chunk and number:
+            continue
+        figure = _page(
+            "Raw figures: sizes",
+            "Per size: load and measuring time, load average, md5 of the claims; then MiB on "
+            "disk by table (rows: the planner's estimate)",
+        )
+        top = 0.9
+        if number == 0:
+            height = 0.021 * (len(per_scale) + 1)
+            _table(
+                figure,
+                (0.06, top - height, 0.88, height),
+                ["claims", "load s", "claims/s", "measure s", "load avg", "data fingerprint (md5)"],
+                per_scale,
+                [0.1, 0.1, 0.12, 0.12, 0.12, 0.44],
+            )
+            top -= height + 0.03
+        height = 0.021 * (len(chunk) + 1)
+        _table(
+            figure,
+            (0.06, top - height, 0.88, height),
+            ["claims", "table", "rows", "heap", "TOAST", "indexes", "total"],
+            chunk,
+            [0.1, 0.26, 0.14, 0.12, 0.12, 0.13, 0.13],
+        )
+        pages.append(figure)
+    return pages
+
+
+def _miss(error: float | None) -> str:
+    """A leave-one-out error as a typical miss: ±12 % while small, as a factor beyond."""
+    if error is None:
+        return "n/a"
+    return f"±{error:.0%}" if error < 0.7 else f"x{math.exp(error):.3g}"
+
+
+def _index_tables(measurements: Measurements) -> list[Figure]:
+    scales = measurements.scales
+    by_index: dict[tuple[str, str], dict[int, int]] = {}
+    for scale in scales:
+        for index in scale.sizes.indexes:
+            by_index.setdefault((index.table, index.name), {})[scale.claims] = index.bytes
+    largest = scales[-1].claims
+    ordered = sorted(by_index.items(), key=lambda item: (-item[1].get(largest, 0), item[0]))
+    rows = [
+        [name, table, *(_mib(sizes[s.claims]) if s.claims in sizes else "-" for s in scales)]
+        for (table, name), sizes in ordered
+    ]
+    pages = []
+    for chunk in _chunks(rows, TABLE_ROWS_PER_PAGE):
+        figure = _page("Raw figures: index sizes", "MiB on disk of each index, largest first")
+        height = 0.021 * (len(chunk) + 1)
+        _table(
+            figure,
+            (0.06, 0.9 - height, 0.88, height),
+            ["index", "table", *(scale_name(s.claims) for s in scales)],
+            chunk,
+            [0.5, 0.18, *([0.1] * len(scales))],
+            size=7,
+        )
+        pages.append(figure)
     return pages
 
 
@@ -644,59 +729,58 @@ def _fits_page(measurements: Measurements, analysis: Analysis) -> Figure:
             projection = analysis.latency[protocol][endpoint]
             for fit in projection.fits:
                 chosen = fit.model == projection.chosen.model
+                bootstrap = ""
+                if chosen and projection.bootstrap is not None:
+                    low, high = projection.bootstrap
+                    bootstrap = range_label(low, high) if low is not None else "never"
                 rows.append(
                     [
                         endpoint if fit is projection.fits[0] else "",
                         PROTOCOL_NAMES[protocol] if fit is projection.fits[0] else "",
                         FORMULAS[fit.model],
                         fit.describe(),
-                        f"{fit.loo_error:.0%}" if fit.loo_error is not None else "n/a",
+                        _miss(fit.loo_error),
                         rows_label(projection.model_crossings[fit.model]),
                         "chosen"
                         if chosen
                         else ("plausible" if fit.model in projection.plausible else ""),
+                        bootstrap,
                     ]
                 )
                 colours.append("#e8f0fa" if chosen else None)
     figure = _page(
         "Fitted models",
-        "p95 (ms) against claims n; leave-one-out error: RMS of ln(predicted/measured), "
-        "each point predicted from the others",
+        "p95 (ms) against claims n. Leave-one-out miss: how far each measured point lies from "
+        "the model fitted to the others (RMS of log-ratios, as ± % or a factor)",
     )
-    height = 0.0165 * (len(rows) + 1)
+    height = 0.0158 * (len(rows) + 1)
     _table(
         figure,
-        (0.06, 0.91 - height, 0.88, height),
-        ["endpoint", "via", "model", "fitted", "LOO error", "crossing", ""],
+        (0.06, 0.9 - height, 0.88, height),
+        ["endpoint", "via", "model", "fitted (ms)", "LOO miss", "crossing", "", "bootstrap"],
         rows,
-        [0.24, 0.06, 0.12, 0.24, 0.1, 0.11, 0.1],
-        size=7,
+        [0.22, 0.05, 0.1, 0.21, 0.08, 0.08, 0.08, 0.13],
+        size=6.8,
         colours=colours,
     )
-    bootstrap = []
-    for endpoint in ENDPOINTS:
-        for protocol in PROTOCOLS:
-            projection = analysis.latency[protocol][endpoint]
-            if projection.bootstrap is not None and projection.status == "projected":
-                low, high = projection.bootstrap
-                bootstrap.append(
-                    f"{endpoint} over {PROTOCOL_NAMES[protocol]}: bootstrap 10th-90th percentile "
-                    f"{range_label(low, high) if low is not None else 'beyond the horizon'}"
-                )
     _paragraphs(
         figure,
-        0.91 - height - 0.02,
+        0.9 - height - 0.015,
         [
-            "The chosen model predicts left-out points best; 'plausible' models are within twice "
-            "its error or within 15 % noise, and their crossings make the range on the summary "
-            "page together with the bootstrap (the chosen model refitted to 200 resamplings of "
-            "the measured calls).",
-            *bootstrap,
+            "Chosen: the constant when its miss is 15 % or less (noise), else the "
+            "growing model with the smallest miss. Plausible: within twice the best miss or 15 % "
+            "of it; their crossings and the bootstrap (10th-90th percentile of the chosen model's "
+            "crossing over 200 resamplings of the measured calls) make the range on the summary."
         ],
-        size=8,
-        width=125,
+        size=7.5,
     )
     return figure
+
+
+def _printable(text: str) -> str:
+    """Private-use characters (the search's highlight markers) as « and », others as ?."""
+    marks = {0xE000: "«", 0xE001: "»"}
+    return "".join(marks.get(ord(c), "?") if 0xE000 <= ord(c) <= 0xF8FF else c for c in text)
 
 
 def _plan_pages(measurements: Measurements) -> list[Figure]:
@@ -707,8 +791,8 @@ def _plan_pages(measurements: Measurements) -> list[Figure]:
         lines.append(f"=== at {scale_name(scale.claims)} claims ===")
         for plan in scale.slowest_plans:
             plan_lines: list[str] = []
-            for raw in plan.expandtabs(2).splitlines():
-                plan_lines += textwrap.wrap(raw, 118, subsequent_indent="      ") or [""]
+            for raw in _printable(plan).expandtabs(2).splitlines():
+                plan_lines += textwrap.wrap(raw, 150, subsequent_indent="      ") or [""]
             if len(plan_lines) > PLAN_LINES_EACH:
                 hidden = len(plan_lines) - PLAN_LINES_EACH
                 more = f"... {hidden} more lines in the JSON"
@@ -723,15 +807,15 @@ def _plan_pages(measurements: Measurements) -> list[Figure]:
     for start in range(0, len(lines), PLAN_LINES_PER_PAGE):
         figure = _page(
             "Slowest plans",
-            "EXPLAIN (ANALYZE, BUFFERS) of the three slowest statements at each size, from a "
-            "short auto_explain pass after the measurements",
+            "The three slowest statements at each size, from an auto_explain pass (ANALYZE, "
+            "BUFFERS) after the measurements",
         )
         figure.text(
-            0.04,
-            0.92,
+            0.06,
+            0.915,
             "\n".join(lines[start : start + PLAN_LINES_PER_PAGE]),
             family="monospace",
-            fontsize=5.6,
+            fontsize=5.4,
             va="top",
             linespacing=1.25,
         )
@@ -750,27 +834,26 @@ def _machine_page(measurements: Measurements) -> Figure:
         ["RAM", f"{machine.ram_bytes / 2**30:.1f} GiB"],
         ["system", machine.system],
         ["Python", machine.python],
-        *([name, version] for name, version in machine.load_generators.items()),
+        ["load generator", machine.load_generator],
         [
             "PostgreSQL",
-            textwrap.shorten(server.version, 90)
+            textwrap.shorten(server.version, 80, placeholder=" ...")
             + (" (embedded)" if measurements.database == "embedded" else ""),
         ],
         *([name, value] for name, value in sorted(server.settings.items())),
         [
             "run",
             f"scales {', '.join(scale_name(s) for s in options.scales)}; seed {options.seed}; "
-            f"{options.calls} calls; {options.throughput_seconds} s per throughput run"
+            f"{options.calls} calls; {options.throughput_seconds:g} s per throughput run"
             + ("; --quick" if options.quick else ""),
         ],
     ]
-    height = 0.019 * (len(facts) + 1)
-    _table(figure, (0.06, 0.91 - height, 0.88, height), ["", ""], facts, [0.22, 0.78], size=7.5)
+    height = 0.0165 * len(facts)
+    _table(figure, (0.06, 0.91 - height, 0.88, height), None, facts, [0.3, 0.7], size=7.5)
     _paragraphs(
         figure,
         0.91 - height - 0.02,
         method_paragraphs(measurements),
         size=7.8,
-        width=128,
     )
     return figure

@@ -15,14 +15,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
-ModelName = Literal["linear", "power", "log"]
-LATENCY_MODELS: tuple[ModelName, ...] = ("power", "linear", "log")
+ModelName = Literal["linear", "power", "log", "constant"]
+# The first is taken when too few points leave nothing to compare the models by.
+LATENCY_MODELS: tuple[ModelName, ...] = ("power", "linear", "log", "constant")
 # Beyond this a projection answers "never": ten thousand times a large deployment.
 HORIZON_ROWS = 1e10
 # Relative error below which models are told apart by noise alone: MEASURED.md finds that
 # differences under about 15 % are noise on these machines (as RMS of log-ratios, ln 1.15).
 NOISE_LOG_ERROR = math.log(1.15)
-FORMULAS = {"linear": "a + b·n", "power": "a·n^k", "log": "a + b·ln n"}
+FORMULAS = {"linear": "a + b·n", "power": "a·n^k", "log": "a + b·ln n", "constant": "a"}
 
 Status = Literal["above", "measured", "projected", "beyond"]
 
@@ -34,13 +35,13 @@ class Fit:
     model: ModelName
     a: float
     b: float
-    """The slope for `linear` and `log`, the exponent k for `power`."""
+    """The slope for `linear` and `log`, the exponent k for `power`, 0 for `constant`."""
     loo_error: float | None = None
     """RMS of ln(predicted / measured), each point predicted from the others; None below 3."""
 
     def predict(self, rows: float) -> float:
         """The model's value at `rows`."""
-        if self.model == "linear":
+        if self.model in ("linear", "constant"):
             return self.a + self.b * rows
         if self.model == "power":
             return self.a * math.pow(rows, self.b)
@@ -69,6 +70,8 @@ class Fit:
 
     def describe(self) -> str:
         """The fitted formula in milliseconds or bytes, for people."""
+        if self.model == "constant":
+            return f"{self.a:.4g}"
         if self.model == "linear":
             return f"{self.a:.4g} + {self.b:.4g}·n"
         if self.model == "power":
@@ -94,11 +97,15 @@ def _weighted_line(
 
 
 def fit_model(model: ModelName, rows: Sequence[float], values: Sequence[float]) -> Fit:
-    """Least squares of relative error: log-log for `power`, weighted by 1/value² otherwise."""
-    if len(rows) != len(values) or len(rows) < 2:
-        raise ValueError("a fit needs at least two (rows, value) points")
+    """Least squares of relative error: in logs for `power` and `constant` (whose `a` is then
+    the geometric mean), weighted by 1/value² for `linear` and `log`.
+    """
+    if len(rows) != len(values) or len(rows) < (1 if model == "constant" else 2):
+        raise ValueError(f"too few (rows, value) points for a {model} fit")
     if min(rows) <= 0 or min(values) <= 0:
         raise ValueError("rows and values must be positive")
+    if model == "constant":
+        return Fit(model, math.exp(sum(math.log(v) for v in values) / len(values)), 0.0)
     if model == "power":
         intercept, slope = _weighted_line(
             [math.log(n) for n in rows], [math.log(v) for v in values], [1.0] * len(rows)
@@ -136,16 +143,24 @@ def fit_all(
 
 
 def choose(fits: Sequence[Fit]) -> tuple[Fit, list[Fit]]:
-    """The fit with the smallest leave-one-out error, and every fit about as good.
+    """The fit to project with, and every fit about as good ("plausible").
 
-    "About as good": within twice the best error, or within measurement noise of it. With
-    fewer than three points no error is known; the first candidate is taken and all are kept.
+    Chosen: the constant when it predicts every left-out point within measurement noise
+    (growth no larger than the noise is not taken for growth); otherwise the growing model
+    with the smallest leave-one-out error. Plausible: within twice the best error, or within
+    noise of it. With fewer than three points no error is known; the first candidate is taken
+    and all are kept.
     """
     if any(fit.loo_error is None for fit in fits):
         return fits[0], list(fits)
-    best = min(fits, key=lambda fit: fit.loo_error or 0.0)
-    bound = max(2 * (best.loo_error or 0.0), NOISE_LOG_ERROR)
-    return best, [fit for fit in fits if (fit.loo_error or 0.0) <= bound]
+    best = min(fit.loo_error or 0.0 for fit in fits)
+    bound = max(2 * best, NOISE_LOG_ERROR)
+    plausible = [fit for fit in fits if (fit.loo_error or 0.0) <= bound]
+    flat = [fit for fit in fits if fit.model == "constant"]
+    if flat and (flat[0].loo_error or 0.0) <= NOISE_LOG_ERROR:
+        return flat[0], plausible
+    growing = [fit for fit in fits if fit.model != "constant"] or list(fits)
+    return min(growing, key=lambda fit: fit.loo_error or 0.0), plausible
 
 
 def measured_crossing(rows: Sequence[float], values: Sequence[float], limit: float) -> float | None:
@@ -193,7 +208,7 @@ class Projection:
         factor = self.extrapolation
         if factor is None:
             return "none"
-        return "near" if factor <= 10 else "far"
+        return "near" if round(factor, 6) <= 10 else "far"
 
     def verdict(self, unit: str = "rows") -> str:
         """One line for people."""
@@ -320,12 +335,12 @@ def _quantile(values: Sequence[float], quantile: float) -> float:
 
 
 def rows_label(rows: float | None) -> str:
-    """12k, 3.4M, 1.2e10: a size people read at a glance."""
+    """12k, 3.4M, 10bn: a size people read at a glance."""
     if rows is None:
         return "never"
     if rows >= 1e15:
         return f"{rows:.1e}"
-    for bound, suffix in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")):
+    for bound, suffix in ((1e12, "tn"), (1e9, "bn"), (1e6, "M"), (1e3, "k")):
         if rows >= bound:
             shown = rows / bound
             return f"{shown:.2g}{suffix}" if shown < 10 else f"{shown:.0f}{suffix}"
@@ -333,6 +348,7 @@ def rows_label(rows: float | None) -> str:
 
 
 def range_label(low: float | None, high: float | None) -> str:
-    """`80k to 1.2M`, or `80k to beyond 10G` when some answers lie past the horizon."""
+    """`80k to 1.2M`, `80k to beyond 10bn` when some answers lie past the horizon, or `1.2M`."""
     upper = rows_label(high) if high is not None else f"beyond {rows_label(HORIZON_ROWS)}"
-    return f"{rows_label(low)} to {upper}"
+    lower = rows_label(low)
+    return lower if lower == upper else f"{lower} to {upper}"

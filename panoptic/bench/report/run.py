@@ -33,21 +33,22 @@ from panoptic.bench.report.measure import (
     PROTOCOLS,
     READ_TABLES,
     DatabaseSizes,
+    IndexSize,
     MachineFacts,
     ServerFacts,
+    TableSize,
     Throughput,
     block_counters,
     data_fingerprint,
     database_sizes,
-    grpc_throughput,
-    http_throughput,
+    load_arguments,
     machine_facts,
     paired_latency_samples,
-    representative_argument,
     server_facts,
 )
+from panoptic.bench.report.measure import throughput as measure_throughput
 from panoptic.bench.report.projection import (
-    LATENCY_MODELS,
+    HORIZON_ROWS,
     Fit,
     Projection,
     choose,
@@ -74,7 +75,7 @@ class ReportOptions:
     """The p95 each endpoint must stay under, in milliseconds."""
     seed: int = 42
     calls: int = 100
-    throughput_seconds: int = 5
+    throughput_seconds: float = 5.0
     quick: bool = False
 
 
@@ -254,19 +255,17 @@ async def _measure_scale(
             progress.advance()
             throughput: dict[str, dict[str, Throughput]] = {p: {} for p in PROTOCOLS}
             for endpoint in ENDPOINTS:
-                argument = representative_argument(endpoint, inputs)
-                throughput["grpc"][endpoint] = await asyncio.to_thread(
-                    grpc_throughput,
-                    retriever.address,
-                    endpoint,
-                    argument,
-                    options.throughput_seconds,
-                )
-                progress.advance()
-                throughput["http"][endpoint] = await asyncio.to_thread(
-                    http_throughput, gateway.port, endpoint, argument, options.throughput_seconds
-                )
-                progress.advance()
+                arguments = load_arguments(endpoint, inputs)
+                for protocol, address in (("grpc", retriever.address), ("http", gateway.address)):
+                    throughput[protocol][endpoint] = await asyncio.to_thread(
+                        measure_throughput,
+                        protocol,
+                        address,
+                        endpoint,
+                        arguments,
+                        options.throughput_seconds,
+                    )
+                    progress.advance()
         # The retriever's backends have exited, and with that reported their block counts.
         hit_after, read_after = await block_counters(url)
         plans: list[str] = []
@@ -345,44 +344,115 @@ class Analysis:
     memory: list[MemoryLimit]
 
     def headline(self) -> list[str]:
-        """When the database begins to degrade, in a few sentences, earliest first."""
+        """When the database begins to degrade, one sentence per crossing, earliest first."""
         events: list[tuple[float, str]] = []
         for protocol, projections in self.latency.items():
             for endpoint, projection in projections.items():
                 if projection.crossing is not None and projection.status != "beyond":
+                    verb = _VERBS["latency"][projection.status]
                     events.append(
                         (
                             projection.crossing,
-                            f"{endpoint} over {PROTOCOL_NAMES[protocol]}: p95 "
-                            f"{_reach(projection)} {projection.limit:g} ms "
-                            f"{_when(projection)}.",
+                            f"{endpoint} over {PROTOCOL_NAMES[protocol]}: p95 {verb} "
+                            f"{projection.limit:g} ms {_when(projection)}.",
                         )
                     )
         for limit in self.memory:
             projection = limit.projection
             if projection.crossing is not None:
+                verb = _VERBS["memory"][projection.status]
                 events.append(
                     (
                         projection.crossing,
-                        f"{limit.name} {_reach(projection, 'outgrows')} {limit.limit_name} "
-                        f"({limit.limit_bytes / 2**30:.3g} GiB) {_when(projection)}.",
+                        f"{limit.name}: {verb} {limit.limit_name} "
+                        f"({bytes_label(limit.limit_bytes)}) {_when(projection)}.",
                     )
                 )
         events.sort(key=lambda event: event[0])
         if not events:
             return [
-                "No objective and no memory limit is crossed at the measured sizes or projected "
-                f"to be below {rows_label(1e10)} claims."
+                "No objective and no memory limit is crossed at the measured sizes, nor projected "
+                f"to be below {rows_label(HORIZON_ROWS)} claims."
             ]
         return [text for _, text in events]
 
 
-def _reach(projection: Projection, verb: str = "reaches") -> str:
-    already = {"reaches": "is already over", "outgrows": "already outgrows"}
-    projected = {"reaches": "is projected to reach", "outgrows": "is projected to outgrow"}
-    if projection.status == "above":
-        return already[verb]
-    return verb if projection.status == "measured" else projected[verb]
+def short_answer(measurements: Measurements, analysis: Analysis) -> str:
+    """The report's answer in one paragraph: the first objective to break, then memory."""
+    parts = []
+    latency = [
+        (projection.crossing, protocol, endpoint, projection)
+        for protocol, projections in analysis.latency.items()
+        for endpoint, projection in projections.items()
+        if projection.crossing is not None and projection.status != "beyond"
+    ]
+    if latency:
+        crossing, protocol, endpoint, projection = min(latency, key=lambda item: item[0])
+        when = {
+            "above": f"already at {rows_label(crossing)} claims",
+            "measured": f"from ~{rows_label(crossing)} claims (measured)",
+            "projected": f"from ~{rows_label(crossing)} claims ({_confidence_words(projection)})",
+        }[projection.status]
+        parts.append(
+            f"the first read to break its objective is {endpoint} over "
+            f"{PROTOCOL_NAMES[protocol]}, p95 over {projection.limit:g} ms {when}"
+        )
+    else:
+        parts.append(
+            f"no read is projected to break its objective below {rows_label(HORIZON_ROWS)} claims"
+        )
+    read_set, database = analysis.memory[1], analysis.memory[2]
+    ratios = [
+        (scale.claims, scale.buffer_cache_hit_ratio)
+        for scale in measurements.scales
+        if scale.buffer_cache_hit_ratio is not None
+    ]
+    if read_set.projection.crossing is not None:
+        text = (
+            f"the read set outgrows shared_buffers at ~{rows_label(read_set.projection.crossing)}"
+            " claims"
+        )
+        if len(ratios) >= 2:
+            (first, first_ratio), (last, last_ratio) = ratios[0], ratios[-1]
+            text += (
+                f" (buffer cache hits {first_ratio:.1%} at {rows_label(first)}, "
+                f"{last_ratio:.1%} at {rows_label(last)})"
+            )
+        parts.append(text)
+    if database.projection.crossing is not None:
+        parts.append(
+            f"the whole database outgrows RAM at ~{rows_label(database.projection.crossing)} "
+            f"claims ({_confidence_words(database.projection)})"
+        )
+    else:
+        parts.append("the whole database is not projected to outgrow RAM")
+    return "In short: " + "; ".join(parts) + "."
+
+
+def _confidence_words(projection: Projection) -> str:
+    return {
+        "measured": "measured",
+        "near": "projected within 10 times the sizes measured",
+        "far": "a far extrapolation",
+        "none": "not projected",
+    }[projection.confidence()]
+
+
+_VERBS = {
+    "latency": {"above": "already over", "measured": "crosses", "projected": "projected to cross"},
+    "memory": {
+        "above": "already larger than",
+        "measured": "outgrows",
+        "projected": "projected to outgrow",
+    },
+}
+
+
+def bytes_label(value: float) -> str:
+    """128 MiB, 23.5 GiB."""
+    if value >= 2**30:
+        return f"{value / 2**30:.3g} GiB"
+    return f"{value / 2**20:,.0f} MiB"
 
 
 def _when(projection: Projection) -> str:
@@ -415,14 +485,15 @@ def analyse(measurements: Measurements, *, seed: int = 0) -> Analysis:
                 seed=seed,
             )
             rates = [max(f.throughput.requests_per_second, 1e-3) for f in figures]
-            throughput[protocol][endpoint] = choose(fit_all(rows, rates, LATENCY_MODELS))[0]
+            # A straight line of falling throughput would reach zero: only a power law or none.
+            throughput[protocol][endpoint] = choose(fit_all(rows, rates, ("power", "constant")))[0]
     shared = measurements.server.shared_buffers_bytes
     ram = measurements.machine.ram_bytes
     memory = []
     for name, measure, limit_name, limit in (
-        ("The read path's indexes", "read_index_bytes", "shared_buffers", shared),
-        ("The read set (tables and indexes)", "read_set_bytes", "shared_buffers", shared),
-        ("The whole database", "database_bytes", "the machine's RAM", ram),
+        ("Read-path indexes", "read_index_bytes", "shared_buffers", shared),
+        ("Read set (tables and indexes)", "read_set_bytes", "shared_buffers", shared),
+        ("Whole database", "database_bytes", "the machine's RAM", ram),
     ):
         values = [float(getattr(scale.sizes, measure)) for scale in scales]
         memory.append(
@@ -443,40 +514,45 @@ def method_paragraphs(measurements: Measurements) -> list[str]:
         f"every size, claims of 15-40 words) grows through {scales} claims in one database: a "
         "larger corpus starts with the smaller one's claims, so the same seed gives the same data "
         "set, checked by an md5 of every claim (the fingerprint in the tables). Claims go through "
-        "a real `panoptic indexer` on two concurrent streams of 1,000-claim batches; the ingest "
+        "a real 'panoptic indexer' on two concurrent streams of 1,000-claim batches; the ingest "
         "rate is claims indexed over seconds taken to grow to each size. After loading: VACUUM "
         "ANALYZE and a checkpoint.",
-        f"Latency. A fresh `panoptic retriever` and `panoptic gateway` on loopback, defaults "
+        f"Latency. A fresh 'panoptic retriever' and 'panoptic gateway' on loopback, defaults "
         f"except: the gateway's response cache and rate limit are off, and every HTTP request "
-        f"sends `Cache-Control: no-cache`, so HTTP figures are gateway + retriever + database, "
+        f"sends 'Cache-Control: no-cache', so HTTP figures are gateway + retriever + database, "
         f"never a cached answer. Each endpoint gets {options.calls} sequential calls after 10 "
         "warm-up calls, each with an argument drawn from the data (claim ids spread over the "
         "whole table, actor and topic pairs, busy actors, misspelled actor names, common and "
         "rare words); every argument is sent over gRPC and over HTTP (Accept-Encoding: gzip, br) "
         "in alternating order, so neither always finds the other's pages in the cache. Sequential "
         "calls measure service time, not queueing. p50/p95/p99 are inclusive quantiles.",
-        f"Throughput. For {options.throughput_seconds} s per endpoint and protocol (after a "
-        "1 s warm-up for h2load), 16 requests in flight: h2load (nghttp2) over h2c with 4 "
-        "connections of 4 streams for gRPC, wrk with 16 connections for HTTP; both C load "
-        "generators whose CPU use is shown beside each figure. h2load sends one request body, "
-        "so both protocols repeat one representative argument per endpoint; varied arguments are "
-        "in the latency figures. Client, services and PostgreSQL share the same cores.",
+        f"Throughput. For {options.throughput_seconds:g} s per endpoint and protocol, after a "
+        "warm-up (1 s, or half the run if shorter), with 16 requests in flight from a C load "
+        "generator, h2load (nghttp2), which repeats one request body: so four h2load processes "
+        "run at once, each sending one of the first four arguments drawn for the endpoint, with "
+        "4 requests in flight, over one h2c connection of 4 streams to the retriever, or over 4 "
+        "keep-alive HTTP/1.1 connections to the gateway; their rates add up. Their CPU use is in "
+        "the raw figures. Errors are failed requests and 4xx/5xx answers (gRPC statuses in "
+        "trailers are not seen). Load generator, services and PostgreSQL share the same cores.",
         "Database. Sizes from pg_total_relation_size, pg_relation_size and pg_indexes_size; the "
         f"read set is {', '.join(READ_TABLES)} with their TOAST and indexes (what the six reads "
         "touch); the buffer cache hit ratio is blks_hit / (blks_hit + blks_read) from "
         "pg_stat_database over the latency and throughput runs at each size (a block 'read' may "
         "still come from the OS page cache). Plans: a second short pass with auto_explain "
         "(ANALYZE, BUFFERS) on, embedded server only, so its overhead never touches the figures.",
-        "Model. Each p95 curve is fitted against claims n with three candidate models: power "
+        "Model. Each p95 curve is fitted against claims n with four candidate models: power "
         "law a·n^k (least squares on log-log), a + b·n and a + b·ln n (least squares of relative "
-        "error). The model chosen is the one that best predicts each measured point from the "
-        "others (leave-one-out, RMS of log-ratios); every model within twice that error, or "
-        "within 15 % (the noise between runs on these machines), is 'plausible'. The projected "
-        "crossing of the objective is the chosen model's; its range spans the plausible models' "
-        "crossings and the 10th-90th percentile of the chosen model's crossing over 200 bootstrap "
-        "resamplings of the measured calls. A crossing between two measured sizes is "
-        "interpolated log-log and called measured. Sizes grow linearly (a + b·n); their range "
-        "comes from the lines through all but one measured size.",
+        "error), and the constant a (geometric mean). Each is judged by how well it predicts each "
+        "measured point from the others (leave-one-out, RMS of log-ratios). When the constant "
+        "predicts every point within 15 % (the noise between runs on these machines), it is "
+        "chosen: growth no larger than the noise is not taken for growth. Otherwise the growing "
+        "model with the smallest leave-one-out error is chosen. Every model within twice the best "
+        "error, or within 15 % of it, is 'plausible'. The projected crossing of the objective is "
+        "the chosen model's; its range spans the plausible models' crossings and the 10th-90th "
+        "percentile of the chosen model's crossing over 200 bootstrap resamplings of the measured "
+        "calls. A crossing between two measured sizes is interpolated log-log and called "
+        "measured. Sizes grow linearly (a + b·n); their range comes from the lines through all "
+        "but one measured size.",
         f"Honesty. {len(options.scales)} sizes constrain a two-parameter curve very little: a "
         "projection within 10 times the largest size measured is 'near', beyond it 'far', and a "
         "far projection is a property of the model more than of the database. Nothing beyond the "
@@ -560,10 +636,68 @@ def report_json(measurements: Measurements, analysis: Analysis, pages: list[str]
                 for limit in analysis.memory
             ],
         },
+        "answer": short_answer(measurements, analysis),
         "headline": analysis.headline(),
         "method": method_paragraphs(measurements),
         "pages": pages,
     }
+
+
+def measurements_from_json(data: dict[str, Any], objectives_ms: dict[str, float]) -> Measurements:
+    """The measurements inside a report's JSON, to analyse again with other objectives."""
+    options = ReportOptions(**(data["options"] | {"objectives_ms": objectives_ms}))
+    scales = []
+    for scale in data["scales"]:
+        endpoints = {
+            protocol: {
+                endpoint: EndpointFigures(
+                    LatencyFigures(
+                        figures["p50_ms"],
+                        figures["p95_ms"],
+                        figures["p99_ms"],
+                        figures["calls"],
+                        figures["samples_ms"],
+                    ),
+                    Throughput(
+                        figures["requests_per_second"],
+                        figures["throughput_errors"],
+                        figures["throughput_seconds"],
+                        figures["load_generator_cpu_cores"],
+                    ),
+                )
+                for endpoint, figures in by_endpoint.items()
+            }
+            for protocol, by_endpoint in scale["endpoints"].items()
+        }
+        sizes = scale["sizes"]
+        scales.append(
+            ScaleFigures(
+                claims=scale["claims"],
+                claims_loaded=scale["claims_loaded"],
+                load_seconds=scale["load_seconds"],
+                load_average=scale["load_average"],
+                endpoints=endpoints,
+                sizes=DatabaseSizes(
+                    sizes["database_bytes"],
+                    [TableSize(**table) for table in sizes["tables"]],
+                    [IndexSize(**index) for index in sizes["indexes"]],
+                ),
+                blocks_hit=scale["blocks_hit"],
+                blocks_read=scale["blocks_read"],
+                fingerprint=scale["fingerprint"],
+                measure_seconds=scale["measure_seconds"],
+                slowest_plans=scale["slowest_plans"],
+            )
+        )
+    return Measurements(
+        options=options,
+        machine=MachineFacts(**data["machine"]),
+        server=ServerFacts(**data["server"]),
+        database=data["database"],
+        scales=scales,
+        started_at=data["started_at"],
+        seconds=data["runtime_seconds"],
+    )
 
 
 def _projection_json(projection: Projection, unit: str = "claims") -> dict[str, Any]:
