@@ -305,12 +305,11 @@ def bench_ingest(
     """
     import json
 
-    from panoptic.bench.common import benchmark_server
+    from panoptic.bench.common import benchmark_server, configured_server
     from panoptic.bench.ingest import IngestReport, run_ingest_benchmark
-    from panoptic.core.db import DatabaseUrl
 
     settings = settings_for_command()
-    given = DatabaseUrl(settings.database_url.get_secret_value()) if settings.database_url else None
+    given = configured_server(settings)
 
     async def run() -> IngestReport:
         async with benchmark_server(given) as server:
@@ -347,12 +346,11 @@ def bench_gateway(
     """
     import json
 
-    from panoptic.bench.common import benchmark_server
+    from panoptic.bench.common import benchmark_server, configured_server
     from panoptic.bench.gateway import GatewayReport, run_gateway_benchmark
-    from panoptic.core.db import DatabaseUrl
 
     settings = settings_for_command()
-    given = DatabaseUrl(settings.database_url.get_secret_value()) if settings.database_url else None
+    given = configured_server(settings)
 
     async def run() -> GatewayReport:
         async with benchmark_server(given) as server:
@@ -395,16 +393,15 @@ def bench_read(
     """
     import json
 
-    from panoptic.bench.common import benchmark_server_with_log, free_ports
+    from panoptic.bench.common import benchmark_server_with_log, configured_server, free_ports
     from panoptic.bench.read import ReadReport, parse_scales, run_read_benchmark
-    from panoptic.core.db import DatabaseUrl
 
     try:
         sizes = parse_scales(scales)
     except ValueError as error:
         raise click.BadParameter(str(error), param_hint="--scales") from None
     settings = settings_for_command()
-    given = DatabaseUrl(settings.database_url.get_secret_value()) if settings.database_url else None
+    given = configured_server(settings)
 
     async def run() -> ReadReport:
         async with benchmark_server_with_log(given) as server:
@@ -500,7 +497,7 @@ def bench_report(
     import importlib.util
     import json
 
-    from panoptic.bench.common import benchmark_server_with_log, free_ports
+    from panoptic.bench.common import benchmark_server_with_log, configured_server, free_ports
     from panoptic.bench.read import parse_scales
     from panoptic.bench.report.measure import load_generator_missing
     from panoptic.bench.report.run import (
@@ -515,7 +512,6 @@ def bench_report(
         resolve_objectives,
         short_answer,
     )
-    from panoptic.core.db import DatabaseUrl
 
     try:
         sizes = parse_scales(scales) if scales else list(QUICK_SCALES if quick else DEFAULT_SCALES)
@@ -538,7 +534,7 @@ def bench_report(
         quick=quick,
     )
     settings = settings_for_command()
-    given = DatabaseUrl(settings.database_url.get_secret_value()) if settings.database_url else None
+    given = configured_server(settings)
 
     async def run() -> Measurements:
         async with benchmark_server_with_log(given) as server:

@@ -27,10 +27,18 @@ from google.protobuf import json_format
 from panoptic.core import migrate
 from panoptic.core.db import DatabaseUrl
 from panoptic.core.health import wait_until_http_ready, wait_until_serving
+from panoptic.core.settings import Settings
 from panoptic.demo import generate_corpus
 from panoptic.v1 import indexer_service_pb2, resources_pb2
 
 BENCH_TOKEN = "bench-token-not-secret-0123456789"  # noqa: S105 - a throwaway local indexer's
+
+
+def configured_server(settings: Settings) -> DatabaseUrl | None:
+    """The server DATABASE_URL names for a benchmark, or None for a throwaway embedded one."""
+    if settings.database_url is None:
+        return None
+    return DatabaseUrl(settings.database_url.get_secret_value())
 
 
 @dataclass(frozen=True)
