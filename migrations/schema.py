@@ -15,6 +15,7 @@ from sqlalchemy import (
     CheckConstraint,
     Column,
     Computed,
+    Date,
     ForeignKey,
     Identity,
     Index,
@@ -159,12 +160,39 @@ claim_topics = Table(
     metadata,
     Column("claim_id", Text, ForeignKey("claims.id"), nullable=False),
     Column("topic_id", Text, ForeignKey("topics.id"), nullable=False),
-    # The claim's stated_at, copied here so a topic's claims page by one index.
+    # The claim's stated_at and actor, copied here so that a topic's claims, and an actor's
+    # claims on a topic (0004), page by one index.
     _timestamp("stated_at"),
     Column("is_current", Boolean, nullable=False, server_default=text("true")),
+    Column("actor_id", Text, ForeignKey("actors.id"), nullable=False),
     PrimaryKeyConstraint("claim_id", "topic_id"),
     Index(None, "topic_id", "stated_at", "claim_id", postgresql_where=text("is_current")),
+    Index(
+        None, "topic_id", "actor_id", "stated_at", "claim_id", postgresql_where=text("is_current")
+    ),
 )
+
+
+def _day_counts(name: str, *keys: Column[Any]) -> Table:
+    """ACTIVE claims per UTC day of their stated_at, under `keys` (0004).
+
+    Kept by the indexer in each batch's transaction, as `actors.claim_count` is; timelines sum
+    days instead of counting claims. Derived data: no foreign keys, so keeping them costs no
+    further lookups, and no CHECK on the count, which an upsert of a negative change would fail
+    (PostgreSQL checks the proposed row before it finds the one to update).
+    """
+    return Table(
+        name,
+        metadata,
+        *keys,
+        Column("day", Date, nullable=False),
+        Column("claim_count", BigInteger, nullable=False),
+        PrimaryKeyConstraint(*(key.name for key in keys), "day"),
+    )
+
+
+actor_day_counts = _day_counts("actor_day_counts", _text("actor_id"))
+actor_topic_day_counts = _day_counts("actor_topic_day_counts", _text("actor_id"), _text("topic_id"))
 
 # Append-only: one row per revision of a claim, the claim as it was then. A trigger refuses
 # UPDATE, DELETE and TRUNCATE, whoever asks.

@@ -375,16 +375,20 @@ def bench_gateway(
 )
 @click.option("--throughput-rounds", default=2, show_default=True, type=click.IntRange(1, 10))
 @click.option(
-    "--requests",
-    default=20_000,
+    "--throughput-seconds",
+    default=5.0,
     show_default=True,
-    type=click.IntRange(min=100),
-    help="Requests per h2load run.",
+    type=click.FloatRange(min=0.2),
+    help="Length of each h2load run (after a warm-up of up to a second).",
 )
 @click.option("--json-output", type=click.Path(dir_okay=False, path_type=Path), default=None)
 @friendly_errors
 def bench_read(
-    scales: str, calls: int, throughput_rounds: int, requests: int, json_output: Path | None
+    scales: str,
+    calls: int,
+    throughput_rounds: int,
+    throughput_seconds: float,
+    json_output: Path | None,
 ) -> None:
     """The retriever's throughput (GetClaim against a bare health check) and latencies by size.
 
@@ -410,7 +414,7 @@ def bench_read(
                 scales=sizes,
                 calls=calls,
                 throughput_rounds=throughput_rounds,
-                throughput_requests=requests,
+                throughput_seconds=throughput_seconds,
                 log_file=server.log_file,
                 ports=free_ports(),
             )

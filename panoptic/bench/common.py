@@ -10,13 +10,16 @@ import asyncio
 import contextlib
 import os
 import re
+import resource
 import shutil
 import statistics
 import struct
 import subprocess
 import sys
 import tempfile
-from collections.abc import AsyncIterator, Iterator
+import time
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -267,6 +270,37 @@ def h2load_grpc(
         options = ["-c", str(connections), "-m", str(streams), "-d", data.name,
                    "-H", "content-type: application/grpc", "-H", "te: trailers"]  # fmt: skip
         return run_h2load(f"http://{address}{path}", options, requests=requests, seconds=seconds)
+
+
+@dataclass(frozen=True)
+class CombinedLoad:
+    """Load generators run side by side, their figures added up."""
+
+    requests_per_second: float
+    errors: int
+    load_generator_cpu: float
+    """CPU the load generators used together, in cores (1.0: one core busy all the time)."""
+
+
+def side_by_side(runs: Sequence[Callable[[], LoadResult]]) -> CombinedLoad:
+    """Runs load generators at once, one thread waiting on each, and adds up their rates.
+
+    h2load repeats one request body, so varied arguments take one h2load process each; timed
+    runs (`seconds=`) overlap for their whole measured span, so their rates add up.
+    """
+    cpu, started = _children_cpu(), time.monotonic()
+    with ThreadPoolExecutor(len(runs)) as pool:
+        results = list(pool.map(lambda run: run(), runs))
+    return CombinedLoad(
+        sum(result.requests_per_second for result in results),
+        sum(result.errors for result in results),
+        (_children_cpu() - cpu) / (time.monotonic() - started),
+    )
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def percentiles(samples: list[float]) -> dict[str, float]:

@@ -147,8 +147,10 @@ async def copy_baseline(url: DatabaseUrl, batches: Sequence[IndexBatch]) -> tupl
         claims_done = time.perf_counter()
         await connection.copy_records_to_table(
             "claim_topics",
-            records=[(c.id, topic, c.stated_at) for c in claims for topic in c.topic_ids],
-            columns=("claim_id", "topic_id", "stated_at"),
+            records=[
+                (c.id, topic, c.actor_id, c.stated_at) for c in claims for topic in c.topic_ids
+            ],
+            columns=("claim_id", "topic_id", "actor_id", "stated_at"),
         )
         links_done = time.perf_counter()
     finally:

@@ -1,6 +1,6 @@
 """The gateway benchmark's peer: `GET /v1/claims/{id}` as a team would write it by hand.
 
-Starlette, one asyncpg pool, the retriever's own SQL (`queries.get_claim`) and orjson, with no
+Starlette, one asyncpg pool, the retriever's own SQL (`queries.get_claims`) and orjson, with no
 gRPC hop, no transcoding and no middleware: the figure in MEASURED.md's "Starlette + asyncpg +
 orjson" row. It answers the same JSON as the gateway. Run as
 `python -m panoptic.bench.peer` with `DATABASE_URL` and `PEER_PORT` set.
@@ -61,7 +61,8 @@ def build_peer_app(database_url: str, pool_size: int = 10) -> Starlette:
 
     async def get_claim(request: Request) -> Response:
         async with pools[0].acquire() as connection:
-            claim = await queries.get_claim(connection, request.path_params["claim_id"])
+            claim_id = request.path_params["claim_id"]
+            claim = (await queries.get_claims(connection, [claim_id])).get(claim_id)
         if claim is None:
             return Response(b'{"error":{"code":404}}', 404, media_type="application/json")
         return Response(orjson.dumps(claim_json(claim)), media_type="application/json")

@@ -13,12 +13,13 @@ smaller one's claims), loaded through a real indexer. At each scale, after VACUU
 from __future__ import annotations
 
 import asyncio
+import functools
 import random
 import re
 import shutil
 import sys
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,6 +36,7 @@ from panoptic.bench.common import (
     fresh_database,
     h2load_grpc,
     percentiles,
+    side_by_side,
 )
 from panoptic.core.db import DatabaseUrl
 from panoptic.core.progress import ProgressReporter
@@ -56,6 +58,8 @@ ENDPOINTS = (
 # Words of the demo corpus: "percent" is in about half of the claims, "literacy" in very few.
 COMMON_WORDS = ("percent", "government", "people")
 RARE_WORDS = ("literacy", "vaccination", "broadband")
+# Calls in flight during a throughput run.
+THROUGHPUT_IN_FLIGHT = 16
 
 
 @dataclass(frozen=True)
@@ -324,21 +328,38 @@ async def measure_latency(
     return results
 
 
-def h2load_rps(address: str, path: str, body: bytes, requests: int) -> float:
-    """Requests/s h2load reaches on one gRPC method over h2c with 16 streams in flight."""
-    result = h2load_grpc(address, path, body, requests=requests)
-    if result.errors:
-        raise RuntimeError(f"h2load did not complete cleanly:\n{result.output[-2000:]}")
-    return result.requests_per_second
+def measure_throughput(
+    address: str, claim_ids: Sequence[str], rounds: int, seconds: float
+) -> list[Throughput]:
+    """Alternating timed h2load runs of GetClaim and of the bare health check.
 
+    Both send 16 calls at a time from 16 h2load processes with one stream each. For GetClaim
+    each process asks for a claim of its own: no two calls in flight name the same claim, so a
+    server that serves concurrent calls together gains nothing from repeated ids.
+    """
+    claim_bodies = [
+        retriever_service_pb2.GetClaimRequest(claim_id=claim_id).SerializeToString()
+        for claim_id in claim_ids[:THROUGHPUT_IN_FLIGHT]
+    ]
+    if len(claim_bodies) < THROUGHPUT_IN_FLIGHT:
+        raise ValueError(f"the throughput runs need {THROUGHPUT_IN_FLIGHT} claim ids")
 
-def measure_throughput(address: str, claim_id: str, rounds: int, requests: int) -> list[Throughput]:
-    """Alternating h2load runs of GetClaim and of the bare health check."""
-    get_claim = retriever_service_pb2.GetClaimRequest(claim_id=claim_id).SerializeToString()
+    def rate(path: str, bodies: Sequence[bytes]) -> float:
+        runs = [
+            functools.partial(
+                h2load_grpc, address, path, body, seconds=seconds, connections=1, streams=1
+            )
+            for body in bodies
+        ]
+        load = side_by_side(runs)
+        if load.errors:
+            raise RuntimeError(f"{load.errors} calls to {path} failed under load")
+        return load.requests_per_second
+
     results = []
     for _ in range(rounds):
-        health = h2load_rps(address, "/grpc.health.v1.Health/Check", b"", requests)
-        claim = h2load_rps(address, "/panoptic.v1.RetrieverService/GetClaim", get_claim, requests)
+        health = rate("/grpc.health.v1.Health/Check", [b""] * THROUGHPUT_IN_FLIGHT)
+        claim = rate("/panoptic.v1.RetrieverService/GetClaim", claim_bodies)
         results.append(Throughput(claim, health))
     return results
 
@@ -394,7 +415,7 @@ async def run_read_benchmark(
     scales: list[int],
     calls: int,
     throughput_rounds: int,
-    throughput_requests: int,
+    throughput_seconds: float,
     log_file: Path | None,
     ports: Iterator[int],
     seed: int = 42,
@@ -417,7 +438,7 @@ async def run_read_benchmark(
                         load_seconds,
                         calls,
                         throughput_rounds,
-                        throughput_requests,
+                        throughput_seconds,
                         log_file,
                         ports,
                         seed,
@@ -436,7 +457,7 @@ async def _measure_scale(
     load_seconds: float,
     calls: int,
     throughput_rounds: int,
-    throughput_requests: int,
+    throughput_seconds: float,
     log_file: Path | None,
     ports: Iterator[int],
     seed: int,
@@ -452,9 +473,9 @@ async def _measure_scale(
         throughput = await asyncio.to_thread(
             measure_throughput,
             retriever.address,
-            inputs.claim_ids[0],
+            inputs.claim_ids,
             throughput_rounds,
-            throughput_requests,
+            throughput_seconds,
         )
         latency = await measure_latency(retriever.address, inputs, calls, seed)
     plans = await collect_plans(server, url, inputs, log_file, ports, seed) if log_file else []

@@ -6,14 +6,18 @@ roles (made by the migrations), so that PostgreSQL itself enforces what each may
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 import asyncpg
 
 from panoptic.core.errors import PanopticError
 from panoptic.core.settings import Settings
+
+T = TypeVar("T")
 
 # Sent with every connection so operators can tell the services apart in pg_stat_activity.
 APPLICATION_NAME = "panoptic-{service}"
@@ -190,3 +194,57 @@ def owner_database_url(settings: Settings) -> DatabaseUrl:
             "is not running (start the suite with `make run`)",
         )
     return url
+
+
+class KeptConnection:
+    """A pool connection kept across a run of statements, back in the pool once idle.
+
+    Checking a connection out of asyncpg's pool and back in costs about as much CPU as the
+    primary-key lookup it serves (measured here: 160 us of the process's CPU per lookup with a
+    checkout each, 80 us on a connection kept). A hot path that runs one statement at a time
+    (GetClaim's shared lookups) keeps one connection while statements follow each other and
+    returns it after `idle_seconds` without one, so that closing the pool never waits long.
+    """
+
+    def __init__(self, pool: Callable[[], asyncpg.Pool], *, idle_seconds: float = 0.1) -> None:
+        self._pool = pool
+        self._idle_seconds = idle_seconds
+        self._connection: asyncpg.Connection | None = None
+        self._owner: asyncpg.Pool | None = None
+        self._idle_timer: asyncio.TimerHandle | None = None
+        self._busy = False
+        self._releases: set[asyncio.Task[None]] = set()
+
+    async def run(self, work: Callable[[asyncpg.Connection], Awaitable[T]], timeout: float) -> T:
+        """`work` on the kept connection (checked out first if none is kept)."""
+        if self._busy:
+            raise RuntimeError("a KeptConnection runs one statement at a time")
+        self._busy = True
+        if self._idle_timer is not None:
+            self._idle_timer.cancel()
+            self._idle_timer = None
+        try:
+            if self._connection is None:
+                self._owner = self._pool()
+                self._connection = await self._owner.acquire(timeout=timeout)
+            result = await work(self._connection)
+        except BaseException:
+            # The statement may have left the connection broken or being cancelled: the pool
+            # decides what to do with it.
+            self._give_back()
+            raise
+        finally:
+            self._busy = False
+        self._idle_timer = asyncio.get_running_loop().call_later(
+            self._idle_seconds, self._give_back
+        )
+        return result
+
+    def _give_back(self) -> None:
+        connection, owner = self._connection, self._owner
+        self._connection = self._owner = None
+        self._idle_timer = None
+        if connection is not None and owner is not None:
+            release = asyncio.get_running_loop().create_task(owner.release(connection))
+            self._releases.add(release)  # the loop keeps only weak references to tasks
+            release.add_done_callback(self._releases.discard)

@@ -6,7 +6,7 @@ import functools
 import hashlib
 import struct
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, date, datetime
 from enum import StrEnum
 
 
@@ -71,6 +71,12 @@ class ClaimContent:
     confidence: float
     state: ClaimState
 
+    def counted(self) -> Counted:
+        """The claim as the counts see it."""
+        return Counted(
+            self.actor_id, self.topic_ids, self.stated_at, self.state is ClaimState.ACTIVE
+        )
+
     @functools.cached_property
     def content_hash(self) -> bytes:
         """A digest of the content, equal for identical content (how "unchanged" is told)."""
@@ -114,6 +120,13 @@ class CurrentClaim:
     state: ClaimState
     actor_id: str
     topic_ids: tuple[str, ...]
+    stated_at: datetime
+
+    def counted(self) -> Counted:
+        """The stored claim as the counts see it."""
+        return Counted(
+            self.actor_id, self.topic_ids, self.stated_at, self.state is ClaimState.ACTIVE
+        )
 
 
 @dataclass(frozen=True)
@@ -166,29 +179,48 @@ class StoredClaim:
     update_time: datetime
 
 
+@dataclass(frozen=True)
+class Counted:
+    """What the claim counts see of a claim: who, on what, on which day, and whether active."""
+
+    actor_id: str
+    topic_ids: tuple[str, ...]
+    stated_at: datetime
+    active: bool
+
+    @property
+    def day(self) -> date:
+        """The UTC day of its stated_at, as the day counts key it."""
+        return self.stated_at.astimezone(UTC).date()
+
+
 @dataclass
 class CountDeltas:
-    """Changes to the ACTIVE-claim counts of actors and topics made by one batch."""
+    """Changes one batch makes to the counts of ACTIVE claims: per actor, per topic, and per
+    actor (and topic) and day."""
 
     actors: dict[str, int] = field(default_factory=dict)
     topics: dict[str, int] = field(default_factory=dict)
+    actor_days: dict[tuple[str, date], int] = field(default_factory=dict)
+    actor_topic_days: dict[tuple[str, str, date], int] = field(default_factory=dict)
 
-    def add(self, actor_id: str, topic_ids: tuple[str, ...], sign: int) -> None:
+    def add(self, claim: Counted, sign: int) -> None:
         """Counts (sign=1) or uncounts (sign=-1) one active claim."""
-        self.actors[actor_id] = self.actors.get(actor_id, 0) + sign
-        for topic_id in topic_ids:
+        day = claim.day
+        self.actors[claim.actor_id] = self.actors.get(claim.actor_id, 0) + sign
+        actor_day = (claim.actor_id, day)
+        self.actor_days[actor_day] = self.actor_days.get(actor_day, 0) + sign
+        for topic_id in claim.topic_ids:
             self.topics[topic_id] = self.topics.get(topic_id, 0) + sign
+            key = (claim.actor_id, topic_id, day)
+            self.actor_topic_days[key] = self.actor_topic_days.get(key, 0) + sign
 
-    def move(
-        self,
-        before: tuple[str, tuple[str, ...], bool] | None,
-        after: tuple[str, tuple[str, ...], bool],
-    ) -> None:
-        """Accounts for a claim going from `before` to `after` (actor, topics, active)."""
-        if before is not None and before[2]:
-            self.add(before[0], before[1], -1)
-        if after[2]:
-            self.add(after[0], after[1], 1)
+    def move(self, before: Counted | None, after: Counted) -> None:
+        """Accounts for a claim going from `before` (None: it is new) to `after`."""
+        if before is not None and before.active:
+            self.add(before, -1)
+        if after.active:
+            self.add(after, 1)
 
 
 class IndexingError(Exception):

@@ -191,7 +191,7 @@ async def _index_batch(repository: IndexRepository, batch: IndexBatch) -> BatchR
     revisions: list[tuple[ClaimContent, int, Change, str]] = []
     deltas = CountDeltas()
     for claim in batch.claims:
-        after = (claim.actor_id, claim.topic_ids, claim.state is ClaimState.ACTIVE)
+        after = claim.counted()
         if claim.id in inserted:
             results.append(ClaimResult(claim.id, 1, Outcome.CREATED, Change.CREATED))
             revisions.append((claim, 1, Change.CREATED, ""))
@@ -206,13 +206,13 @@ async def _index_batch(repository: IndexRepository, batch: IndexBatch) -> BatchR
         results.append(ClaimResult(claim.id, revision, Outcome.UPDATED, change))
         updates.append((claim, revision))
         revisions.append((claim, revision, change, ""))
-        deltas.move((stored.actor_id, stored.topic_ids, stored.state is ClaimState.ACTIVE), after)
+        deltas.move(stored.counted(), after)
 
     await repository.update_claims(updates)
     await repository.append_revisions(revisions, batch.request_id)
     written = [content for content, _, _, _ in revisions]
     await repository.link_topics(written, replaced=[content.id for content, _ in updates])
-    await repository.adjust_claim_counts(deltas.actors, deltas.topics)
+    await repository.adjust_claim_counts(deltas)
     return BatchResult(tuple(results), actors_upserted, topics_upserted)
 
 
@@ -289,10 +289,8 @@ async def _retract(
         [(retracted, revision, Change.RETRACTED, request.reason)], request.request_id
     )
     deltas = CountDeltas()
-    deltas.move(
-        (stored.actor_id, stored.topic_ids, True), (stored.actor_id, stored.topic_ids, False)
-    )
-    await repository.adjust_claim_counts(deltas.actors, deltas.topics)
+    deltas.move(stored.counted(), retracted.counted())
+    await repository.adjust_claim_counts(deltas)
     claim = await repository.fetch_claim(request.claim_id)
     assert claim is not None
     return claim, True

@@ -8,8 +8,9 @@ batches touching the same claims cannot deadlock on them.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import timedelta
+from typing import Any
 
 import asyncpg
 
@@ -18,6 +19,7 @@ from services.indexer.domain import (
     Change,
     ClaimContent,
     ClaimState,
+    CountDeltas,
     CurrentClaim,
     StoredClaim,
     TopicRecord,
@@ -173,10 +175,10 @@ class IndexRepository:
         )
         return len(rows)
 
-    async def adjust_claim_counts(self, actors: dict[str, int], topics: dict[str, int]) -> None:
-        """Applies count changes, in id order so concurrent batches lock rows alike."""
-        for table, deltas in (("actors", actors), ("topics", topics)):
-            changed = sorted((key, delta) for key, delta in deltas.items() if delta)
+    async def adjust_claim_counts(self, deltas: CountDeltas) -> None:
+        """Applies count changes, in key order so that concurrent batches lock rows alike."""
+        for table, changes in (("actors", deltas.actors), ("topics", deltas.topics)):
+            changed = sorted((key, delta) for key, delta in changes.items() if delta)
             if changed:
                 await self._db.execute(
                     f"UPDATE {table} SET claim_count = claim_count + d.delta"
@@ -185,13 +187,33 @@ class IndexRepository:
                     [key for key, _ in changed],
                     [delta for _, delta in changed],
                 )
+        day_counts: tuple[tuple[str, tuple[str, ...], Mapping[tuple[Any, ...], int]], ...] = (
+            ("actor_day_counts", ("actor_id", "day"), deltas.actor_days),
+            ("actor_topic_day_counts", ("actor_id", "topic_id", "day"), deltas.actor_topic_days),
+        )
+        for table, keys, day_changes in day_counts:
+            changed_days = sorted((key, delta) for key, delta in day_changes.items() if delta)
+            if changed_days:
+                columns = ", ".join(keys)
+                arrays = ", ".join(
+                    f"${number}::{'date' if key == 'day' else 'text'}[]"
+                    for number, key in enumerate(keys, start=1)
+                )
+                await self._db.execute(
+                    f"INSERT INTO {table} AS t ({columns}, claim_count)"
+                    f" SELECT * FROM unnest({arrays}, ${len(keys) + 1}::bigint[])"
+                    f" ON CONFLICT ({columns})"
+                    " DO UPDATE SET claim_count = t.claim_count + EXCLUDED.claim_count",
+                    *(list(part) for part in zip(*(key for key, _ in changed_days), strict=True)),
+                    [delta for _, delta in changed_days],
+                )
 
     # --- claims --------------------------------------------------------------------------------
 
     async def lock_claims(self, ids: Sequence[str]) -> dict[str, CurrentClaim]:
         """The stored claims among `ids`, locked for update until the transaction ends."""
         rows = await self._db.fetch(
-            "SELECT id, revision, content_hash, state, actor_id, topic_ids FROM claims"
+            "SELECT id, revision, content_hash, state, actor_id, topic_ids, stated_at FROM claims"
             " WHERE id = ANY($1::text[]) ORDER BY id FOR UPDATE",
             list(ids),
         )
@@ -203,6 +225,7 @@ class IndexRepository:
                 state=ClaimState(row["state"]),
                 actor_id=row["actor_id"],
                 topic_ids=tuple(row["topic_ids"]),
+                stated_at=row["stated_at"],
             )
             for row in rows
         }
@@ -272,17 +295,17 @@ class IndexRepository:
             )
         if not claims:
             return
-        pairs = sorted(
-            (claim.id, topic, claim.stated_at) for claim in claims for topic in claim.topic_ids
+        links = sorted(
+            (claim.id, topic, claim.actor_id, claim.stated_at)
+            for claim in claims
+            for topic in claim.topic_ids
         )
         await self._db.execute(
-            "INSERT INTO claim_topics (claim_id, topic_id, stated_at)"
-            " SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[])"
-            " ON CONFLICT (claim_id, topic_id) DO UPDATE SET stated_at = EXCLUDED.stated_at,"
-            " is_current = true",
-            [claim_id for claim_id, _, _ in pairs],
-            [topic for _, topic, _ in pairs],
-            [stated_at for _, _, stated_at in pairs],
+            "INSERT INTO claim_topics (claim_id, topic_id, actor_id, stated_at)"
+            " SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[])"
+            " ON CONFLICT (claim_id, topic_id) DO UPDATE SET actor_id = EXCLUDED.actor_id,"
+            " stated_at = EXCLUDED.stated_at, is_current = true",
+            *(list(column) for column in zip(*links, strict=True)),
         )
 
     async def fetch_claim(self, claim_id: str) -> StoredClaim | None:

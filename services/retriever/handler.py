@@ -14,7 +14,9 @@ from typing import Final, TypeVar
 
 import asyncpg
 
+from panoptic.core.db import KeptConnection
 from services.retriever import queries
+from services.retriever.batching import KeyedBatcher
 from services.retriever.domain import (
     ClaimListing,
     ClaimSearch,
@@ -49,11 +51,18 @@ DEFAULT_SEARCH_WINDOW: Final = 2_000
 # pg_trgm word similarity from which a name matches a ListActors query: "jon smiht" scores 0.38
 # against "John Smith", "pembruk" 0.63 against "Pembrook"; weaker matches still come last.
 DEFAULT_NAME_SIMILARITY: Final = 0.3
+# GetClaim's shared lookups (see `batching`): one query at a time, for up to a thousand ids.
+# While it runs, the calls arriving meanwhile queue for the next; with two in flight the second
+# slot was nearly always free and batches stayed at one call (measured at 100k claims under
+# 16 calls in flight: 1.0 call per query with two, 1.7 with one, and 15-30 % more GetClaims/s
+# than a query per call).
+CLAIM_QUERIES_IN_FLIGHT: Final = 1
+CLAIM_BATCH_SIZE: Final = 1_000
 # Below this much time left there is no point starting a read.
 MIN_BUDGET_SECONDS: Final = 0.002
 
 # Failures of the connection itself, not of the statement: the database is unreachable.
-_CONNECTION_FAILURES = (
+CONNECTION_FAILURES = (
     asyncpg.PostgresConnectionError,
     asyncpg.ConnectionDoesNotExistError,
     asyncpg.CannotConnectNowError,
@@ -61,6 +70,9 @@ _CONNECTION_FAILURES = (
     asyncpg.CrashShutdownError,
     asyncpg.TooManyConnectionsError,
     asyncpg.InterfaceError,
+    # A connection whose server went away between two statements may fail the next one in the
+    # client's protocol state rather than with a connection error.
+    asyncpg.InternalClientError,
     OSError,
 )
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
@@ -84,6 +96,12 @@ class RetrieverHandler:
         self._statement_timeout = statement_timeout
         self._search_window = search_window
         self._name_similarity = name_similarity
+        # Concurrent GetClaims share queries: at most this many run at once, each for up to
+        # `max_batch` ids, and calls arriving meanwhile wait for the next (see `batching`).
+        self._claims = KeyedBatcher(
+            self._fetch_claims, max_in_flight=CLAIM_QUERIES_IN_FLIGHT, max_batch=CLAIM_BATCH_SIZE
+        )
+        self._claims_connection = KeptConnection(pool)
 
     # --- claims ----------------------------------------------------------------------------------
 
@@ -91,11 +109,17 @@ class RetrieverHandler:
         """One claim, retracted or not."""
         timeout = self._timeout(time_left)
         with _database_errors():
-            async with queries.point_reading(self._pool(), timeout) as connection:
-                claim = await queries.get_claim(connection, claim_id, timeout)
+            claim = await self._claims.get(claim_id, timeout)
         if claim is None:
             raise _claim_not_found(claim_id)
         return claim
+
+    async def _fetch_claims(self, claim_ids: Sequence[str], timeout: float) -> dict[str, ClaimRow]:
+        # One statement, its own transaction: read-only by the role's default, bounded by
+        # `timeout` (asyncpg cancels it in the server), on a connection kept between batches.
+        return await self._claims_connection.run(
+            lambda connection: queries.get_claims(connection, claim_ids, timeout), timeout
+        )
 
     async def list_claims(self, request: ClaimListing, time_left: float | None) -> Page[ClaimRow]:
         """A page of claims matching the filters, in statement-time order."""
@@ -304,7 +328,7 @@ def _database_errors() -> Iterator[None]:
         yield
     except (asyncpg.QueryCanceledError, TimeoutError):
         raise DeadlineExceeded() from None
-    except _CONNECTION_FAILURES:
+    except CONNECTION_FAILURES:
         raise DatabaseUnavailable() from None
 
 

@@ -1,19 +1,21 @@
 """The retriever's SQL: every read it makes, as plain asyncpg queries returning frozen values.
 
 Each function takes a connection inside a read-only transaction opened by `reading`, which also
-bounds every statement by the caller's deadline. Statements whose shape depends on the filters
-are assembled from the fixed fragments below, one prepared statement per combination, so a
-cached generic plan never has to serve a filter it was not planned for; values always travel as
-`$n` parameters.
+bounds every statement by the caller's deadline; `get_claims`, a single statement, runs as its
+own transaction instead (read-only by the role's default), bounded by its `timeout`. Statements
+whose shape depends on the filters are assembled from the fixed fragments below, one prepared
+statement per combination, so a cached generic plan never has to serve a filter it was not
+planned for; values always travel as `$n` parameters.
 """
 
 from __future__ import annotations
 
+import json
 import math
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, replace
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, Final
 
 import asyncpg
@@ -174,19 +176,6 @@ async def reading(
         yield connection
 
 
-@asynccontextmanager
-async def point_reading(pool: asyncpg.Pool, timeout: float) -> AsyncIterator[asyncpg.Connection]:
-    """A connection for one single-statement lookup by primary key, in one round trip.
-
-    No explicit transaction and no SET: a lone statement is its own transaction, read-only by
-    the role's default, and the caller passes `timeout` to the statement (asyncpg cancels it
-    server-side when it runs out, raising TimeoutError). The hot path (GetClaim) thus costs one
-    round trip instead of four.
-    """
-    async with pool.acquire(timeout=timeout) as connection:
-        yield connection
-
-
 # --- claims --------------------------------------------------------------------------------------
 
 _CLAIM_COLUMNS: Final = (
@@ -216,14 +205,16 @@ def _claim(row: asyncpg.Record) -> ClaimRow:
     )
 
 
-async def get_claim(
-    connection: asyncpg.Connection, claim_id: str, timeout: float | None = None
-) -> ClaimRow | None:
-    """One claim by id, retracted or not."""
-    row = await connection.fetchrow(
-        f"SELECT {_CLAIM_COLUMNS} FROM claims c WHERE c.id = $1", claim_id, timeout=timeout
+async def get_claims(
+    connection: asyncpg.Connection, claim_ids: Sequence[str], timeout: float | None = None
+) -> dict[str, ClaimRow]:
+    """Claims by id, retracted or not; ids with no claim are absent from the result."""
+    rows = await connection.fetch(
+        f"SELECT {_CLAIM_COLUMNS} FROM claims c WHERE c.id = ANY($1::text[])",
+        claim_ids,
+        timeout=timeout,
     )
-    return None if row is None else _claim(row)
+    return {row["id"]: _claim(row) for row in rows}
 
 
 class _Params:
@@ -238,14 +229,15 @@ class _Params:
 
 
 def _filter_conditions(
-    filters: ClaimFilters, params: _Params, *, key: tuple[str, str], topic_driven: bool
+    filters: ClaimFilters, params: _Params, *, key: tuple[str, str], by_links: bool
 ) -> list[str]:
     """The WHERE conditions of `filters` on claims `c`; `key` names the statement-time column
-    to bound (the driving index's), and a topic-driven query has its topic condition already."""
+    to bound (the driving index's). A query `by_links` has its topic and actor conditions on
+    the links already (see `_claim_source`)."""
     conditions = []
-    if filters.actor_id is not None:
+    if filters.actor_id is not None and not by_links:
         conditions.append(f"c.actor_id = {params(filters.actor_id)}")
-    if filters.topic_id is not None and not topic_driven:
+    if filters.topic_id is not None and not by_links:
         conditions.append(
             "EXISTS (SELECT FROM claim_topics t WHERE t.claim_id = c.id"
             f" AND t.topic_id = {params(filters.topic_id)} AND t.is_current)"
@@ -261,6 +253,35 @@ def _filter_conditions(
     return conditions
 
 
+@dataclass(frozen=True)
+class _Source:
+    """Where a query's claims come from: FROM, the conditions so far, and the keyset columns
+    (statement time, id) of the index that yields them in order."""
+
+    tables: str
+    conditions: list[str]
+    key: tuple[str, str]
+
+
+def _claim_source(filters: ClaimFilters, params: _Params) -> _Source:
+    """Claims matching `filters`, from the index that bounds the walk to a page's rows.
+
+    With a topic, the topic's current links drive: one range of the (topic, actor, stated_at)
+    index with an actor too, of the (topic, stated_at) one without; each link joined to its
+    claim by primary key. Otherwise the claims' own (actor, stated_at) or (stated_at) index.
+    """
+    if filters.topic_id is None:
+        key = ("c.stated_at", "c.id")
+        conditions = _filter_conditions(filters, params, key=key, by_links=False)
+        return _Source("claims c", conditions, key)
+    key = ("l.stated_at", "l.claim_id")
+    conditions = [f"l.topic_id = {params(filters.topic_id)}", "l.is_current"]
+    if filters.actor_id is not None:
+        conditions.append(f"l.actor_id = {params(filters.actor_id)}")
+    conditions += _filter_conditions(filters, params, key=key, by_links=True)
+    return _Source("claim_topics l JOIN claims c ON c.id = l.claim_id", conditions, key)
+
+
 async def list_claims(
     connection: asyncpg.Connection,
     filters: ClaimFilters,
@@ -269,33 +290,10 @@ async def list_claims(
     after: ClaimKey | None,
     limit: int,
 ) -> list[ClaimRow]:
-    """Claims matching `filters` in statement-time order (then id), after `after` if given.
-
-    With a topic, the topic's current links (a partial index on topic, time, claim) drive the
-    scan, joined to claims by primary key. With an actor and a topic together, whichever has
-    fewer active claims drives it: the cost of a keyset page is bounded by the rows the driving
-    index has to walk, and the smaller set bounds that walk however rarely the two overlap.
-    """
-    topic_driven = filters.topic_id is not None
-    if filters.topic_id is not None and filters.actor_id is not None:
-        counts = await connection.fetchrow(
-            "SELECT (SELECT claim_count FROM actors WHERE id = $1) AS actor_claims,"
-            " (SELECT claim_count FROM topics WHERE id = $2) AS topic_claims",
-            filters.actor_id,
-            filters.topic_id,
-        )
-        assert counts is not None  # a SELECT without FROM returns one row
-        topic_driven = (counts["topic_claims"] or 0) < (counts["actor_claims"] or 0)
+    """Claims matching `filters` in statement-time order (then id), after `after` if given."""
     params = _Params()
-    if topic_driven:
-        key = ("l.stated_at", "l.claim_id")
-        source = "claim_topics l JOIN claims c ON c.id = l.claim_id"
-        conditions = [f"l.topic_id = {params(filters.topic_id)}", "l.is_current"]
-    else:
-        key = ("c.stated_at", "c.id")
-        source = "claims c"
-        conditions = []
-    conditions += _filter_conditions(filters, params, key=key, topic_driven=topic_driven)
+    source = _claim_source(filters, params)
+    key, conditions = source.key, source.conditions
     direction = "DESC" if descending else "ASC"
     if after is not None:
         operator = "<" if descending else ">"
@@ -304,7 +302,7 @@ async def list_claims(
         )
     where = " AND ".join(conditions) or "true"
     rows = await connection.fetch(
-        f"SELECT {_CLAIM_COLUMNS} FROM {source} WHERE {where}"
+        f"SELECT {_CLAIM_COLUMNS} FROM {source.tables} WHERE {where}"
         f" ORDER BY {key[0]} {direction}, {key[1]} {direction} LIMIT {params(limit)}",
         *params.values,
     )
@@ -361,12 +359,11 @@ async def search_claims(
     """Claims matching a web-search `query`, most relevant first, with highlighted excerpts.
 
     Ranking is bounded: relevance (`ts_rank_cd`) is computed for at most the newest `window`
-    matches, not all of them. For a common word PostgreSQL then walks the statement-time index
-    backwards and stops after `window` matches instead of ranking every match in the table
-    (full-text search with LIMIT otherwise grows with the number of matching rows); a rare word
-    is served from the GIN index as usual. Statements are planned for the actual query (see
-    `reading`), so the planner picks between the two by the word's frequency: the rows read are
-    about min(matches, window / share of rows matching), at worst sqrt(window * table rows).
+    matches, not all of them. The first page finds them one of two ways (see `_walks`): for a
+    common word, by walking the statement-time index backwards and testing each claim until
+    `window` match; for a rarer one, by gathering every match from the text index and keeping
+    the newest. The rows read are about min(window / share of rows matching, matches), at worst
+    sqrt(window * rows); full-text search with LIMIT otherwise grows with the number of matches.
 
     The first page records the oldest candidate as the `floor`; later pages rank exactly the
     matches at or after that floor, so claims added between pages cannot push earlier
@@ -377,11 +374,16 @@ async def search_claims(
     params = _Params()
     text = params(query)
     conditions = ["c.search_vector @@ q"]
-    conditions += _filter_conditions(
-        filters, params, key=("c.stated_at", "c.id"), topic_driven=False
-    )
+    conditions += _filter_conditions(filters, params, key=("c.stated_at", "c.id"), by_links=False)
     if floor is None:
-        bound = f"ORDER BY c.stated_at DESC, c.id DESC LIMIT {params(window)}"
+        if await _walks(connection, query, filters, window):
+            # `IS TRUE` hides the text condition from the text index: only the walk is left.
+            conditions[0] = "(c.search_vector @@ q) IS TRUE"
+            order = "c.stated_at DESC, c.id DESC"
+        else:
+            # An order no index yields: the matches are gathered, then sorted.
+            order = "c.stated_at + interval '0 seconds' DESC, c.id DESC"
+        bound = f"ORDER BY {order} LIMIT {params(window)}"
     else:
         conditions.append(f"(c.stated_at, c.id) >= ({params(floor.stated_at)}, {params(floor.id)})")
         bound = ""
@@ -422,6 +424,50 @@ async def search_claims(
     if floor is None and rows:
         floor = ClaimKey(rows[0]["floor_stated_at"], rows[0]["floor_id"])
     return SearchPage(hits, floor)
+
+
+# Per row, walking the statement-time index and testing each claim costs about what gathering
+# one match from the text index and sorting it does (measured at 1M claims: ~1.5 and ~2 us).
+# PostgreSQL's cost model takes a walked row to be several times cheaper, and walked 81,000
+# rows (120 ms) for a word in 2.5 % of the claims where gathering its 24,500 matches was cheaper.
+_GATHERED_ROW_COST: Final = 1.3
+
+
+async def _walks(
+    connection: asyncpg.Connection, query: str, filters: ClaimFilters, window: int
+) -> bool:
+    """Whether the newest `window` matches are cheaper to find by walking than by gathering.
+
+    From PostgreSQL's own estimates (EXPLAIN, no execution): the claims the filters keep (n)
+    and the matches among them (m). Walking reads about window * n / m rows, gathering m.
+    """
+    params = _Params()
+    kept = (
+        " AND ".join(
+            _filter_conditions(filters, params, key=("c.stated_at", "c.id"), by_links=False)
+        )
+        or "true"
+    )
+    kept_rows = await _estimated_rows(
+        connection, f"SELECT FROM claims c WHERE {kept}", list(params.values)
+    )
+    text = params(query)
+    matches = await _estimated_rows(
+        connection,
+        f"SELECT FROM websearch_to_tsquery('english', {text}) AS q, claims c"
+        f" WHERE c.search_vector @@ q AND {kept}",
+        params.values,
+    )
+    if matches <= window:
+        return False
+    return window * kept_rows / matches < _GATHERED_ROW_COST * matches
+
+
+async def _estimated_rows(connection: asyncpg.Connection, query: str, values: list[Any]) -> float:
+    """The rows PostgreSQL expects `query` to return (the top plan node's estimate, which for a
+    parallel plan's Gather is the total)."""
+    plan = await connection.fetchval(f"EXPLAIN (FORMAT JSON) {query}", *values)
+    return float(json.loads(plan)[0]["Plan"]["Plan Rows"])
 
 
 # --- revisions -----------------------------------------------------------------------------------
@@ -547,34 +593,64 @@ async def actor_timeline(
 ) -> list[TimelineBucket]:
     """An actor's active claims counted per `interval` (day, week, month, year) in UTC.
 
-    One pass over the actor's claims counts each bucket; then, per bucket, the newest
-    `sample_size` claims are read backwards from the (actor, stated_at, id) index. Empty buckets
-    do not appear.
+    Counts come from the per-day counts the indexer keeps (`actor_day_counts`, or
+    `actor_topic_day_counts` with a topic), summed per bucket: the cost follows the span of
+    days, not the number of claims. Only the part of a day that `stated_after` or
+    `stated_before` cuts off is counted claim by claim (less than a day at each end). Then, per
+    bucket, the newest `sample_size` claims are read backwards from an index (see
+    `_claim_source`). Empty buckets do not appear.
     """
     params = _Params()
+    unit = params(interval)
     filters = ClaimFilters(
         actor_id=actor_id, topic_id=topic_id, stated_after=stated_after, stated_before=stated_before
     )
-    where = " AND ".join(
-        _filter_conditions(filters, params, key=("c.stated_at", "c.id"), topic_driven=False)
-    )
-    unit = params(interval)
+    days = _DaySplit.of(stated_after, stated_before)
+
+    counted = []
+    if days.whole:  # whole days from the day counts
+        table, keys = "actor_day_counts d", [f"d.actor_id = {params(actor_id)}"]
+        if topic_id is not None:
+            table = "actor_topic_day_counts d"
+            keys.append(f"d.topic_id = {params(topic_id)}")
+        if days.first is not None:
+            keys.append(f"d.day >= {params(days.first)}")
+        if days.end is not None:
+            keys.append(f"d.day < {params(days.end)}")
+        counted.append(
+            f"SELECT date_trunc({unit}, d.day::timestamp) AT TIME ZONE 'UTC' AS bucket,"
+            f" d.claim_count AS claims FROM {table} WHERE {' AND '.join(keys)}"
+        )
+    # Parts of days, claim by claim.
+    for start, stop in days.parts:
+        part = _claim_source(replace(filters, stated_after=start, stated_before=stop), params)
+        counted.append(
+            f"SELECT date_trunc({unit}, {part.key[0]}, 'UTC') AS bucket, 1::bigint AS claims"
+            f" FROM {part.tables}"
+            f" WHERE {' AND '.join(part.conditions)}"
+        )
+    # The samples of a bucket: its newest claims within the filters.
+    sample = _claim_source(filters, params)
+    key = sample.key
+    sample_conditions = [
+        *sample.conditions,
+        f"{key[0]} >= b.bucket",
+        f"{key[0]} < (b.bucket AT TIME ZONE 'UTC' + ('1 ' || {unit})::interval) AT TIME ZONE 'UTC'",
+    ]
     rows = await connection.fetch(
         f"""
         SELECT b.bucket, b.claim_count, {_CLAIM_COLUMNS}
         FROM (
-            SELECT date_trunc({unit}, c.stated_at, 'UTC') AS bucket, count(*) AS claim_count
-            FROM claims c
-            WHERE {where}
-            GROUP BY 1
+            SELECT k.bucket, sum(k.claims) AS claim_count
+            FROM ({" UNION ALL ".join(counted)}) k
+            GROUP BY k.bucket
+            HAVING sum(k.claims) > 0
         ) b
         CROSS JOIN LATERAL (
             SELECT {_CLAIM_COLUMNS}
-            FROM claims c
-            WHERE {where} AND c.stated_at >= b.bucket
-                AND c.stated_at < (b.bucket AT TIME ZONE 'UTC' + ('1 ' || {unit})::interval)
-                    AT TIME ZONE 'UTC'
-            ORDER BY c.stated_at DESC, c.id DESC
+            FROM {sample.tables}
+            WHERE {" AND ".join(sample_conditions)}
+            ORDER BY {key[0]} DESC, {key[1]} DESC
             LIMIT {params(sample_size)}
         ) c
         ORDER BY b.bucket, c.stated_at DESC, c.id DESC
@@ -586,9 +662,51 @@ async def actor_timeline(
     for index, row in enumerate(rows):
         samples.append(_claim(row))
         if index + 1 == len(rows) or rows[index + 1]["bucket"] != row["bucket"]:
-            buckets.append(TimelineBucket(row["bucket"], row["claim_count"], tuple(samples)))
+            buckets.append(TimelineBucket(row["bucket"], int(row["claim_count"]), tuple(samples)))
             samples = []
     return buckets
+
+
+@dataclass(frozen=True)
+class _DaySplit:
+    """A range of statement times as whole UTC days [first, end) and the parts of days at its
+    ends, as [start, stop) ranges of times; None bounds are open."""
+
+    first: date | None
+    end: date | None
+    parts: tuple[tuple[datetime | None, datetime | None], ...]
+
+    @property
+    def whole(self) -> bool:
+        """Whether the range holds any whole day."""
+        return self.first is None or self.end is None or self.first < self.end
+
+    @classmethod
+    def of(cls, after: datetime | None, before: datetime | None) -> _DaySplit:
+        """The split of [after, before)."""
+        first = None if after is None else _day_of(after) + timedelta(days=_cut(after))
+        end = None if before is None else _day_of(before)
+        if first is not None and end is not None and first >= end:
+            return cls(first, end, ((after, before),))
+        parts: list[tuple[datetime | None, datetime | None]] = []
+        if after is not None and first is not None and _cut(after):
+            parts.append((after, _midnight(first)))
+        if before is not None and end is not None and _cut(before):
+            parts.append((_midnight(end), before))
+        return cls(first, end, tuple(parts))
+
+
+def _day_of(moment: datetime) -> date:
+    return moment.astimezone(UTC).date()
+
+
+def _midnight(day: date) -> datetime:
+    return datetime(day.year, day.month, day.day, tzinfo=UTC)
+
+
+def _cut(moment: datetime) -> int:
+    """1 if `moment` falls inside a UTC day rather than at its start, else 0."""
+    return int(moment != _midnight(_day_of(moment)))
 
 
 # --- topics --------------------------------------------------------------------------------------

@@ -20,6 +20,7 @@ import httpx
 import pytest
 import pytest_asyncio
 
+from panoptic.core import migrate
 from panoptic.core.db import SERVICE_ROLES, DatabaseUrl
 from tests.support.dashboard import (
     PASSWORD,
@@ -384,7 +385,7 @@ def test_database_health_reports_tables_indexes_connections_statements_and_versi
         assert f"<code>{table}</code>" in html
     assert "ix_claim_revisions_record_time_change" in html
     assert "cache hit ratio" in html
-    assert "<code>0003</code>" in html
+    assert f"<code>{migrate.current_revision(database_url)}</code>" in html
     assert "<code>panoptic_dashboard</code>" in html
     assert "panoptic-dashboard" in html
     if _statements_collected(database_url):

@@ -9,7 +9,7 @@ import hmac
 import io
 import sys
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Any
 
 import asyncpg
@@ -26,10 +26,18 @@ from panoptic.core.db import DatabaseUrl
 from tests.conftest import random_id
 
 # The newest revision in migrations/versions: what `upgrade head` leaves a database at.
-HEAD_REVISION = "0003"
+HEAD_REVISION = "0004"
 
 TABLES = sorted(metadata.tables)
-RETRIEVER_TABLES = ["actors", "claim_revisions", "claim_topics", "claims", "topics"]
+RETRIEVER_TABLES = [
+    "actor_day_counts",
+    "actor_topic_day_counts",
+    "actors",
+    "claim_revisions",
+    "claim_topics",
+    "claims",
+    "topics",
+]
 
 
 # --- helpers ---------------------------------------------------------------------------------
@@ -89,7 +97,12 @@ async def insert_claim_with_history(connection: asyncpg.Connection) -> dict[str,
     await insert(
         connection,
         "claim_topics",
-        {"claim_id": claim["id"], "topic_id": topic["id"], "stated_at": claim["stated_at"]},
+        {
+            "claim_id": claim["id"],
+            "topic_id": topic["id"],
+            "actor_id": actor["id"],
+            "stated_at": claim["stated_at"],
+        },
     )
     await insert(connection, "claim_revisions", revision_row(claim))
     return claim
@@ -370,6 +383,7 @@ RETRIEVER_WRITES = [
     "UPDATE claims SET text = text",
     "UPDATE topics SET display_name = display_name",
     "DELETE FROM claim_topics",
+    "UPDATE actor_day_counts SET claim_count = 0",
     "DELETE FROM claim_revisions",
     "TRUNCATE actors CASCADE",
     "CREATE TABLE retriever_table (id int)",
@@ -600,3 +614,63 @@ async def test_trigram_search_finds_an_actor_by_a_misspelled_alias(
 
     assert actor["id"] in found
     assert "ix_actors_search_names" in plan
+
+
+@pytest.mark.asyncio(loop_scope="session")
+async def test_0004_fills_link_actors_and_day_counts_from_existing_claims(
+    scratch_database_url: DatabaseUrl,
+) -> None:
+    """Claims stored before 0004 get their links' actor and their day counts from the upgrade:
+    active claims only, current links only, days in UTC."""
+    await migrate.upgrade_async(scratch_database_url, "0003")
+    connection = await connect(scratch_database_url)
+    try:
+        actor, topic, other_topic = actor_row(), topic_row(), topic_row()
+        for table, row in (("actors", actor), ("topics", topic), ("topics", other_topic)):
+            await insert(connection, table, row)
+        late_evening = datetime(2024, 5, 1, 23, 30, tzinfo=timezone(timedelta(hours=-2)))
+        claims = [
+            claim_row(actor["id"], topic["id"]),
+            claim_row(actor["id"], topic["id"], stated_at=late_evening),
+            claim_row(actor["id"], topic["id"], state="RETRACTED"),
+        ]
+        for claim in claims:
+            await insert(connection, "claims", claim)
+            await insert(
+                connection,
+                "claim_topics",
+                {"claim_id": claim["id"], "topic_id": topic["id"], "stated_at": claim["stated_at"]},
+            )
+        await insert(
+            connection,
+            "claim_topics",
+            {
+                "claim_id": claims[0]["id"],
+                "topic_id": other_topic["id"],
+                "stated_at": claims[0]["stated_at"],
+                "is_current": False,
+            },
+        )
+    finally:
+        await connection.close()
+
+    await migrate.upgrade_async(scratch_database_url)
+
+    connection = await connect(scratch_database_url)
+    try:
+        links = await connection.fetch("SELECT actor_id FROM claim_topics")
+        assert [row["actor_id"] for row in links] == [actor["id"]] * 4
+        days = await connection.fetch("SELECT * FROM actor_day_counts ORDER BY day")
+        assert [(row["actor_id"], row["day"], row["claim_count"]) for row in days] == [
+            (actor["id"], date(2024, 5, 1), 1),
+            (actor["id"], date(2024, 5, 2), 1),
+        ]
+        topic_days = await connection.fetch(
+            "SELECT topic_id, day, claim_count FROM actor_topic_day_counts ORDER BY day"
+        )
+        assert [tuple(row) for row in topic_days] == [
+            (topic["id"], date(2024, 5, 1), 1),
+            (topic["id"], date(2024, 5, 2), 1),
+        ]
+    finally:
+        await connection.close()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import html
+import random
 import re
 import urllib.request
 from collections import Counter
@@ -22,7 +23,7 @@ import pytest
 import pytest_asyncio
 from google.protobuf import json_format, timestamp_pb2
 
-from panoptic.core.db import SERVICE_ROLES, DatabaseUrl
+from panoptic.core.db import SERVICE_ROLES, DatabaseUrl, KeptConnection
 from panoptic.core.rpc_status import details_of
 from panoptic.core.service import PoolHolder
 from panoptic.core.settings import Settings
@@ -38,8 +39,8 @@ from services.indexer.domain import RetractRequest
 from services.indexer.handler import IndexingHandler
 from services.indexer.servicer import fingerprint
 from services.retriever import queries
-from services.retriever.domain import DatabaseUnavailable, DeadlineExceeded
-from services.retriever.handler import RetrieverHandler
+from services.retriever.domain import DatabaseUnavailable, DeadlineExceeded, NotFound
+from services.retriever.handler import CONNECTION_FAILURES, RetrieverHandler
 from services.retriever.paging import PageTokenCodec
 from tests.conftest import random_id
 from tests.support.corpus import batches_of, index_requests
@@ -400,6 +401,90 @@ async def test_get_claim_of_an_unknown_id_is_not_found(stub: Stub) -> None:
     assert (code, reason) == (grpc.StatusCode.NOT_FOUND, "CLAIM_NOT_FOUND")
 
 
+@pytest.mark.asyncio(loop_scope="session")
+async def test_concurrent_get_claims_share_queries_and_each_get_their_own_claim(
+    stub: Stub, corpus: Corpus, retriever_pool: asyncpg.Pool
+) -> None:
+    """Calls in flight together are served by fewer queries than calls, and each caller gets
+    its own claim, or NOT_FOUND, repeated and missing ids mixed in."""
+    known = [claim["id"] for claim in corpus.claims[:150]]
+    missing = [random_id("missing") for _ in range(10)]
+    wanted = known + known[:20] + missing
+    random.Random(7).shuffle(wanted)  # noqa: S311 - an order for a test, not a secret
+    checkouts = 0
+
+    def counted_pool() -> asyncpg.Pool:
+        nonlocal checkouts
+        checkouts += 1
+        return retriever_pool
+
+    handler = RetrieverHandler(counted_pool, PageTokenCodec(b"k" * 32))
+    found = await asyncio.gather(
+        *(handler.get_claim(claim_id, 10) for claim_id in wanted), return_exceptions=True
+    )
+    for claim_id, result in zip(wanted, found, strict=True):
+        if claim_id in missing:
+            assert isinstance(result, NotFound), claim_id
+        else:
+            assert not isinstance(result, BaseException), claim_id
+            assert result.id == claim_id
+    assert 1 <= checkouts < len(wanted) / 10
+
+    answers = await asyncio.gather(
+        *(stub.GetClaim(api.GetClaimRequest(claim_id=claim_id), timeout=10) for claim_id in known)
+    )
+    assert [answer.id for answer in answers] == known
+
+
+@pytest.mark.asyncio(loop_scope="session")
+async def test_a_kept_connection_serves_a_run_then_goes_back_and_is_replaced_when_broken(
+    database_url: DatabaseUrl,
+) -> None:
+    """GetClaim's kept connection: one backend for consecutive statements, back in the pool
+    once idle, given back at once after a failure, and a fresh one after its backend died."""
+    pool = await asyncpg.create_pool(
+        database_url.with_user(SERVICE_ROLES["retriever"]).value, min_size=0, max_size=1
+    )
+    kept = KeptConnection(lambda: pool, idle_seconds=0.05)
+
+    async def backend(connection: asyncpg.Connection) -> int:
+        return int(await connection.fetchval("SELECT pg_backend_pid()"))
+
+    async def pool_is_free() -> bool:
+        try:
+            async with pool.acquire(timeout=0.05):
+                return True
+        except TimeoutError:
+            return False
+
+    try:
+        pids = [await kept.run(backend, 5) for _ in range(3)]
+        assert len(set(pids)) == 1
+        assert not await pool_is_free()  # kept between statements
+        await asyncio.sleep(0.2)
+        assert await pool_is_free()  # given back once idle
+
+        with pytest.raises(asyncpg.DivisionByZeroError):
+            await kept.run(lambda connection: connection.fetchval("SELECT 1 / 0"), 5)
+        await asyncio.sleep(0.01)
+        assert await pool_is_free()  # given back at once after a failure
+
+        pid = await kept.run(backend, 5)
+        owner = await asyncpg.connect(database_url.value)
+        try:
+            assert await owner.fetchval("SELECT pg_terminate_backend($1)", pid)
+        finally:
+            await owner.close()
+        # The statement after the backend died fails as the handler's connection failures do
+        # (which exception depends on when the client learns of it); the next one works.
+        with pytest.raises(CONNECTION_FAILURES):
+            await kept.run(backend, 5)
+        assert await kept.run(backend, 5) != pid
+    finally:
+        await asyncio.sleep(0.1)
+        await asyncio.wait_for(pool.close(), 5)
+
+
 @pytest.mark.parametrize("claim_id", ["", "has space", "x" * 129, "slash/inside"])
 @pytest.mark.asyncio(loop_scope="session")
 async def test_get_claim_with_a_malformed_id_is_invalid(stub: Stub, claim_id: str) -> None:
@@ -722,6 +807,30 @@ async def test_search_applies_the_list_filters(stub: Stub, corpus: Corpus) -> No
     assert {result.claim.id for result in response.results} == expected
 
 
+@pytest.mark.parametrize("query", ["percent", "people", "government or health"])
+@pytest.mark.asyncio(loop_scope="session")
+async def test_walking_and_gathering_find_the_same_newest_matches(
+    retriever_pool: asyncpg.Pool, corpus: Corpus, monkeypatch: pytest.MonkeyPatch, query: str
+) -> None:
+    """Whichever way the first page finds the newest matches (chosen from PostgreSQL's
+    estimates), it ranks the same candidates: both ways give the same page and floor."""
+    pages = []
+    for walks in (True, False):
+
+        async def chosen(*_: object, walks: bool = walks) -> bool:
+            return walks
+
+        monkeypatch.setattr(queries, "_walks", chosen)
+        async with queries.reading(retriever_pool, 10, custom_plans=True) as connection:
+            page = await queries.search_claims(
+                connection, query, queries.ClaimFilters(), window=50, floor=None, after=None,
+                limit=20,
+            )  # fmt: skip
+        pages.append(([hit.claim.id for hit in page.hits], page.floor))
+    assert pages[0] == pages[1]
+    assert len(pages[0][0]) == 20
+
+
 @pytest.mark.asyncio(loop_scope="session")
 async def test_search_ranks_by_relevance(stub: Stub, corpus: Corpus) -> None:
     """Results come most relevant first: scores never increase down the list."""
@@ -1032,6 +1141,155 @@ async def test_timeline_honours_the_time_range_and_sample_cap(stub: Stub, corpus
         corpus.expected(actor=actor_id, after=after, before=before)
     )
     assert all(len(b.sample_claims) == 10 for b in timeline.buckets)
+
+
+async def _day_counts(
+    stub: Stub,
+    actor_id: str,
+    topic_id: str | None = None,
+    after: datetime | None = None,
+    before: datetime | None = None,
+) -> dict[str, int]:
+    """A DAY timeline as {"YYYY-MM-DD": claimCount}."""
+    request = api.GetActorTimelineRequest(
+        actor_id=actor_id, topic_id=topic_id or "", interval=api.TIMELINE_INTERVAL_DAY
+    )
+    if after is not None:
+        request.stated_after.CopyFrom(_time(after))
+    if before is not None:
+        request.stated_before.CopyFrom(_time(before))
+    timeline = await stub.GetActorTimeline(request, timeout=30)
+    return {
+        bucket.start_time.ToDatetime(tzinfo=UTC).date().isoformat(): bucket.claim_count
+        for bucket in timeline.buckets
+    }
+
+
+def _at(day: int, hour: int, minute: int = 0) -> datetime:
+    """A moment in March 2024 (UTC)."""
+    return datetime(2024, 3, day, hour, minute, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("after", "before", "expected"),
+    [
+        (None, None, {"2024-03-09": 1, "2024-03-10": 3, "2024-03-11": 1}),
+        # Cut inside a day at either end, or both: those parts are counted claim by claim.
+        (_at(10, 10), _at(10, 20), {"2024-03-10": 2}),
+        (_at(10, 0), _at(10, 12), {"2024-03-10": 1}),
+        (_at(10, 12), _at(11, 0), {"2024-03-10": 2}),
+        (_at(9, 22, 30), _at(11, 0, 30), {"2024-03-09": 1, "2024-03-10": 3}),
+        (_at(9, 23, 30), _at(11, 1, 30), {"2024-03-10": 3, "2024-03-11": 1}),
+        (_at(10, 8), _at(10, 8, 1), {"2024-03-10": 1}),
+        (_at(10, 19), None, {"2024-03-11": 1}),
+        (None, _at(10, 8), {"2024-03-09": 1}),
+        (_at(10, 0), _at(11, 0), {"2024-03-10": 3}),
+    ],
+)
+@pytest.mark.asyncio(loop_scope="session")
+async def test_timeline_counts_the_parts_of_days_a_time_range_cuts(
+    stub: Stub,
+    database_url: DatabaseUrl,
+    after: datetime | None,
+    before: datetime | None,
+    expected: dict[str, int],
+) -> None:
+    """Whole days come from the day counts; where statedAfter or statedBefore falls inside a
+    day, only that day's claims within the range count, with or without a topic."""
+    actor_id, topic_id = await _new_speaker(database_url)
+    moments = [_at(9, 23), _at(10, 8), _at(10, 12), _at(10, 18), _at(11, 1)]
+    await _index_claims(
+        database_url,
+        [
+            _claim(actor_id, topic_id, f"The pier opens, part {n}.", m)
+            for n, m in enumerate(moments)
+        ],
+    )
+
+    assert await _day_counts(stub, actor_id, after=after, before=before) == expected
+    assert await _day_counts(stub, actor_id, topic_id, after=after, before=before) == expected
+
+
+@pytest.mark.asyncio(loop_scope="session")
+async def test_day_counts_follow_updates_moves_retractions_and_restorations(
+    stub: Stub, database_url: DatabaseUrl
+) -> None:
+    """A claim moved to another day, topic or actor, retracted or restored leaves every count,
+    and the actor+topic lists, as a recount would."""
+    actor_id, first_topic = await _new_speaker(database_url)
+    other_actor, second_topic = await _new_speaker(database_url)
+    a = _claim(actor_id, first_topic, "The ferry will run at night.", _at(1, 9))
+    b = dict(_claim(actor_id, first_topic, "Fares will fall.", _at(1, 15)))
+    b["topicIds"] = [first_topic, second_topic]
+    c = _claim(actor_id, second_topic, "The quay will be rebuilt.", _at(2, 9))
+    await _index_claims(database_url, [a, b, c])
+    assert await _day_counts(stub, actor_id) == {"2024-03-01": 2, "2024-03-02": 1}
+    assert await _day_counts(stub, actor_id, second_topic) == {"2024-03-01": 1, "2024-03-02": 1}
+
+    # b moves to another day and loses a topic.
+    await _index_claims(
+        database_url, [dict(b, statedAt=_rfc3339(_at(3, 9)), topicIds=[first_topic])]
+    )
+    assert await _day_counts(stub, actor_id) == {"2024-03-01": 1, "2024-03-02": 1, "2024-03-03": 1}
+    assert await _day_counts(stub, actor_id, first_topic) == {"2024-03-01": 1, "2024-03-03": 1}
+    assert await _day_counts(stub, actor_id, second_topic) == {"2024-03-02": 1}
+
+    # c is retracted, then restored.
+    await _retract(database_url, c["id"], "wrong speaker")
+    assert await _day_counts(stub, actor_id, second_topic) == {}
+    assert await _day_counts(stub, actor_id) == {"2024-03-01": 1, "2024-03-03": 1}
+    await _index_claims(database_url, [c])
+    assert await _day_counts(stub, actor_id, second_topic) == {"2024-03-02": 1}
+
+    # a moves to the other actor: its counts and its place in actor+topic lists follow it.
+    await _index_claims(database_url, [dict(a, actorId=other_actor)])
+    assert await _day_counts(stub, actor_id) == {"2024-03-02": 1, "2024-03-03": 1}
+    assert await _day_counts(stub, other_actor, first_topic) == {"2024-03-01": 1}
+    assert await _list(stub, actor_id=other_actor, topic_id=first_topic) == [a["id"]]
+    assert await _list(stub, actor_id=actor_id, topic_id=first_topic) == [b["id"]]
+
+
+@pytest.mark.asyncio(loop_scope="session")
+async def test_day_counts_equal_a_recount_of_the_claims(
+    corpus: Corpus, database_url: DatabaseUrl
+) -> None:
+    """After everything this module indexed, the kept counts are exactly a recount.
+
+    Other modules share the database and insert claims as the owner, past the indexer; only the
+    actors indexed here (the corpus's and the tests' own speakers) are compared.
+    """
+
+    def ours(column: str) -> str:
+        return f"({column} LIKE '{corpus.prefix}-%' OR {column} LIKE 'speaker-%')"
+
+    owner = await asyncpg.connect(database_url.value)
+    try:
+        for kept, recount in (
+            (
+                "SELECT actor_id, day, claim_count FROM actor_day_counts"
+                f" WHERE claim_count <> 0 AND {ours('actor_id')}",
+                "SELECT actor_id, (stated_at AT TIME ZONE 'UTC')::date, count(*) FROM claims"
+                f" WHERE state = 'ACTIVE' AND {ours('actor_id')} GROUP BY 1, 2",
+            ),
+            (
+                "SELECT actor_id, topic_id, day, claim_count FROM actor_topic_day_counts"
+                f" WHERE claim_count <> 0 AND {ours('actor_id')}",
+                "SELECT c.actor_id, l.topic_id, (c.stated_at AT TIME ZONE 'UTC')::date, count(*)"
+                " FROM claims c JOIN claim_topics l ON l.claim_id = c.id AND l.is_current"
+                f" WHERE c.state = 'ACTIVE' AND {ours('c.actor_id')}"
+                " GROUP BY 1, 2, 3",
+            ),
+        ):
+            kept_rows = {tuple(row) for row in await owner.fetch(kept)}
+            assert len(kept_rows) > 100
+            assert kept_rows == {tuple(row) for row in await owner.fetch(recount)}
+        stale_links = await owner.fetchval(
+            "SELECT count(*) FROM claim_topics l JOIN claims c ON c.id = l.claim_id"
+            " WHERE l.is_current AND (l.actor_id <> c.actor_id OR l.stated_at <> c.stated_at)"
+        )
+        assert stale_links == 0
+    finally:
+        await owner.close()
 
 
 @pytest.mark.asyncio(loop_scope="session")

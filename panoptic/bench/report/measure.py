@@ -7,16 +7,15 @@ settings, and the machine the figures come from.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import platform
 import random
-import resource
 import shutil
 import subprocess
 import time
-from collections.abc import Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,7 +25,7 @@ import asyncpg
 import grpc
 from google.protobuf.message import Message
 
-from panoptic.bench.common import LoadResult, h2load_grpc, run_h2load
+from panoptic.bench.common import LoadResult, h2load_grpc, run_h2load, side_by_side
 from panoptic.bench.http_client import KeepAliveConnection
 from panoptic.bench.read import COMMON_WORDS, ENDPOINTS, RARE_WORDS, Inputs
 from panoptic.core.db import DatabaseUrl
@@ -43,7 +42,14 @@ HTTP_HEADERS = {"Cache-Control": "no-cache", "Accept-Encoding": "gzip, br"}
 CONNECTIONS = 16
 LOAD_PROCESSES = 4
 # The tables the six reads touch; their sum (heap, TOAST and indexes) is the read set.
-READ_TABLES = ("claims", "claim_topics", "actors", "topics")
+READ_TABLES = (
+    "claims",
+    "claim_topics",
+    "actors",
+    "topics",
+    "actor_day_counts",
+    "actor_topic_day_counts",
+)
 _SERVICE = "/panoptic.v1.RetrieverService/"
 # Calls per endpoint before the measured ones: connections, prepared statements, caches.
 WARM_UP_CALLS = 10
@@ -166,11 +172,6 @@ def load_arguments(endpoint: str, inputs: Inputs) -> list[Any]:
     return [pool[number % len(pool)] for number in range(LOAD_PROCESSES)]
 
 
-def _children_cpu() -> float:
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
-
-
 def throughput(
     protocol: str, address: str, endpoint: str, arguments: Sequence[Any], seconds: float
 ) -> Throughput:
@@ -182,27 +183,26 @@ def throughput(
     """
     streams = CONNECTIONS // len(arguments)
 
-    def run(argument: Any) -> LoadResult:
+    def run(argument: Any) -> Callable[[], LoadResult]:
         if protocol == "grpc":
             method, request = grpc_request(endpoint, argument)
             body = request.SerializeToString()
-            return h2load_grpc(
-                address, _SERVICE + method, body, seconds=seconds, connections=1, streams=streams
+            return functools.partial(
+                h2load_grpc,
+                address,
+                _SERVICE + method,
+                body,
+                seconds=seconds,
+                connections=1,
+                streams=streams,
             )
         headers = [f"-H{name}: {value}" for name, value in HTTP_HEADERS.items()]
         url = f"http://{address}{http_target(endpoint, argument)}"
-        return run_h2load(url, ["--h1", "-c", str(streams), "-m", "1", *headers], seconds=seconds)
+        options = ["--h1", "-c", str(streams), "-m", "1", *headers]
+        return functools.partial(run_h2load, url, options, seconds=seconds)
 
-    cpu, started = _children_cpu(), time.monotonic()
-    with ThreadPoolExecutor(len(arguments)) as pool:
-        results = list(pool.map(run, arguments))
-    cpu_share = (_children_cpu() - cpu) / (time.monotonic() - started)
-    return Throughput(
-        sum(result.requests_per_second for result in results),
-        sum(result.errors for result in results),
-        seconds,
-        cpu_share,
-    )
+    load = side_by_side([run(argument) for argument in arguments])
+    return Throughput(load.requests_per_second, load.errors, seconds, load.load_generator_cpu)
 
 
 def load_generator_missing() -> bool:
