@@ -2,7 +2,8 @@
 
 The handler turns checked request values into queries, keyset positions into page tokens and
 back, and database failures into the retriever's refusals (`domain.RetrievalError`). It never
-sees protobuf; the SQL is in `queries`.
+sees protobuf; the SQL is in `queries`. GetClaim, the hot path, is the exception to one
+transaction per call: concurrent GetClaims share one statement (see `batching`).
 """
 
 from __future__ import annotations
