@@ -116,25 +116,13 @@ def migrate() -> None:
 @friendly_errors
 def expire_requests_command() -> None:
     """Delete expired idempotency records (as the owner; `up` does this hourly by itself)."""
-    import asyncpg
-
-    from panoptic.core.db import DatabaseUrl
-    from services.indexer.repository import expire_requests
+    from panoptic.core.db import owner_database_url
+    from services.indexer.repository import expire_requests_as_owner
 
     settings = settings_for_command()
     settings.require_production_ready(database="owner")
-
-    async def run() -> int:
-        from panoptic.core.db import owner_database_url
-
-        url: DatabaseUrl = owner_database_url(settings)
-        connection = await asyncpg.connect(url.value)
-        try:
-            return await expire_requests(connection)
-        finally:
-            await connection.close()
-
-    click.echo(f"expired {run_async(run())} idempotency records")
+    removed = run_async(expire_requests_as_owner(owner_database_url(settings)))
+    click.echo(f"expired {removed} idempotency records")
 
 
 @main.command()

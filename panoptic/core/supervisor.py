@@ -278,15 +278,11 @@ async def expire_requests_periodically(owner_url: DatabaseUrl, every_seconds: fl
     """Deletes expired idempotency records now and then, as the owner (the indexer may not)."""
     import asyncpg
 
-    from services.indexer.repository import expire_requests
+    from services.indexer.repository import expire_requests_as_owner
 
     while True:
         try:
-            connection = await asyncpg.connect(owner_url.value)
-            try:
-                removed = await expire_requests(connection)
-            finally:
-                await connection.close()
+            removed = await expire_requests_as_owner(owner_url)
             if removed:
                 log.info("expired idempotency records", removed=removed)
         except (OSError, asyncpg.PostgresError) as error:

@@ -14,6 +14,7 @@ from typing import Any
 
 import asyncpg
 
+from panoptic.core.db import DatabaseUrl
 from services.indexer.domain import (
     ActorRecord,
     Change,
@@ -370,6 +371,15 @@ async def expire_requests(connection: asyncpg.Connection, *, batch_size: int = 1
         removed += count
         if count < batch_size:
             return removed
+
+
+async def expire_requests_as_owner(owner_url: DatabaseUrl) -> int:
+    """`expire_requests` on a connection of its own as the owner (`DATABASE_URL`'s role)."""
+    connection = await asyncpg.connect(owner_url.value)
+    try:
+        return await expire_requests(connection)
+    finally:
+        await connection.close()
 
 
 def _quoted_array_literal(values: Iterable[str]) -> str:

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
+import re
+import subprocess
+import sys
+from pathlib import Path
+
 import asyncpg
 import pytest
 
 from panoptic.core.db import SERVICE_ROLES, DatabaseUrl
 from services.indexer.repository import expire_requests
 from tests.conftest import random_id
+from tests.support.processes import ROOT, service_env
 
 
 @pytest.mark.asyncio(loop_scope="session")
@@ -66,4 +73,38 @@ async def test_expiry_skips_rows_a_writer_holds(database_url: DatabaseUrl) -> No
         )
     finally:
         await indexer.close()
+        await owner.close()
+
+
+@pytest.mark.asyncio(loop_scope="session")
+async def test_the_expire_requests_command_removes_expired_records(
+    database_url: DatabaseUrl, tmp_path: Path
+) -> None:
+    """`panoptic expire-requests` connects as the owner, expires, and says how many went."""
+    request_id = random_id("cli-expired")
+    owner = await asyncpg.connect(database_url.value)
+    try:
+        await owner.execute(
+            "INSERT INTO idempotency_keys (request_id, method, request_hash, response, expire_time)"
+            " VALUES ($1, 'IndexClaims', '', '', now() - interval '1 minute')",
+            request_id,
+        )
+        result = await asyncio.to_thread(
+            subprocess.run,
+            [sys.executable, "-m", "panoptic", "expire-requests"],
+            env=service_env(database_url.value, tmp_path),
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert result.returncode == 0, result.stderr
+        match = re.fullmatch(r"expired (\d+) idempotency records\n", result.stdout)
+        assert match is not None, result.stdout
+        assert int(match.group(1)) >= 1
+        assert not await owner.fetchval(
+            "SELECT EXISTS (SELECT FROM idempotency_keys WHERE request_id = $1)", request_id
+        )
+    finally:
         await owner.close()
