@@ -6,7 +6,6 @@ import json
 import os
 import shutil
 import signal
-import subprocess
 import sys
 import urllib.request
 from pathlib import Path
@@ -14,7 +13,13 @@ from typing import Any
 
 import pytest
 
-from tests.support.processes import ROOT, PanopticProcess, free_port, service_env, wait_for
+from tests.support.processes import (
+    PanopticProcess,
+    free_port,
+    run_panoptic,
+    service_env,
+    wait_for,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -39,15 +44,7 @@ def test_without_prometheus_it_says_how_to_install_it(tmp_path: Path) -> None:
     env = service_env("", tmp_path / "data")
     del env["DATABASE_URL"]
     env["PATH"] = str(Path(sys.executable).parent)
-    result = subprocess.run(
-        [sys.executable, "-m", "panoptic", "up", "--with-monitoring", "--no-demo"],
-        env=env,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    result = run_panoptic("up", "--with-monitoring", "--no-demo", env=env)
     assert result.returncode == 2, result.stderr
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr

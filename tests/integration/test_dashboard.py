@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from html.parser import HTMLParser
@@ -35,7 +33,7 @@ from tests.support.dashboard import (
     running_dashboard,
 )
 from tests.support.gateway import GatewayCorpus
-from tests.support.processes import ROOT, service_env
+from tests.support.processes import run_panoptic, service_env
 
 pytestmark = pytest.mark.slow
 
@@ -556,15 +554,7 @@ def test_production_refuses_the_default_password_and_session_secret(
         production = another_dashboard(env, PANOPTIC_ENV="production", **overrides)
         if not overrides.get("PANOPTIC_DASHBOARD_PASSWORD", "x"):
             del production["PANOPTIC_DASHBOARD_PASSWORD"]
-        result = subprocess.run(
-            [sys.executable, "-m", "panoptic", "dashboard"],
-            env=production,
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
+        result = run_panoptic("dashboard", env=production)
         assert result.returncode == 2, result.stderr
         assert "refusing to start in production" in result.stderr
         assert "PANOPTIC_DASHBOARD_" in result.stderr

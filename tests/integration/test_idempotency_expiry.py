@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import asyncpg
@@ -14,7 +12,7 @@ import pytest
 from panoptic.core.db import SERVICE_ROLES, DatabaseUrl
 from services.indexer.repository import expire_requests
 from tests.conftest import random_id
-from tests.support.processes import ROOT, service_env
+from tests.support.processes import run_panoptic, service_env
 
 
 @pytest.mark.asyncio(loop_scope="session")
@@ -90,14 +88,7 @@ async def test_the_expire_requests_command_removes_expired_records(
             request_id,
         )
         result = await asyncio.to_thread(
-            subprocess.run,
-            [sys.executable, "-m", "panoptic", "expire-requests"],
-            env=service_env(database_url.value, tmp_path),
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
+            run_panoptic, "expire-requests", env=service_env(database_url.value, tmp_path)
         )
         assert result.returncode == 0, result.stderr
         match = re.fullmatch(r"expired (\d+) idempotency records\n", result.stdout)

@@ -6,7 +6,6 @@ import asyncio
 import json
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -20,7 +19,7 @@ from panoptic.core.db import DatabaseUrl
 from panoptic.demo import generate_corpus, write_jsonl
 from tests.conftest import create_database, drop_database
 from tests.support.indexer import running_indexer, start_indexer
-from tests.support.processes import ROOT, PanopticProcess, service_env, wait_for
+from tests.support.processes import PanopticProcess, run_panoptic, service_env, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -41,15 +40,7 @@ def _corpus(path: Path, claims: int, seed: int = 7) -> Path:
 
 
 def _index(env: dict[str, str], path: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "panoptic", "index", str(path), *args],
-        env=env,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=180,
-        check=False,
-    )
+    return run_panoptic("index", str(path), *args, env=env, timeout=180)
 
 
 async def _counts(url: DatabaseUrl) -> tuple[int, int, int]:

@@ -24,6 +24,21 @@ def free_port() -> int:
         return port
 
 
+def run_panoptic(
+    *args: str, env: dict[str, str], timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
+    """Runs one `panoptic` command to its end and returns what it printed (never raises)."""
+    return subprocess.run(
+        [sys.executable, "-m", "panoptic", *args],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
 def service_env(database_url: str, data_dir: Path, **overrides: str) -> dict[str, str]:
     """An environment for a `panoptic` command: loopback, free ports, JSON logs, quick stops."""
     env = {key: value for key, value in os.environ.items() if not key.startswith("PANOPTIC_")}
