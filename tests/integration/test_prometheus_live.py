@@ -45,7 +45,13 @@ from tests.support.indexer import (
     start_indexer,
     topic,
 )
-from tests.support.processes import PanopticProcess, free_port, service_env, wait_for
+from tests.support.processes import (
+    PanopticProcess,
+    free_port,
+    grpc_serving,
+    service_env,
+    wait_for,
+)
 from tests.support.promql import (
     RATE_INTERVAL,
     metric_name,
@@ -154,7 +160,7 @@ def suite(database_url: DatabaseUrl, tmp_path_factory: pytest.TempPathFactory) -
                 f"http://127.0.0.1:{env['PANOPTIC_RETRIEVER_METRICS_PORT']}/metrics",
             )
         )
-        wait_for(lambda: _serving(env["PANOPTIC_RETRIEVER_ADDRESS"]))
+        wait_for(lambda: grpc_serving(env["PANOPTIC_RETRIEVER_ADDRESS"]))
         metrics_ports["retriever"] = int(env["PANOPTIC_RETRIEVER_METRICS_PORT"])
         if GATEWAY_AVAILABLE:
             started.append(
@@ -206,19 +212,6 @@ def suite(database_url: DatabaseUrl, tmp_path_factory: pytest.TempPathFactory) -
                 except subprocess.TimeoutExpired:
                     process.kill()
                     process.wait()
-
-
-def _serving(address: str) -> bool:
-    from grpc_health.v1 import health_pb2, health_pb2_grpc
-
-    with grpc.insecure_channel(address) as channel:
-        try:
-            reply = health_pb2_grpc.HealthStub(channel).Check(
-                health_pb2.HealthCheckRequest(), timeout=1
-            )
-        except grpc.RpcError:
-            return False
-    return bool(reply.status == health_pb2.HealthCheckResponse.SERVING)
 
 
 @pytest.fixture(scope="module")

@@ -44,7 +44,7 @@ from services.retriever.handler import CONNECTION_FAILURES, RetrieverHandler
 from services.retriever.paging import PageTokenCodec
 from tests.conftest import random_id
 from tests.support.corpus import batches_of, index_requests
-from tests.support.processes import free_port, running, service_env, wait_for
+from tests.support.processes import free_port, grpc_serving, running, service_env, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -234,22 +234,9 @@ def retriever(
     log = tmp_path_factory.mktemp("retriever-logs") / "retriever.log"
     address = f"127.0.0.1:{retriever_env['PANOPTIC_RETRIEVER_PORT']}"
     with running(("retriever",), retriever_env, log) as process:
-        wait_for(lambda: _serving(address) or process.process.poll() is not None)
+        wait_for(lambda: grpc_serving(address) or process.process.poll() is not None)
         assert process.process.poll() is None, process.output
         yield address
-
-
-def _serving(address: str) -> bool:
-    from grpc_health.v1 import health_pb2, health_pb2_grpc
-
-    with grpc.insecure_channel(address) as channel:
-        try:
-            reply = health_pb2_grpc.HealthStub(channel).Check(
-                health_pb2.HealthCheckRequest(), timeout=1
-            )
-        except grpc.RpcError:
-            return False
-    return bool(reply.status == health_pb2.HealthCheckResponse.SERVING)
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")

@@ -15,20 +15,9 @@ from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from panoptic.core.db import DatabaseUrl
 from panoptic.v1 import indexer_service_pb2, indexer_service_pb2_grpc
-from tests.support.processes import PanopticProcess, running, service_env, wait_for
+from tests.support.processes import PanopticProcess, grpc_serving, running, service_env, wait_for
 
 pytestmark = pytest.mark.slow
-
-
-def _serving(address: str) -> bool:
-    with grpc.insecure_channel(address) as channel:
-        try:
-            reply = health_pb2_grpc.HealthStub(channel).Check(
-                health_pb2.HealthCheckRequest(), timeout=1
-            )
-        except grpc.RpcError:
-            return False
-    return bool(reply.status == health_pb2.HealthCheckResponse.SERVING)
 
 
 @pytest.fixture(scope="module")
@@ -45,7 +34,7 @@ def retriever(suite_env: dict[str, str], tmp_path_factory: pytest.TempPathFactor
     log = tmp_path_factory.mktemp("logs") / "retriever.log"
     with running(("retriever",), suite_env, log):
         address = f"127.0.0.1:{suite_env['PANOPTIC_RETRIEVER_PORT']}"
-        wait_for(lambda: _serving(address))
+        wait_for(lambda: grpc_serving(address))
         yield address
 
 
@@ -55,7 +44,7 @@ def indexer(suite_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory)
     log = tmp_path_factory.mktemp("logs") / "indexer.log"
     with running(("indexer",), suite_env, log):
         address = f"127.0.0.1:{suite_env['PANOPTIC_INDEXER_PORT']}"
-        wait_for(lambda: _serving(address))
+        wait_for(lambda: grpc_serving(address))
         yield address
 
 
@@ -143,7 +132,7 @@ def test_sigterm_stops_gracefully_with_a_summary_line_per_rpc(
     process = PanopticProcess(("retriever",), env, tmp_path / "retriever.log").start()
     address = f"127.0.0.1:{env['PANOPTIC_RETRIEVER_PORT']}"
     try:
-        wait_for(lambda: _serving(address))
+        wait_for(lambda: grpc_serving(address))
     finally:
         code = process.stop(signal.SIGTERM)
     assert code == 0

@@ -20,7 +20,7 @@ from panoptic.core.db import DatabaseUrl
 from services.gateway.descriptors import PACKAGED_DESCRIPTOR_SET, LoadedDescriptors, build
 from tests.conftest import random_id
 from tests.support.corpus import batches_of, index_requests
-from tests.support.processes import PanopticProcess, running, wait_for
+from tests.support.processes import PanopticProcess, grpc_serving, running, wait_for
 
 
 def base_url(env: Mapping[str, str]) -> str:
@@ -189,18 +189,6 @@ async def load_corpus(database_url: DatabaseUrl) -> GatewayCorpus:
 # --- a retriever and a gateway, as processes ---------------------------------------------------
 
 
-def retriever_serving(address: str) -> bool:
-    """Whether the retriever at `address` answers its health check with SERVING."""
-    with grpc.insecure_channel(address) as channel:
-        try:
-            reply = health_pb2_grpc.HealthStub(channel).Check(
-                health_pb2.HealthCheckRequest(), timeout=1
-            )
-        except grpc.RpcError:
-            return False
-    return bool(reply.status == health_pb2.HealthCheckResponse.SERVING)
-
-
 @contextlib.contextmanager
 def running_stack(env: Mapping[str, str], logs: Path) -> Iterator[str]:
     """A retriever and a gateway for the block; yields the gateway's base URL."""
@@ -210,7 +198,7 @@ def running_stack(env: Mapping[str, str], logs: Path) -> Iterator[str]:
         def ready() -> bool:
             if retriever.process.poll() is not None:
                 raise AssertionError(f"the retriever exited early:\n{retriever.output}")
-            return retriever_serving(address)
+            return grpc_serving(address)
 
         wait_for(ready)
         with running_gateway(env, logs / "gateway.log"):

@@ -11,14 +11,13 @@ from typing import Any
 
 import asyncpg
 import grpc
-from grpc_health.v1 import health_pb2, health_pb2_grpc
 from prometheus_client.parser import text_string_to_metric_families
 
 from panoptic.core.rpc_status import details_of
 from panoptic.core.timestamps import timestamp
 from panoptic.v1 import indexer_service_pb2, resources_pb2
 from tests.conftest import random_id
-from tests.support.processes import PanopticProcess, wait_for
+from tests.support.processes import PanopticProcess, grpc_serving, wait_for
 
 Metadata = tuple[tuple[str, str], ...]
 # A statement time safely in the past, so no claim is "in the future".
@@ -35,23 +34,6 @@ def bearer(env: Mapping[str, str]) -> Metadata:
     return (("authorization", f"Bearer {env['PANOPTIC_INDEXER_TOKEN']}"),)
 
 
-def is_serving(address: str, credentials: grpc.ChannelCredentials | None = None) -> bool:
-    """Whether the indexer at `address` answers its health check with SERVING."""
-    channel = (
-        grpc.insecure_channel(address)
-        if credentials is None
-        else grpc.secure_channel(address, credentials)
-    )
-    with channel:
-        try:
-            reply = health_pb2_grpc.HealthStub(channel).Check(
-                health_pb2.HealthCheckRequest(), timeout=1
-            )
-        except grpc.RpcError:
-            return False
-    return bool(reply.status == health_pb2.HealthCheckResponse.SERVING)
-
-
 def start_indexer(
     env: Mapping[str, str],
     log_path: Path,
@@ -64,7 +46,7 @@ def start_indexer(
     def ready() -> bool:
         if process.process.poll() is not None:
             raise AssertionError(f"the indexer exited early:\n{process.output}")
-        return is_serving(address_of(env), credentials)
+        return grpc_serving(address_of(env), credentials)
 
     try:
         wait_for(ready, timeout=timeout)
