@@ -71,12 +71,6 @@ class ClaimContent:
     confidence: float
     state: ClaimState
 
-    def counted(self) -> Counted:
-        """The claim as the counts see it."""
-        return Counted(
-            self.actor_id, self.topic_ids, self.stated_at, self.state is ClaimState.ACTIVE
-        )
-
     @functools.cached_property
     def content_hash(self) -> bytes:
         """A digest of the content, equal for identical content (how "unchanged" is told)."""
@@ -121,12 +115,6 @@ class CurrentClaim:
     actor_id: str
     topic_ids: tuple[str, ...]
     stated_at: datetime
-
-    def counted(self) -> Counted:
-        """The stored claim as the counts see it."""
-        return Counted(
-            self.actor_id, self.topic_ids, self.stated_at, self.state is ClaimState.ACTIVE
-        )
 
 
 @dataclass(frozen=True)
@@ -187,6 +175,13 @@ class Counted:
     topic_ids: tuple[str, ...]
     stated_at: datetime
     active: bool
+
+    @classmethod
+    def of(cls, claim: ClaimContent | CurrentClaim) -> Counted:
+        """A claim, new or stored, as the counts see it."""
+        return cls(
+            claim.actor_id, claim.topic_ids, claim.stated_at, claim.state is ClaimState.ACTIVE
+        )
 
     @property
     def day(self) -> date:

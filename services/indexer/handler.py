@@ -28,6 +28,7 @@ from services.indexer.domain import (
     ClaimResult,
     ClaimState,
     CountDeltas,
+    Counted,
     CurrentClaim,
     IndexBatch,
     Outcome,
@@ -191,7 +192,7 @@ async def _index_batch(repository: IndexRepository, batch: IndexBatch) -> BatchR
     revisions: list[tuple[ClaimContent, int, Change, str]] = []
     deltas = CountDeltas()
     for claim in batch.claims:
-        after = claim.counted()
+        after = Counted.of(claim)
         if claim.id in inserted:
             results.append(ClaimResult(claim.id, 1, Outcome.CREATED, Change.CREATED))
             revisions.append((claim, 1, Change.CREATED, ""))
@@ -206,7 +207,7 @@ async def _index_batch(repository: IndexRepository, batch: IndexBatch) -> BatchR
         results.append(ClaimResult(claim.id, revision, Outcome.UPDATED, change))
         updates.append((claim, revision))
         revisions.append((claim, revision, change, ""))
-        deltas.move(stored.counted(), after)
+        deltas.move(Counted.of(stored), after)
 
     await repository.update_claims(updates)
     await repository.append_revisions(revisions, batch.request_id)
@@ -289,7 +290,7 @@ async def _retract(
         [(retracted, revision, Change.RETRACTED, request.reason)], request.request_id
     )
     deltas = CountDeltas()
-    deltas.move(stored.counted(), retracted.counted())
+    deltas.move(Counted.of(stored), Counted.of(retracted))
     await repository.adjust_claim_counts(deltas)
     claim = await repository.fetch_claim(request.claim_id)
     assert claim is not None
