@@ -273,25 +273,18 @@ async def _retract(
     repository: IndexRepository, request: RetractRequest
 ) -> tuple[StoredClaim, bool]:
     """Retracts the claim; returns it and whether this call changed it."""
-    current = await repository.lock_claims([request.claim_id])
-    stored = current.get(request.claim_id)
+    stored = await repository.fetch_claim(request.claim_id, lock=True)
     if stored is None:
         raise ClaimNotFound(request.claim_id)
-    if stored.state is ClaimState.RETRACTED:
-        claim = await repository.fetch_claim(request.claim_id)
-        assert claim is not None  # locked above
-        return claim, False
-    before = await repository.fetch_claim(request.claim_id)
-    assert before is not None
-    retracted = replace(before.content, state=ClaimState.RETRACTED)
+    if stored.content.state is ClaimState.RETRACTED:
+        return stored, False
+    retracted = replace(stored.content, state=ClaimState.RETRACTED)
     revision = stored.revision + 1
-    await repository.update_claims([(retracted, revision)])
+    update_times = await repository.update_claims([(retracted, revision)])
     await repository.append_revisions(
         [(retracted, revision, Change.RETRACTED, request.reason)], request.request_id
     )
     deltas = CountDeltas()
-    deltas.move(Counted.of(stored), Counted.of(retracted))
+    deltas.move(Counted.of(stored.content), Counted.of(retracted))
     await repository.adjust_claim_counts(deltas)
-    claim = await repository.fetch_claim(request.claim_id)
-    assert claim is not None
-    return claim, True
+    return StoredClaim(retracted, revision, stored.create_time, update_times[retracted.id]), True

@@ -9,7 +9,7 @@ batches touching the same claims cannot deadlock on them.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import asyncpg
@@ -246,12 +246,15 @@ class IndexRepository:
         )
         return {row["id"] for row in rows}
 
-    async def update_claims(self, claims: Sequence[tuple[ClaimContent, int]]) -> None:
-        """Replaces the current state of locked claims with new content at new revisions."""
+    async def update_claims(
+        self, claims: Sequence[tuple[ClaimContent, int]]
+    ) -> dict[str, datetime]:
+        """Replaces the current state of locked claims with new content at new revisions;
+        returns each one's new update time."""
         if not claims:
-            return
+            return {}
         contents = [content for content, _ in claims]
-        await self._db.execute(
+        rows = await self._db.fetch(
             "UPDATE claims SET actor_id = u.actor_id, topic_ids = u.topic_ids::text[],"
             " text = u.text, stated_at = u.stated_at, source_url = u.source_url,"
             " source_title = u.source_title, source_publisher = u.source_publisher,"
@@ -260,11 +263,12 @@ class IndexRepository:
             " content_hash = u.content_hash, update_time = now()"
             f" FROM unnest({_CLAIM_ARRAYS}, $13::int[], $14::bytea[])"
             f" AS u({_CLAIM_ALIASES}, revision, content_hash)"
-            " WHERE claims.id = u.id",
+            " WHERE claims.id = u.id RETURNING claims.id, claims.update_time",
             *_claim_arrays(contents),
             [revision for _, revision in claims],
             [content.content_hash for content in contents],
         )
+        return {row["id"]: row["update_time"] for row in rows}
 
     async def append_revisions(
         self, revisions: Sequence[tuple[ClaimContent, int, Change, str]], request_id: str
@@ -309,11 +313,12 @@ class IndexRepository:
             *(list(column) for column in zip(*links, strict=True)),
         )
 
-    async def fetch_claim(self, claim_id: str) -> StoredClaim | None:
-        """A claim's full current state."""
+    async def fetch_claim(self, claim_id: str, *, lock: bool = False) -> StoredClaim | None:
+        """A claim's full current state; with `lock`, locked for update until the transaction
+        ends."""
         row = await self._db.fetchrow(
             f"SELECT {_CLAIM_COLUMNS}, revision, create_time, update_time FROM claims"
-            " WHERE id = $1",
+            f" WHERE id = $1{' FOR UPDATE' if lock else ''}",
             claim_id,
         )
         if row is None:

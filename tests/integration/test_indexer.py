@@ -222,9 +222,16 @@ async def test_retraction_is_a_revision_and_reindexing_restores(
     assert (retracted.text, retracted.actor_id) == (original.text, jane.id)
     assert await claim_counts(db, "actors", [jane.id]) == {jane.id: 0}
 
+    stored = await db.fetchrow(
+        "SELECT create_time, update_time FROM claims WHERE id = $1", original.id
+    )
+    assert retracted.create_time.ToDatetime(tzinfo=dt.UTC) == stored["create_time"]
+    assert retracted.update_time.ToDatetime(tzinfo=dt.UTC) == stored["update_time"]
+
     retract.request_id = random_id("req")
     twice = await stub.RetractClaim(retract, metadata=token, timeout=10)
     assert (twice.state, twice.revision) == (resources_pb2.CLAIM_STATE_RETRACTED, 2)
+    assert twice == retracted
 
     restored = await stub.IndexClaims(index_request(original), metadata=token, timeout=10)
     assert (restored.claims[0].revision, restored.claims[0].outcome) == (3, UPDATED)
