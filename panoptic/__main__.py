@@ -2,4 +2,6 @@
 
 from panoptic.cli import main
 
-main()
+# Guarded: a service's worker processes (core.workers) import this module again as they start.
+if __name__ == "__main__":
+    main()

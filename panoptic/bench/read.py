@@ -4,7 +4,8 @@ One database grows through the scales (the demo corpus of a larger scale starts 
 smaller one's claims), loaded through a real indexer. At each scale, after VACUUM ANALYZE:
 - throughput: h2load (Debian's nghttp2-client, a load generator that is not the bottleneck)
   sends GetClaim and, as the baseline, a bare `grpc.health.v1.Health/Check` to the same
-  retriever process with the same load, alternating, so the ratio is the cost of the read;
+  retriever (`PANOPTIC_RETRIEVER_WORKERS` processes) with the same load, alternating, so the
+  ratio is the cost of the read;
 - latency: p50/p95/p99 of each read a mobile screen makes, called one at a time with varied
   arguments, so the figures are service time, not queueing;
 - plans: with auto_explain on (embedded server only), the slowest statements' EXPLAIN ANALYZE.
@@ -17,6 +18,7 @@ import functools
 import random
 import re
 import shutil
+import statistics
 import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
@@ -92,6 +94,7 @@ class ReadReport:
     """The benchmark's result."""
 
     scales: list[ScaleResult]
+    retriever_workers: int = 1
 
     def growth(self) -> dict[str, float]:
         """p95 at the largest scale over p95 at the smallest, per endpoint."""
@@ -103,7 +106,10 @@ class ReadReport:
 
     def describe(self) -> str:
         """Tables for people."""
-        lines = ["read benchmark (retriever over gRPC, latencies in ms)"]
+        lines = [
+            f"read benchmark (retriever over gRPC with {self.retriever_workers} worker "
+            f"process{'es' if self.retriever_workers > 1 else ''}, latencies in ms)"
+        ]
         header = f"{'endpoint':<26}" + "".join(
             f"{scale_name(s.claims) + ' p50':>11}{scale_name(s.claims) + ' p95':>11}"
             for s in self.scales
@@ -124,6 +130,12 @@ class ReadReport:
                     f"throughput at {scale_name(scale.claims)}, round {number}: GetClaim "
                     f"{result.get_claim_rps:,.0f} req/s, health check "
                     f"{result.health_check_rps:,.0f} req/s, ratio {result.ratio:.2f}"
+                )
+            if scale.throughput:
+                ratios = [result.ratio for result in scale.throughput]
+                lines.append(
+                    f"throughput at {scale_name(scale.claims)}: median ratio "
+                    f"{statistics.median(ratios):.2f} over {len(ratios)} rounds"
                 )
         for scale in self.scales:
             lines.append(
@@ -418,6 +430,7 @@ async def run_read_benchmark(
     throughput_seconds: float,
     log_file: Path | None,
     ports: Iterator[int],
+    retriever_workers: int = 1,
     seed: int = 42,
 ) -> ReadReport:
     """Loads, then measures, scale by scale; `log_file` is the server's (for plans)."""
@@ -441,13 +454,14 @@ async def run_read_benchmark(
                         throughput_seconds,
                         log_file,
                         ports,
+                        retriever_workers,
                         seed,
                     )
                 )
                 print(f"measured at {scale_name(claims)} claims", file=sys.stderr, flush=True)
     finally:
         await drop_database(server, url)
-    return ReadReport(results)
+    return ReadReport(results, retriever_workers)
 
 
 async def _measure_scale(
@@ -460,6 +474,7 @@ async def _measure_scale(
     throughput_seconds: float,
     log_file: Path | None,
     ports: Iterator[int],
+    retriever_workers: int,
     seed: int,
 ) -> ScaleResult:
     connection = await asyncpg.connect(url.value)
@@ -469,7 +484,8 @@ async def _measure_scale(
     finally:
         await connection.close()
     inputs = await draw_inputs(url, random.Random(seed))
-    async with ServiceProcess("retriever", url, next(ports), next(ports)) as retriever:
+    workers = {"PANOPTIC_RETRIEVER_WORKERS": str(retriever_workers)}
+    async with ServiceProcess("retriever", url, next(ports), next(ports), workers) as retriever:
         throughput = await asyncio.to_thread(
             measure_throughput,
             retriever.address,

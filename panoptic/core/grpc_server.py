@@ -24,7 +24,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from panoptic.core import metrics
-from panoptic.core.lifecycle import stop_when_orphaned
+from panoptic.core.lifecycle import stop_when_orphaned, worker_index
 from panoptic.core.logging import get_logger
 from panoptic.core.ports import PortInUse, check_port_free
 
@@ -225,15 +225,25 @@ async def _responses(result: Any) -> AsyncIterator[Any]:
 
 
 async def serve(spec: GrpcServerSpec) -> None:
-    """Runs the service until SIGTERM or SIGINT, then stops it gracefully."""
-    check_port_free(spec.host, spec.port, f"{spec.name} gRPC", f"PANOPTIC_{spec.name.upper()}_PORT")
-    metrics_server = metrics.start_metrics_server(spec.host, spec.metrics_port, spec.name)
+    """Runs the service until SIGTERM or SIGINT, then stops it gracefully.
+
+    In a worker process (`core.workers`) it shares the port with its sibling workers and leaves
+    `/metrics` to the service's main process.
+    """
+    worker = worker_index()
+    metrics_server: metrics.MetricsServer | None = None
+    if worker is None:
+        check_port_free(
+            spec.host, spec.port, f"{spec.name} gRPC", f"PANOPTIC_{spec.name.upper()}_PORT"
+        )
+        metrics_server = metrics.start_metrics_server(spec.host, spec.metrics_port, spec.name)
     server = grpc.aio.server(
         interceptors=[ObservabilityInterceptor(), *spec.interceptors],
         options=[
             ("grpc.max_receive_message_length", spec.max_message_bytes),
             ("grpc.max_send_message_length", spec.max_message_bytes),
-            ("grpc.so_reuseport", 0),
+            # Off for a service's only process, so that a second one fails to bind.
+            ("grpc.so_reuseport", 0 if worker is None else 1),
             *spec.options,
         ],
     )
@@ -258,7 +268,7 @@ async def serve(spec: GrpcServerSpec) -> None:
         await server.start()
         for name in ("", *names):
             await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
-        log.info("serving", service=spec.name, address=address, metrics_port=spec.metrics_port)
+        log.info("serving", service=spec.name, address=address, worker=worker)
         await stopping.wait()
         log.info("stopping", service=spec.name, grace_seconds=spec.grace_seconds)
         await health_servicer.enter_graceful_shutdown()
@@ -267,8 +277,9 @@ async def serve(spec: GrpcServerSpec) -> None:
         orphan_watch.cancel()
         if spec.on_stop is not None:
             await spec.on_stop()
-        metrics_server.shutdown()
-        log.info("stopped", service=spec.name)
+        if metrics_server is not None:
+            metrics_server.shutdown()
+        log.info("stopped", service=spec.name, worker=worker)
 
 
 __all__ = ["GrpcServerSpec", "ObservabilityInterceptor", "PortInUse", "request_id_of", "serve"]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from prometheus_client import Counter, Histogram, start_http_server
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram, start_http_server
 
 from panoptic.core.ports import check_port_free
 
@@ -47,10 +47,12 @@ class MetricsServer(Protocol):
     def shutdown(self) -> None: ...
 
 
-def start_metrics_server(host: str, port: int, service: str) -> MetricsServer:
+def start_metrics_server(
+    host: str, port: int, service: str, registry: CollectorRegistry = REGISTRY
+) -> MetricsServer:
     """Serves the process's metrics at `http://host:port/metrics` from a background thread."""
     check_port_free(host, port, f"{service} metrics", f"PANOPTIC_{service.upper()}_METRICS_PORT")
-    server, _thread = start_http_server(port, addr=host)
+    server, _thread = start_http_server(port, addr=host, registry=registry)
     return server
 
 

@@ -165,6 +165,9 @@ class Settings(BaseSettings):
     page_token_key: SecretStr | None = None
     # The longest any read may run, whatever deadline the caller sent.
     retriever_statement_timeout_seconds: Annotated[float, Field(gt=0)] = 10.0
+    # Processes serving the retriever's port (core.workers), each with its own pool of up to
+    # db_pool_max_size connections: a Python process serves gRPC on one core at a time.
+    retriever_workers: Annotated[int, Field(ge=1, le=64)] = 2
 
     # --- Behaviour ---------------------------------------------------------------------------
     log_level: Literal["debug", "info", "warning", "error"] = "info"

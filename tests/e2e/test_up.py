@@ -110,7 +110,8 @@ def test_up_serves_the_suite_keeps_data_and_refuses_a_second_instance(tmp_path: 
 
 
 def test_services_stop_by_themselves_when_up_is_killed(tmp_path: Path) -> None:
-    """A supervisor killed outright (SIGKILL) leaves no service running: each stops itself."""
+    """A supervisor killed outright (SIGKILL) leaves no service running: each stops itself, and
+    the retriever's workers with it."""
     import psutil
 
     data_dir = tmp_path / "data"
@@ -124,8 +125,11 @@ def test_services_stop_by_themselves_when_up_is_killed(tmp_path: Path) -> None:
         assert {" ".join(p.cmdline()[-1:]) for p in services} == {
             "indexer", "retriever", "gateway", "dashboard",
         }  # fmt: skip
+        retriever = next(p for p in services if "retriever" in p.cmdline())
+        everything = psutil.Process(up.process.pid).children(recursive=True)
+        assert len(retriever.children()) >= 2  # the retriever's workers (and their tracker)
         up.stop(signal.SIGKILL)
-        _, alive = psutil.wait_procs(services, timeout=30)
+        _, alive = psutil.wait_procs(everything, timeout=30)
         assert not alive, f"still running after the supervisor died: {alive}"
     finally:
         up.stop(signal.SIGKILL)

@@ -124,11 +124,13 @@ def test_request_id_is_echoed_and_calls_are_counted(
     assert "grpc_server_handling_seconds_bucket" in body
 
 
+@pytest.mark.parametrize("workers", [1, 2])
 def test_sigterm_stops_gracefully_with_a_summary_line_per_rpc(
-    database_url: DatabaseUrl, tmp_path: Path
+    database_url: DatabaseUrl, tmp_path: Path, workers: int
 ) -> None:
-    """SIGTERM ends the service with exit code 0 after one JSON summary line per RPC."""
-    env = service_env(database_url.value, tmp_path)
+    """SIGTERM ends the service with exit code 0 after one JSON summary line per RPC. With
+    several workers, each stops gracefully, and the main process last."""
+    env = service_env(database_url.value, tmp_path, PANOPTIC_RETRIEVER_WORKERS=str(workers))
     process = PanopticProcess(("retriever",), env, tmp_path / "retriever.log").start()
     address = f"127.0.0.1:{env['PANOPTIC_RETRIEVER_PORT']}"
     try:
@@ -141,4 +143,13 @@ def test_sigterm_stops_gracefully_with_a_summary_line_per_rpc(
     assert rpc_lines, process.output
     assert {"method", "status", "duration_ms", "request_id"} <= rpc_lines[-1].keys()
     assert rpc_lines[-1]["method"] == "grpc.health.v1.Health/Check"
-    assert [line["event"] for line in lines][-2:] == ["stopping", "stopped"]
+    # Each process's own stop, keyed by its worker number (none for the main process).
+    stops = [
+        (line.get("worker"), line["event"])
+        for line in lines
+        if line["event"] in ("stopping", "stopped")
+    ]
+    processes = {None} if workers == 1 else {None, *range(workers)}
+    for key in processes:
+        assert [event for worker, event in stops if worker == key] == ["stopping", "stopped"]
+    assert stops[-1] == (None, "stopped")
