@@ -142,7 +142,16 @@ claims = Table(
     # Keyset paging: an actor's claims, and all claims, by statement time.
     Index(None, "actor_id", "stated_at", "id"),
     Index(None, "stated_at", "id"),
-    Index(None, "search_vector", postgresql_using="gin"),
+    # Full-text search, the words keyed with the statement year and month (UTC): a search
+    # reads the newest periods' matches first (0005).
+    Index(
+        "ix_claims_search_vector_stated_periods",
+        "search_vector",
+        # As PostgreSQL prints them, so that alembic's comparison sees no difference.
+        text("date_trunc('year'::text, (stated_at AT TIME ZONE 'UTC'::text))"),
+        text("date_trunc('month'::text, (stated_at AT TIME ZONE 'UTC'::text))"),
+        postgresql_using="gin",
+    ),
     # An actor's active claims (lists and timelines) without visiting the table (0002).
     Index(
         "ix_claims_active_actor_id_stated_at_id",

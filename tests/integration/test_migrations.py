@@ -26,7 +26,7 @@ from panoptic.core.db import DatabaseUrl
 from tests.conftest import random_id
 
 # The newest revision in migrations/versions: what `upgrade head` leaves a database at.
-HEAD_REVISION = "0004"
+HEAD_REVISION = "0005"
 
 TABLES = sorted(metadata.tables)
 RETRIEVER_TABLES = [
@@ -343,6 +343,7 @@ async def test_schema_description_builds_the_same_tables_as_the_migration(
             "SELECT pg_get_functiondef('panoptic_actor_search_names(text, text[])'::regprocedure)"
         )
         await scratch.execute("CREATE EXTENSION pg_trgm")
+        await scratch.execute("CREATE EXTENSION btree_gin")
         await scratch.execute(search_names)
     finally:
         await migrated.close()

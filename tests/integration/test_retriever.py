@@ -794,28 +794,55 @@ async def test_search_applies_the_list_filters(stub: Stub, corpus: Corpus) -> No
     assert {result.claim.id for result in response.results} == expected
 
 
-@pytest.mark.parametrize("query", ["percent", "people", "government or health"])
+@pytest.mark.parametrize(
+    ("query", "filters"),
+    [
+        ("percent", queries.ClaimFilters()),
+        ("people", queries.ClaimFilters()),
+        ("government or health", queries.ClaimFilters()),
+        (
+            "percent",
+            queries.ClaimFilters(
+                stated_after=datetime(2019, 6, 1, tzinfo=UTC),
+                stated_before=datetime(2023, 3, 1, tzinfo=UTC),
+            ),
+        ),
+        ("people", queries.ClaimFilters(language="en", show_retracted=True)),
+    ],
+)
 @pytest.mark.asyncio(loop_scope="session")
-async def test_walking_and_gathering_find_the_same_newest_matches(
-    retriever_pool: asyncpg.Pool, corpus: Corpus, monkeypatch: pytest.MonkeyPatch, query: str
+async def test_every_way_of_finding_candidates_finds_the_same_newest_matches(
+    retriever_pool: asyncpg.Pool,
+    corpus: Corpus,
+    monkeypatch: pytest.MonkeyPatch,
+    query: str,
+    filters: queries.ClaimFilters,
 ) -> None:
-    """Whichever way the first page finds the newest matches (chosen from PostgreSQL's
-    estimates), it ranks the same candidates: both ways give the same page and floor."""
+    """Whichever way the first page finds the newest matches (walking, gathering, gathering
+    month by month or year by year; chosen from estimates), it ranks the same candidates: every
+    way gives the same page and floor, within the filters' statement-time range."""
     pages = []
-    for walks in (True, False):
+    findings = [
+        finding for finding in queries._Finding if finding is not queries._Finding.AFTER_FLOOR
+    ]
+    for finding in findings:
 
-        async def chosen(*_: object, walks: bool = walks) -> bool:
-            return walks
+        async def chosen(*_: object, finding: queries._Finding = finding) -> queries._Finding:
+            return finding
 
-        monkeypatch.setattr(queries, "_walks", chosen)
+        monkeypatch.setattr(queries, "_cheapest_finding", chosen)
         async with queries.reading(retriever_pool, 10, custom_plans=True) as connection:
             page = await queries.search_claims(
-                connection, query, queries.ClaimFilters(), window=50, floor=None, after=None,
-                limit=20,
-            )  # fmt: skip
+                connection, query, filters, window=50, floor=None, after=None, limit=20
+            )
         pages.append(([hit.claim.id for hit in page.hits], page.floor))
-    assert pages[0] == pages[1]
+    assert all(page == pages[0] for page in pages[1:])
+    assert len(pages) == len(findings)
     assert len(pages[0][0]) == 20
+    floor = pages[0][1]
+    assert floor is not None
+    if filters.stated_after is not None:
+        assert floor.stated_at >= filters.stated_after
 
 
 @pytest.mark.asyncio(loop_scope="session")
