@@ -146,8 +146,10 @@ def stream_call(
     async def call() -> indexer_service_pb2.IndexClaimsResponse:
         async with grpc.aio.insecure_channel(address) as channel:
             stub = indexer_service_pb2_grpc.IndexerServiceStub(channel)
+            # Waits for a connection: a channel to an indexer that was just restarted shares
+            # the process's subchannel, which may still be backing off from the refused ones.
             response: indexer_service_pb2.IndexClaimsResponse = await stub.StreamIndexClaims(
-                paced(), metadata=token, timeout=60
+                paced(), metadata=token, timeout=60, wait_for_ready=True
             )
             return response
 

@@ -133,8 +133,12 @@ def test_sigterm_stops_gracefully_with_a_summary_line_per_rpc(
     env = service_env(database_url.value, tmp_path, PANOPTIC_RETRIEVER_WORKERS=str(workers))
     process = PanopticProcess(("retriever",), env, tmp_path / "retriever.log").start()
     address = f"127.0.0.1:{env['PANOPTIC_RETRIEVER_PORT']}"
+
+    def serving() -> int:
+        return process.output.count('"event": "serving"')
+
     try:
-        wait_for(lambda: grpc_serving(address))
+        wait_for(lambda: grpc_serving(address) and serving() == workers)
     finally:
         code = process.stop(signal.SIGTERM)
     assert code == 0
