@@ -103,6 +103,9 @@ class Settings(BaseSettings):
     gateway_startup_timeout_seconds: Annotated[float, Field(gt=0)] = 60.0
     # gRPC deadline of a transcoded call, and per-method overrides (`{"SearchClaims": 10}`).
     gateway_deadline_seconds: Annotated[float, Field(gt=0)] = 5.0
+    # Connections to the retriever, taken in turn. Each lands on one of its workers, at random
+    # (SO_REUSEPORT): with 8, all on one of 2 workers has a chance of 1 in 128.
+    gateway_retriever_connections: Annotated[int, Field(ge=1, le=64)] = 8
     gateway_method_deadlines: dict[str, Annotated[float, Field(gt=0)]] = {
         "SearchClaims": 10.0,
         "GetActorTimeline": 10.0,

@@ -6,6 +6,7 @@ readiness.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -131,14 +132,41 @@ def _per_method(table: dict[str, Any], method: descriptor.MethodDescriptor) -> A
     return table.get(method.full_name, table.get(method.name))
 
 
+class TakingTurns:
+    """Channels to one address, each with a connection of its own; unary calls take turns.
+
+    A connection to the retriever is served by one of its worker processes (`core.workers`), so
+    one channel would leave the others idle. Stubs and `unary_unary` work as on one channel;
+    streaming calls (reflection) use the first.
+    """
+
+    def __init__(self, address: str, count: int, options: list[tuple[str, Any]]) -> None:
+        # A subchannel pool per channel: otherwise channels with equal options share one.
+        own = [*options, ("grpc.use_local_subchannel_pool", 1)]
+        self.channels = [grpc.aio.insecure_channel(address, options=own) for _ in range(count)]
+
+    def unary_unary(self, method: str, *args: Any, **kwargs: Any) -> Callable[..., Any]:
+        """A callable for `method` that sends each call on the next channel."""
+        calls = itertools.cycle([c.unary_unary(method, *args, **kwargs) for c in self.channels])
+        return lambda *call_args, **call_kwargs: next(calls)(*call_args, **call_kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.channels[0], name)
+
+    async def close(self, grace: float | None = None) -> None:
+        """Closes every channel, letting calls in flight finish."""
+        await asyncio.gather(*(channel.close(grace) for channel in self.channels))
+
+
 class Upstream:
     """The retriever as the gateway sees it."""
 
     def __init__(self, settings: Settings, channel: Any | None = None) -> None:
         self.settings = settings
-        self.channel = channel or grpc.aio.insecure_channel(
+        self.channel = channel or TakingTurns(
             settings.retriever_address,
-            options=[
+            settings.gateway_retriever_connections,
+            [
                 ("grpc.max_receive_message_length", settings.max_message_bytes),
                 ("grpc.keepalive_time_ms", 30_000),
                 ("grpc.keepalive_timeout_ms", 10_000),

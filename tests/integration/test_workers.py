@@ -1,4 +1,5 @@
-"""The retriever run as several worker processes on one port (`core.workers`), as real processes."""
+"""The retriever run as several worker processes on one port (`core.workers`), as real
+processes, alone and behind the gateway."""
 
 from __future__ import annotations
 
@@ -11,11 +12,13 @@ from pathlib import Path
 from typing import Any
 
 import grpc
+import httpx
 import psutil
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from panoptic.core.db import DatabaseUrl
+from tests.support.gateway import running_stack
 from tests.support.processes import (
     PanopticProcess,
     grpc_serving,
@@ -144,3 +147,31 @@ def test_a_worker_count_out_of_range_is_refused(env: dict[str, str]) -> None:
     result = run_panoptic("retriever", env={**env, "PANOPTIC_RETRIEVER_WORKERS": "0"})
     assert result.returncode == 2
     assert "invalid setting PANOPTIC_RETRIEVER_WORKERS" in result.stderr
+
+
+def test_the_gateways_calls_reach_every_worker(database_url: DatabaseUrl, tmp_path: Path) -> None:
+    """The gateway's calls take turns over its connections to the retriever, so that every
+    worker serves its share (16 connections: all on one of 2 workers has a chance of 2^-15)."""
+    env = service_env(
+        database_url.value,
+        tmp_path / "data",
+        PANOPTIC_RETRIEVER_WORKERS=str(WORKERS),
+        PANOPTIC_GATEWAY_RETRIEVER_CONNECTIONS="16",
+        PANOPTIC_GATEWAY_RESPONSE_CACHE_MIB="0",
+    )
+    with running_stack(env, tmp_path) as url:
+        for number in range(32):
+            response = httpx.get(f"{url}/v1/claims/no-such-claim-{number}", timeout=10)
+            assert response.status_code == 404
+    lines = [
+        json.loads(line)
+        for line in (tmp_path / "retriever.log").read_text().splitlines()
+        if line.startswith("{")
+    ]
+    served_by = [
+        line.get("worker")
+        for line in lines
+        if line["event"] == "rpc" and line["method"].endswith("/GetClaim")
+    ]
+    assert len(served_by) == 32
+    assert set(served_by) == set(range(WORKERS))
