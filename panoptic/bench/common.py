@@ -166,12 +166,36 @@ class ServiceProcess:
             await self.process.wait()
 
     def peak_rss_mib(self) -> float:
-        """The process's peak resident set size (VmHWM) so far, in MiB."""
+        """The peak resident set size (VmHWM) so far, in MiB, of the process and of the worker
+        processes it started (the retriever's), added up."""
         assert self.process is not None
-        for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-        return 0.0
+        return memory_mib(self.process.pid)[1]
+
+
+def memory_mib(pid: int) -> tuple[float, float]:
+    """(resident now, peak resident) in MiB of `pid` and the processes it started, added up."""
+    resident = peak = 0
+    for member in _process_tree(pid):
+        try:
+            status = Path(f"/proc/{member}/status").read_text()
+        except OSError:  # gone meanwhile
+            continue
+        for line in status.splitlines():
+            key, _, rest = line.partition(":")
+            if key == "VmRSS":
+                resident += int(rest.split()[0])
+            elif key == "VmHWM":
+                peak += int(rest.split()[0])
+    return resident / 1024, peak / 1024
+
+
+def _process_tree(pid: int) -> list[int]:
+    """`pid` and its descendants (Linux /proc)."""
+    try:
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError:
+        children = []
+    return [pid, *(descendant for child in children for descendant in _process_tree(int(child)))]
 
 
 def corpus_requests(

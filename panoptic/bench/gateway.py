@@ -41,7 +41,7 @@ import asyncpg
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
-from panoptic.bench.common import corpus_requests, drop_database, fresh_database
+from panoptic.bench.common import corpus_requests, drop_database, fresh_database, memory_mib
 from panoptic.core.db import SERVICE_ROLES, DatabaseUrl
 from panoptic.core.errors import PanopticError
 from panoptic.core.health import wait_until_serving
@@ -226,15 +226,6 @@ def run_wrk(base_url: str, script: Path, connections: int, seconds: int) -> WrkR
     )
 
 
-def _memory_mib(pid: int) -> tuple[float, float]:
-    values = {}
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        key, _, rest = line.partition(":")
-        if key in ("VmRSS", "VmHWM"):
-            values[key] = int(rest.split()[0]) / 1024
-    return values.get("VmRSS", 0.0), values.get("VmHWM", 0.0)
-
-
 def _own_time(metrics_url: str) -> tuple[float, float, float, float]:
     """Mean, ~p50 and ~p99 (ms) of the gateway's own time, and its cache hit ratio."""
     body = httpx.get(metrics_url, timeout=5).text
@@ -390,5 +381,5 @@ def _run_targets(
         report.gateway_own_mean_ms, report.gateway_own_p50_ms, report.gateway_own_p99_ms, _ = own
         report.cache_hit_ratio = _own_time(f"http://127.0.0.1:{ports['gwcm']}/metrics")[3]
         report.probe_gateway_ms, report.probe_upstream_ms = _probe(urls["gateway"], ids)
-        report.memory_mib = {name: _memory_mib(process.pid) for name, process in processes.items()}
+        report.memory_mib = {name: memory_mib(process.pid) for name, process in processes.items()}
     return report

@@ -17,6 +17,7 @@ import psutil
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from panoptic.bench.common import memory_mib
 from panoptic.core.db import DatabaseUrl
 from tests.support.gateway import running_stack
 from tests.support.processes import (
@@ -175,3 +176,14 @@ def test_the_gateways_calls_reach_every_worker(database_url: DatabaseUrl, tmp_pa
     ]
     assert len(served_by) == 32
     assert set(served_by) == set(range(WORKERS))
+
+
+def test_benchmarks_count_the_workers_memory(retriever: PanopticProcess) -> None:
+    """The memory the benchmarks report for the retriever is its main process's and its
+    workers' added up, not the main process's alone."""
+    main = psutil.Process(retriever.process.pid)
+    resident, peak = memory_mib(main.pid)
+    alone = main.memory_info().rss / 2**20
+    workers = sum(worker.memory_info().rss for worker in _workers(retriever)) / 2**20
+    assert resident >= alone + workers * 0.9  # a little may be freed between the readings
+    assert peak >= resident * 0.9
