@@ -34,12 +34,14 @@ POOL_MAX_SIZE = 3
 
 @pytest.fixture
 def env(database_url: DatabaseUrl, tmp_path: Path) -> dict[str, str]:
-    """A retriever's environment with two workers, each with a pool of up to three."""
+    """A retriever's environment with two workers, each with a pool of up to three; its
+    temporary files (the metrics directory a killed main process leaves) under `tmp_path`."""
     return service_env(
         database_url.value,
         tmp_path / "data",
         PANOPTIC_RETRIEVER_WORKERS=str(WORKERS),
         PANOPTIC_DB_POOL_MAX_SIZE=str(POOL_MAX_SIZE),
+        TMPDIR=str(tmp_path),
     )
 
 
@@ -141,6 +143,8 @@ def test_workers_stop_by_themselves_when_the_main_process_is_killed(
     retriever.stop(signal.SIGKILL)
     _, alive = psutil.wait_procs(workers, timeout=30)
     assert not alive, f"workers still running: {alive}"
+    # What it cannot clean up: its metrics directory, in the temporary directory it was given.
+    assert list(Path(retriever.env["TMPDIR"]).glob("panoptic-retriever-metrics-*"))
 
 
 def test_a_worker_count_out_of_range_is_refused(env: dict[str, str]) -> None:
