@@ -58,6 +58,12 @@ class GrpcServerSpec:
     max_message_bytes: int = 16 * 1024 * 1024
     options: Sequence[tuple[str, Any]] = field(default_factory=tuple)
 
+    def check_port_free(self) -> None:
+        """Raises `PortInUse`, naming the variable that moves it, when the gRPC port is taken."""
+        check_port_free(
+            self.host, self.port, f"{self.name} gRPC", f"PANOPTIC_{self.name.upper()}_PORT"
+        )
+
 
 def request_id_of(context: grpc.aio.ServicerContext[Any, Any]) -> str:
     """The caller's `x-request-id`, or a fresh one."""
@@ -233,9 +239,7 @@ async def serve(spec: GrpcServerSpec) -> None:
     worker = worker_index()
     metrics_server: metrics.MetricsServer | None = None
     if worker is None:
-        check_port_free(
-            spec.host, spec.port, f"{spec.name} gRPC", f"PANOPTIC_{spec.name.upper()}_PORT"
-        )
+        spec.check_port_free()
         metrics_server = metrics.start_metrics_server(spec.host, spec.metrics_port, spec.name)
     server = grpc.aio.server(
         interceptors=[ObservabilityInterceptor(), *spec.interceptors],

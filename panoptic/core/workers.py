@@ -43,7 +43,6 @@ from panoptic.core.lifecycle import (
     stop_when_orphaned,
 )
 from panoptic.core.logging import configure_logging, get_logger
-from panoptic.core.ports import check_port_free
 from panoptic.core.settings import Settings, get_settings
 
 # prometheus_client's own variable: where each process of a multiprocess service writes.
@@ -67,7 +66,7 @@ async def serve_in_workers(build: SpecBuilder, settings: Settings, count: int) -
     settings it reads from the environment it inherits.
     """
     spec = build(settings)  # for the name and addresses only; a spec opens nothing until served
-    check_port_free(spec.host, spec.port, f"{spec.name} gRPC", f"PANOPTIC_{spec.name.upper()}_PORT")
+    spec.check_port_free()
     with tempfile.TemporaryDirectory(prefix=f"panoptic-{spec.name}-metrics-") as directory:
         # Before the first worker starts: it imports prometheus_client, which reads it then.
         os.environ[MULTIPROCESS_DIRECTORY_VARIABLE] = directory
