@@ -387,8 +387,9 @@ async def search_claims(
     text = params(query)
     conditions = ["c.search_vector @@ q"]
     conditions += _filter_conditions(filters, params, key=("c.stated_at", "c.id"), by_links=False)
-    finding = _Finding.AFTER_FLOOR if floor is not None else None
-    if finding is None:
+    if floor is not None:
+        finding = _Finding.AFTER_FLOOR
+    else:
         finding = await _cheapest_finding(connection, query, filters, window)
     if finding is _Finding.WALK:
         # `IS TRUE` hides the text condition from the text index: only the walk is left.
