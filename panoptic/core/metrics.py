@@ -1,7 +1,10 @@
 """Prometheus metrics shared by every service, and the `/metrics` HTTP endpoint.
 
 gRPC server metrics carry the names and labels of go-grpc-prometheus, so dashboards and alerts
-written for Go services work unchanged. Service-specific metrics live with their service.
+written for Go services work unchanged. The HTTP services (gateway, dashboard) share one pair
+of request metrics, labelled by route template (`/v1/claims/{claim_id}`), never by the raw
+path, so that the number of series stays bounded whatever clients send. Service-specific
+metrics live with their service.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram, s
 from panoptic.core.ports import check_port_free
 
 _GRPC_LABELS = ("grpc_type", "grpc_service", "grpc_method")
+LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
 
 GRPC_STARTED = Counter(
     "grpc_server_started_total", "Total number of RPCs started on the server.", _GRPC_LABELS
@@ -38,6 +42,18 @@ GRPC_MSG_SENT = Counter(
     "grpc_server_msg_sent_total",
     "Total number of gRPC stream messages sent by the server.",
     _GRPC_LABELS,
+)
+
+HTTP_REQUESTS = Counter(
+    "http_requests_total",
+    "HTTP requests answered, by route template, method and status code.",
+    ("route", "method", "status"),
+)
+HTTP_DURATION = Histogram(
+    "http_request_duration_seconds",
+    "Time from receiving an HTTP request to answering it, by route template.",
+    ("route",),
+    buckets=LATENCY_BUCKETS,
 )
 
 

@@ -36,6 +36,7 @@ from starlette.templating import Jinja2Templates
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from panoptic.core.logging import get_logger
+from panoptic.core.metrics import HTTP_DURATION, HTTP_REQUESTS
 from services.dashboard import metrics, queries
 from services.dashboard.auth import (
     LOGIN_CSRF_COOKIE,
@@ -199,9 +200,7 @@ class EdgeMiddleware:
                 if not static:
                     headers.append((b"cache-control", b"no-store"))
                 message["headers"] = headers
-                metrics.HTTP_DURATION.labels(_route_of(scope)).observe(
-                    time.perf_counter() - started
-                )
+                HTTP_DURATION.labels(_route_of(scope)).observe(time.perf_counter() - started)
             await send(message)
 
         try:
@@ -226,7 +225,7 @@ class EdgeMiddleware:
             await self.app(scope, receive, send_with_headers)
         finally:
             route = _route_of(scope)
-            metrics.HTTP_REQUESTS.labels(route, scope["method"], str(status)).inc()
+            HTTP_REQUESTS.labels(route, scope["method"], str(status)).inc()
             session = scope.get("state", {}).get("session")
             log.info(
                 "request",

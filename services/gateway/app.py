@@ -29,6 +29,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from panoptic.core.logging import get_logger
+from panoptic.core.metrics import HTTP_DURATION, HTTP_REQUESTS
 from panoptic.core.settings import Settings
 from services.gateway import metrics
 from services.gateway.cache import CacheKey, ResponseCache
@@ -164,8 +165,8 @@ class EdgeMiddleware:
         finally:
             elapsed = time.perf_counter() - started
             status = context.status or 500
-            metrics.HTTP_REQUESTS.labels(context.route, scope["method"], str(status)).inc()
-            metrics.HTTP_DURATION.labels(context.route).observe(elapsed)
+            HTTP_REQUESTS.labels(context.route, scope["method"], str(status)).inc()
+            HTTP_DURATION.labels(context.route).observe(elapsed)
             if context.upstream_seconds is not None:
                 metrics.OWN_DURATION.observe(max(0.0, elapsed - context.upstream_seconds))
             log.info(

@@ -1,31 +1,18 @@
-"""The gateway's Prometheus metrics, served on `PANOPTIC_GATEWAY_METRICS_PORT`.
-
-Routes are labelled by their template (`/v1/claims/{claim_id}`), never by the raw path, so the
-number of series stays bounded whatever clients send.
+"""The gateway's own Prometheus metrics, served on `PANOPTIC_GATEWAY_METRICS_PORT` beside
+the HTTP request metrics it shares with the dashboard (`panoptic.core.metrics`).
 """
 
 from __future__ import annotations
 
 from prometheus_client import Counter, Gauge, Histogram
 
-_LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
+from panoptic.core.metrics import LATENCY_BUCKETS
 
-HTTP_REQUESTS = Counter(
-    "http_requests_total",
-    "HTTP requests answered, by route template, method and status code.",
-    ("route", "method", "status"),
-)
-HTTP_DURATION = Histogram(
-    "http_request_duration_seconds",
-    "Time from receiving a request to sending its response headers, by route template.",
-    ("route",),
-    buckets=_LATENCY_BUCKETS,
-)
 UPSTREAM_DURATION = Histogram(
     "panoptic_gateway_upstream_seconds",
     "Duration of the gateway's gRPC calls to the retriever, by method and status code.",
     ("grpc_method", "grpc_code"),
-    buckets=_LATENCY_BUCKETS,
+    buckets=LATENCY_BUCKETS,
 )
 OWN_DURATION = Histogram(
     "panoptic_gateway_own_seconds",
