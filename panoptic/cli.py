@@ -357,10 +357,16 @@ def bench_gateway(
     type=click.IntRange(min=10),
     help="Sequential calls per endpoint for the latency figures.",
 )
-@click.option("--throughput-rounds", default=2, show_default=True, type=click.IntRange(1, 10))
+@click.option(
+    "--throughput-rounds",
+    default=8,
+    show_default=True,
+    type=click.IntRange(1, 30),
+    help="Alternating rounds of GetClaim and the health check; the ratio is their median.",
+)
 @click.option(
     "--throughput-seconds",
-    default=5.0,
+    default=3.0,
     show_default=True,
     type=click.FloatRange(min=0.2),
     help="Length of each h2load run (after a warm-up of up to a second).",

@@ -18,7 +18,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -175,7 +175,7 @@ class ServiceProcess:
 def memory_mib(pid: int) -> tuple[float, float]:
     """(resident now, peak resident) in MiB of `pid` and the processes it started, added up."""
     resident = peak = 0
-    for member in _process_tree(pid):
+    for member in process_tree(pid):
         try:
             status = Path(f"/proc/{member}/status").read_text()
         except OSError:  # gone meanwhile
@@ -189,13 +189,33 @@ def memory_mib(pid: int) -> tuple[float, float]:
     return resident / 1024, peak / 1024
 
 
-def _process_tree(pid: int) -> list[int]:
+def cpu_seconds(pids: Iterable[int], *, command: str | None = None) -> dict[int, float]:
+    """CPU time (user and system) each process has used so far, by pid (Linux /proc).
+
+    Processes gone meanwhile, or whose command is not `command` when one is given, are left
+    out.
+    """
+    tick = os.sysconf("SC_CLK_TCK")
+    used = {}
+    for pid in pids:
+        try:
+            if command is not None and Path(f"/proc/{pid}/comm").read_text().strip() != command:
+                continue
+            # Fields after the command's closing parenthesis, from the 3rd: utime is the 14th.
+            fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+        except OSError:
+            continue
+        used[pid] = (int(fields[11]) + int(fields[12])) / tick
+    return used
+
+
+def process_tree(pid: int) -> list[int]:
     """`pid` and its descendants (Linux /proc)."""
     try:
         children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
     except OSError:
         children = []
-    return [pid, *(descendant for child in children for descendant in _process_tree(int(child)))]
+    return [pid, *(descendant for child in children for descendant in process_tree(int(child)))]
 
 
 def corpus_requests(

@@ -34,10 +34,12 @@ from panoptic.bench.common import (
     ServiceProcess,
     as_json,
     corpus_requests,
+    cpu_seconds,
     drop_database,
     fresh_database,
     h2load_grpc,
     percentiles,
+    process_tree,
     side_by_side,
 )
 from panoptic.core.db import DatabaseUrl
@@ -65,11 +67,31 @@ THROUGHPUT_IN_FLIGHT = 16
 
 
 @dataclass(frozen=True)
+class CallCost:
+    """The CPU one call cost on average, in microseconds."""
+
+    retriever_us: float
+    """In the retriever's processes (its workers and their main process)."""
+    database_us: float | None
+    """In the database server's processes that served the retriever; None when that server
+    runs on another machine."""
+
+    def describe(self) -> str:
+        """`850 us retriever + 95 us PostgreSQL`."""
+        text = f"{self.retriever_us:,.0f} us retriever"
+        if self.database_us is not None:
+            text += f" + {self.database_us:,.0f} us PostgreSQL"
+        return text
+
+
+@dataclass(frozen=True)
 class Throughput:
     """One alternating h2load round against one retriever process."""
 
     get_claim_rps: float
     health_check_rps: float
+    get_claim_cost: CallCost
+    health_check_cost: CallCost
 
     @property
     def ratio(self) -> float:
@@ -129,7 +151,9 @@ class ReadReport:
                 lines.append(
                     f"throughput at {scale_name(scale.claims)}, round {number}: GetClaim "
                     f"{result.get_claim_rps:,.0f} req/s, health check "
-                    f"{result.health_check_rps:,.0f} req/s, ratio {result.ratio:.2f}"
+                    f"{result.health_check_rps:,.0f} req/s, ratio {result.ratio:.2f}; CPU per "
+                    f"call: GetClaim {result.get_claim_cost.describe()}, health check "
+                    f"{result.health_check_cost.describe()}"
                 )
             if scale.throughput:
                 ratios = [result.ratio for result in scale.throughput]
@@ -340,14 +364,19 @@ async def measure_latency(
     return results
 
 
-def measure_throughput(
-    address: str, claim_ids: Sequence[str], rounds: int, seconds: float
+async def measure_throughput(
+    retriever: ServiceProcess,
+    url: DatabaseUrl,
+    claim_ids: Sequence[str],
+    rounds: int,
+    seconds: float,
 ) -> list[Throughput]:
     """Alternating timed h2load runs of GetClaim and of the bare health check.
 
     Both send 16 calls at a time from 16 h2load processes with one stream each. For GetClaim
     each process asks for a claim of its own: no two calls in flight name the same claim, so a
-    server that serves concurrent calls together gains nothing from repeated ids.
+    server that serves concurrent calls together gains nothing from repeated ids. Each run also
+    measures the CPU a call cost the retriever's processes and their database backends.
     """
     claim_bodies = [
         retriever_service_pb2.GetClaimRequest(claim_id=claim_id).SerializeToString()
@@ -355,25 +384,62 @@ def measure_throughput(
     ]
     if len(claim_bodies) < THROUGHPUT_IN_FLIGHT:
         raise ValueError(f"the throughput runs need {THROUGHPUT_IN_FLIGHT} claim ids")
+    if retriever.process is None:
+        raise RuntimeError("the retriever is not running")
+    retriever_pid = retriever.process.pid
+    connection = await asyncpg.connect(url.value)
 
-    def rate(path: str, bodies: Sequence[bytes]) -> float:
+    async def rate(path: str, bodies: Sequence[bytes]) -> tuple[float, CallCost]:
         runs = [
             functools.partial(
-                h2load_grpc, address, path, body, seconds=seconds, connections=1, streams=1
+                h2load_grpc,
+                retriever.address,
+                path,
+                body,
+                seconds=seconds,
+                connections=1,
+                streams=1,
             )
             for body in bodies
         ]
-        load = side_by_side(runs)
+        retriever_before = sum(cpu_seconds(process_tree(retriever_pid)).values())
+        database_before = cpu_seconds(await _backends(connection), command="postgres")
+        load = await asyncio.to_thread(side_by_side, runs)
+        retriever_used = sum(cpu_seconds(process_tree(retriever_pid)).values()) - retriever_before
+        database_after = cpu_seconds(await _backends(connection), command="postgres")
         if load.errors:
             raise RuntimeError(f"{load.errors} calls to {path} failed under load")
-        return load.requests_per_second
+        calls = load.requests_per_second * seconds
+        database_used = sum(
+            used - database_before.get(pid, 0.0) for pid, used in database_after.items()
+        )
+        cost = CallCost(
+            retriever_us=retriever_used / calls * 1e6,
+            # No backend process to read here: the database server is on another machine.
+            database_us=database_used / calls * 1e6 if database_after else None,
+        )
+        return load.requests_per_second, cost
 
     results = []
-    for _ in range(rounds):
-        health = rate("/grpc.health.v1.Health/Check", [b""] * THROUGHPUT_IN_FLIGHT)
-        claim = rate("/panoptic.v1.RetrieverService/GetClaim", claim_bodies)
-        results.append(Throughput(claim, health))
+    try:
+        for _ in range(rounds):
+            health, health_cost = await rate(
+                "/grpc.health.v1.Health/Check", [b""] * THROUGHPUT_IN_FLIGHT
+            )
+            claim, claim_cost = await rate("/panoptic.v1.RetrieverService/GetClaim", claim_bodies)
+            results.append(Throughput(claim, health, claim_cost, health_cost))
+    finally:
+        await connection.close()
     return results
+
+
+async def _backends(connection: asyncpg.Connection) -> list[int]:
+    """The pids of the server processes serving the database's other clients (the retriever)."""
+    rows = await connection.fetch(
+        "SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
+        " AND backend_type = 'client backend' AND pid <> pg_backend_pid()"
+    )
+    return [row["pid"] for row in rows]
 
 
 # --- plans ---------------------------------------------------------------------------------------
@@ -486,12 +552,8 @@ async def _measure_scale(
     inputs = await draw_inputs(url, random.Random(seed))
     workers = {"PANOPTIC_RETRIEVER_WORKERS": str(retriever_workers)}
     async with ServiceProcess("retriever", url, next(ports), next(ports), workers) as retriever:
-        throughput = await asyncio.to_thread(
-            measure_throughput,
-            retriever.address,
-            inputs.claim_ids,
-            throughput_rounds,
-            throughput_seconds,
+        throughput = await measure_throughput(
+            retriever, url, inputs.claim_ids, throughput_rounds, throughput_seconds
         )
         latency = await measure_latency(retriever.address, inputs, calls, seed)
     plans = await collect_plans(server, url, inputs, log_file, ports, seed) if log_file else []
