@@ -26,7 +26,6 @@ import logging
 import os
 import re
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -41,7 +40,13 @@ import asyncpg
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
-from panoptic.bench.common import corpus_requests, drop_database, fresh_database, memory_mib
+from panoptic.bench.common import (
+    corpus_requests,
+    drop_database,
+    free_ports,
+    fresh_database,
+    memory_mib,
+)
 from panoptic.core.db import SERVICE_ROLES, DatabaseUrl
 from panoptic.core.errors import PanopticError
 from panoptic.core.health import wait_until_serving
@@ -158,13 +163,6 @@ async def load_claims(url: DatabaseUrl, claims: int) -> list[str]:
     finally:
         await pool.close()
     return [claim.id for request in requests for claim in request.claims]
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 @contextlib.contextmanager
@@ -309,8 +307,9 @@ def _run_targets(
     seconds: int,
     connections: int,
 ) -> GatewayReport:
+    free = free_ports()
     ports = {
-        name: _free_port() for name in ("retriever", "rmetrics", "gw", "gwm", "gwc", "gwcm", "peer")
+        name: next(free) for name in ("retriever", "rmetrics", "gw", "gwm", "gwc", "gwcm", "peer")
     }
     base = {
         **{k: v for k, v in os.environ.items() if not k.startswith("PANOPTIC_")},

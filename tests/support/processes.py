@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -16,15 +15,19 @@ from pathlib import Path
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from panoptic.bench.common import free_ports
+
 ROOT = Path(__file__).resolve().parent.parent.parent
 
 
+# Probed ports are released at once, and the kernel may hand the same one out again: one
+# sequence for the whole test session never gives a port twice.
+_PORTS = free_ports()
+
+
 def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
+    """A TCP port on 127.0.0.1 that nothing listens on right now, never the same one twice."""
+    return next(_PORTS)
 
 
 def grpc_serving(address: str, credentials: grpc.ChannelCredentials | None = None) -> bool:
