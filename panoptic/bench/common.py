@@ -117,8 +117,9 @@ async def drop_database(server: DatabaseUrl, url: DatabaseUrl) -> None:
 class ServiceProcess:
     """A `panoptic <service>` process run for a benchmark.
 
-    Ready when its gRPC health check says SERVING, or, for an HTTP service, when
-    `GET ready_path` answers 200.
+    Ready when its gRPC health check says SERVING and every one of its processes that serves
+    (the retriever's workers) listens, or, for an HTTP service, when `GET ready_path` answers
+    200. A worker that started late would otherwise get none of the first run's connections.
     """
 
     service: str
@@ -153,6 +154,7 @@ class ServiceProcess:
         try:
             if self.ready_path is None:
                 await wait_until_serving(self.address, timeout=60)
+                await self._until_every_server_listens(_serving_processes(self.service, env))
             else:
                 await wait_until_http_ready("127.0.0.1", self.port, self.ready_path, timeout=60)
         except BaseException:
@@ -165,11 +167,51 @@ class ServiceProcess:
             self.process.terminate()
             await self.process.wait()
 
+    async def _until_every_server_listens(self, count: int, timeout: float = 60) -> None:
+        assert self.process is not None
+        deadline = time.monotonic() + timeout
+        while listening_processes(process_tree(self.process.pid), self.port) < count:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{count} {self.service} processes did not all listen")
+            await asyncio.sleep(0.05)
+
     def peak_rss_mib(self) -> float:
         """The peak resident set size (VmHWM) so far, in MiB, of the process and of the worker
         processes it started (the retriever's), added up."""
         assert self.process is not None
         return memory_mib(self.process.pid)[1]
+
+
+def _serving_processes(service: str, env: dict[str, str]) -> int:
+    """How many processes of `service` serve its gRPC port: the retriever's workers, else one."""
+    if service != "retriever":
+        return 1
+    default: int = Settings.model_fields["retriever_workers"].default
+    return int(env.get("PANOPTIC_RETRIEVER_WORKERS") or default)
+
+
+def listening_processes(pids: Iterable[int], port: int) -> int:
+    """How many of the processes hold a socket listening on TCP `port` (Linux /proc)."""
+    sockets = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with contextlib.suppress(OSError):
+            for line in Path(table).read_text().splitlines()[1:]:
+                fields = line.split()
+                local, state, inode = fields[1], fields[3], fields[9]
+                if state == "0A" and int(local.rpartition(":")[2], 16) == port:  # 0A: LISTEN
+                    sockets.add(f"socket:[{inode}]")
+    count = 0
+    for pid in pids:
+        try:
+            descriptors = os.listdir(f"/proc/{pid}/fd")
+        except OSError:  # gone meanwhile
+            continue
+        for descriptor in descriptors:
+            with contextlib.suppress(OSError):
+                if os.readlink(f"/proc/{pid}/fd/{descriptor}") in sockets:
+                    count += 1
+                    break
+    return count
 
 
 def memory_mib(pid: int) -> tuple[float, float]:
