@@ -389,6 +389,9 @@ async def measure_throughput(
     retriever_pid = retriever.process.pid
     connection = await asyncpg.connect(url.value)
 
+    def retriever_cpu() -> float:
+        return sum(cpu_seconds(process_tree(retriever_pid)).values())
+
     async def rate(path: str, bodies: Sequence[bytes]) -> tuple[float, CallCost]:
         runs = [
             functools.partial(
@@ -402,10 +405,10 @@ async def measure_throughput(
             )
             for body in bodies
         ]
-        retriever_before = sum(cpu_seconds(process_tree(retriever_pid)).values())
+        retriever_before = retriever_cpu()
         database_before = cpu_seconds(await _backends(connection), command="postgres")
         load = await asyncio.to_thread(side_by_side, runs)
-        retriever_used = sum(cpu_seconds(process_tree(retriever_pid)).values()) - retriever_before
+        retriever_used = retriever_cpu() - retriever_before
         database_after = cpu_seconds(await _backends(connection), command="postgres")
         if load.errors:
             raise RuntimeError(f"{load.errors} calls to {path} failed under load")
