@@ -371,6 +371,12 @@ def bench_gateway(
     type=click.FloatRange(min=0.2),
     help="Length of each h2load run (after a warm-up of up to a second).",
 )
+@click.option(
+    "--in-flight",
+    default="16,64",
+    show_default=True,
+    help="Calls in flight during the throughput runs; each level is measured in every round.",
+)
 @click.option("--json-output", type=click.Path(dir_okay=False, path_type=Path), default=None)
 @friendly_errors
 def bench_read(
@@ -378,6 +384,7 @@ def bench_read(
     calls: int,
     throughput_rounds: int,
     throughput_seconds: float,
+    in_flight: str,
     json_output: Path | None,
 ) -> None:
     """The retriever's throughput (GetClaim against a bare health check) and latencies by size.
@@ -388,12 +395,16 @@ def bench_read(
     import json
 
     from panoptic.bench.common import benchmark_server_with_log, configured_server, free_ports
-    from panoptic.bench.read import ReadReport, parse_scales, run_read_benchmark
+    from panoptic.bench.read import ReadReport, parse_in_flight, parse_scales, run_read_benchmark
 
     try:
         sizes = parse_scales(scales)
     except ValueError as error:
         raise click.BadParameter(str(error), param_hint="--scales") from None
+    try:
+        levels = parse_in_flight(in_flight)
+    except ValueError as error:
+        raise click.BadParameter(str(error), param_hint="--in-flight") from None
     settings = settings_for_command()
     given = configured_server(settings)
 
@@ -408,6 +419,7 @@ def bench_read(
                 log_file=server.log_file,
                 ports=free_ports(),
                 retriever_workers=settings.retriever_workers,
+                in_flight=levels,
             )
 
     report = run_async(run())

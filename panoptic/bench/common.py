@@ -309,12 +309,11 @@ def run_h2load(
     if seconds is None:
         amount = ["-n", str(requests or 1)]
     else:
-        warm_up = min(1.0, seconds / 2)
         amount = [
             "-D",
             f"{round(seconds * 1000)}ms",
             "--warm-up-time",
-            f"{round(warm_up * 1000)}ms",
+            f"{round(warm_up_seconds(seconds) * 1000)}ms",
         ]
     result = subprocess.run(
         ["h2load", *amount, "-t", "1", *options, url],
@@ -334,6 +333,11 @@ def run_h2load(
     return LoadResult(float(rate.group(1)), errors, result.stdout)
 
 
+def warm_up_seconds(seconds: float) -> float:
+    """The warm-up before a timed load run of `seconds`: a second, or half the run if shorter."""
+    return min(1.0, seconds / 2)
+
+
 def h2load_grpc(
     address: str,
     path: str,
@@ -349,13 +353,92 @@ def h2load_grpc(
     The body is one serialized request, sent every time; failures carried in gRPC trailers are
     not counted (the HTTP status is 200).
     """
-    framed = struct.pack(">?I", False, len(body)) + body
-    with tempfile.NamedTemporaryFile(suffix=".bin") as data:
-        data.write(framed)
-        data.flush()
-        options = ["-c", str(connections), "-m", str(streams), "-d", data.name,
-                   "-H", "content-type: application/grpc", "-H", "te: trailers"]  # fmt: skip
+    with tempfile.TemporaryDirectory() as directory:
+        options = _grpc_options(_grpc_body_file(Path(directory), body), connections, streams)
         return run_h2load(f"http://{address}{path}", options, requests=requests, seconds=seconds)
+
+
+def _grpc_body_file(directory: Path, body: bytes, name: str = "body") -> Path:
+    """A file holding `body` framed as one gRPC message (uncompressed, length-prefixed)."""
+    path = directory / f"{name}.bin"
+    path.write_bytes(struct.pack(">?I", False, len(body)) + body)
+    return path
+
+
+def _grpc_options(body_file: Path, connections: int, streams: int) -> list[str]:
+    return ["-c", str(connections), "-m", str(streams), "-d", str(body_file),
+            "-H", "content-type: application/grpc", "-H", "te: trailers"]  # fmt: skip
+
+
+class LoadGenerators:
+    """Load generator processes started together, running until the block ends.
+
+    Each h2load run reports its rate over its own span, and processes started one after the
+    other do not span the same time: the first ones run before the last have started, with
+    fewer competitors. With 64 of them, the sum of their rates overstated a health check's
+    throughput by 60 % (measured here). So the caller counts what the server handled over a
+    window in which every generator runs, and `check_running` confirms that they all still do.
+    """
+
+    def __init__(self, commands: Sequence[Sequence[str]]) -> None:
+        self._commands = commands
+        self._processes: list[tuple[subprocess.Popen[bytes], Any]] = []
+
+    def __enter__(self) -> LoadGenerators:
+        try:
+            for command in self._commands:
+                output = tempfile.TemporaryFile()
+                process = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT)
+                self._processes.append((process, output))
+        except BaseException:
+            self.__exit__()
+            raise
+        return self
+
+    @property
+    def pids(self) -> list[int]:
+        """The generators' process ids."""
+        return [process.pid for process, _ in self._processes]
+
+    def check_running(self) -> None:
+        """Raises RuntimeError, with its output, if a generator has stopped (it failed)."""
+        for process, output in self._processes:
+            if process.poll() is not None:
+                output.seek(0)
+                text = output.read().decode(errors="replace")[-2000:]
+                raise RuntimeError(
+                    f"a load generator stopped early (exit status {process.returncode}):\n{text}"
+                )
+
+    def __exit__(self, *_: object) -> None:
+        for process, _ in self._processes:
+            if process.poll() is None:
+                process.terminate()
+        for process, output in self._processes:
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+            output.close()
+        self._processes.clear()
+
+
+@contextlib.contextmanager
+def h2load_grpc_running(
+    address: str, path: str, bodies: Sequence[bytes], *, at_most_seconds: float
+) -> Iterator[LoadGenerators]:
+    """One h2load process per body, each with one call of `path` in flight, until the block
+    ends (or `at_most_seconds` have passed)."""
+    url = f"http://{address}{path}"
+    with tempfile.TemporaryDirectory() as directory:
+        commands = [
+            ["h2load", "-D", f"{round(at_most_seconds * 1000)}ms", "-t", "1",
+             *_grpc_options(_grpc_body_file(Path(directory), body, str(number)), 1, 1), url]
+            for number, body in enumerate(bodies)
+        ]  # fmt: skip
+        with LoadGenerators(commands) as generators:
+            yield generators
 
 
 @dataclass(frozen=True)

@@ -14,13 +14,13 @@ smaller one's claims), loaded through a real indexer. At each scale, after VACUU
 from __future__ import annotations
 
 import asyncio
-import functools
 import random
 import re
 import shutil
 import statistics
 import sys
 import time
+import urllib.request
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +28,7 @@ from typing import Any
 
 import asyncpg
 import grpc
+from prometheus_client.parser import text_string_to_metric_families
 
 from panoptic.bench.common import (
     BENCH_TOKEN,
@@ -37,10 +38,10 @@ from panoptic.bench.common import (
     cpu_seconds,
     drop_database,
     fresh_database,
-    h2load_grpc,
+    h2load_grpc_running,
     percentiles,
     process_tree,
-    side_by_side,
+    warm_up_seconds,
 )
 from panoptic.core.db import DatabaseUrl
 from panoptic.core.progress import ProgressReporter
@@ -62,8 +63,10 @@ ENDPOINTS = (
 # Words of the demo corpus: "percent" is in about half of the claims, "literacy" in very few.
 COMMON_WORDS = ("percent", "government", "people")
 RARE_WORDS = ("literacy", "vaccination", "broadband")
-# Calls in flight during a throughput run.
-THROUGHPUT_IN_FLIGHT = 16
+# Calls in flight during the throughput runs, one level after the other: a moderate load and a
+# deep queue, under which concurrent GetClaims can share queries (see services.retriever.batching).
+THROUGHPUT_IN_FLIGHT = (16, 64)
+MAX_IN_FLIGHT = 256
 
 
 @dataclass(frozen=True)
@@ -88,6 +91,8 @@ class CallCost:
 class Throughput:
     """One alternating h2load round against one retriever process."""
 
+    in_flight: int
+    """Calls in flight during both runs."""
     get_claim_rps: float
     health_check_rps: float
     get_claim_cost: CallCost
@@ -109,6 +114,13 @@ class ScaleResult:
     throughput: list[Throughput]
     slowest_plans: list[str] = field(default_factory=list)
     database_bytes: int = 0
+
+    def throughput_by_load(self) -> dict[int, list[Throughput]]:
+        """The throughput rounds grouped by calls in flight, fewest first."""
+        groups: dict[int, list[Throughput]] = {}
+        for result in sorted(self.throughput, key=lambda result: result.in_flight):
+            groups.setdefault(result.in_flight, []).append(result)
+        return groups
 
 
 @dataclass(frozen=True)
@@ -147,19 +159,20 @@ class ReadReport:
                 row += f"{growth[name]:>11.2f}x"
             lines.append(row)
         for scale in self.scales:
-            for number, result in enumerate(scale.throughput, start=1):
+            for in_flight, rounds in scale.throughput_by_load().items():
+                where = f"throughput at {scale_name(scale.claims)}, {in_flight} in flight"
+                for number, result in enumerate(rounds, start=1):
+                    lines.append(
+                        f"{where}, round {number}: GetClaim {result.get_claim_rps:,.0f} req/s, "
+                        f"health check {result.health_check_rps:,.0f} req/s, ratio "
+                        f"{result.ratio:.2f}; CPU per call: GetClaim "
+                        f"{result.get_claim_cost.describe()}, health check "
+                        f"{result.health_check_cost.describe()}"
+                    )
+                ratios = [result.ratio for result in rounds]
                 lines.append(
-                    f"throughput at {scale_name(scale.claims)}, round {number}: GetClaim "
-                    f"{result.get_claim_rps:,.0f} req/s, health check "
-                    f"{result.health_check_rps:,.0f} req/s, ratio {result.ratio:.2f}; CPU per "
-                    f"call: GetClaim {result.get_claim_cost.describe()}, health check "
-                    f"{result.health_check_cost.describe()}"
-                )
-            if scale.throughput:
-                ratios = [result.ratio for result in scale.throughput]
-                lines.append(
-                    f"throughput at {scale_name(scale.claims)}: median ratio "
-                    f"{statistics.median(ratios):.2f} over {len(ratios)} rounds"
+                    f"{where}: median ratio {statistics.median(ratios):.2f} "
+                    f"over {len(ratios)} rounds"
                 )
         for scale in self.scales:
             lines.append(
@@ -173,6 +186,13 @@ class ReadReport:
         result: dict[str, Any] = as_json(self)
         result["growth_p95"] = self.growth() if len(self.scales) > 1 else {}
         result["throughput_ratios"] = [t.ratio for s in self.scales for t in s.throughput]
+        result["median_ratios"] = {
+            scale_name(scale.claims): {
+                str(in_flight): statistics.median(t.ratio for t in rounds)
+                for in_flight, rounds in scale.throughput_by_load().items()
+            }
+            for scale in self.scales
+        }
         return result
 
 
@@ -186,6 +206,16 @@ def parse_scales(text: str) -> list[int]:
         factor = {"": 1, "k": 1_000, "m": 1_000_000}[match.group(2).lower()]
         values.append(int(float(match.group(1)) * factor))
     return sorted(set(values))
+
+
+def parse_in_flight(text: str) -> list[int]:
+    """`16,64` as levels of calls in flight, ascending; each takes one h2load process per call."""
+    levels = set()
+    for part in text.split(","):
+        if not part.strip().isdigit() or not 1 <= int(part) <= MAX_IN_FLIGHT:
+            raise ValueError(f"{part!r} is not a number of calls from 1 to {MAX_IN_FLIGHT}")
+        levels.add(int(part))
+    return sorted(levels)
 
 
 def scale_name(claims: int) -> str:
@@ -370,70 +400,113 @@ async def measure_throughput(
     claim_ids: Sequence[str],
     rounds: int,
     seconds: float,
+    in_flight: Sequence[int] = THROUGHPUT_IN_FLIGHT,
 ) -> list[Throughput]:
     """Alternating timed h2load runs of GetClaim and of the bare health check.
 
-    Both send 16 calls at a time from 16 h2load processes with one stream each. For GetClaim
-    each process asks for a claim of its own: no two calls in flight name the same claim, so a
-    server that serves concurrent calls together gains nothing from repeated ids. Each run also
-    measures the CPU a call cost the retriever's processes and their database backends.
+    Each round runs both at each level of `in_flight`: N calls at a time from N h2load
+    processes with one stream each. For GetClaim each process asks for a claim of its own: no
+    two calls in flight name the same claim, so a server that serves concurrent calls together
+    gains nothing from repeated ids. A run's rate is what the retriever handled (its own
+    `grpc_server_handled_total`) over `seconds` in which every generator runs, after a warm-up;
+    over the same window it measures the CPU the retriever's processes and their database
+    backends used, per call.
     """
     claim_bodies = [
         retriever_service_pb2.GetClaimRequest(claim_id=claim_id).SerializeToString()
-        for claim_id in claim_ids[:THROUGHPUT_IN_FLIGHT]
+        for claim_id in claim_ids[: max(in_flight)]
     ]
-    if len(claim_bodies) < THROUGHPUT_IN_FLIGHT:
-        raise ValueError(f"the throughput runs need {THROUGHPUT_IN_FLIGHT} claim ids")
+    if len(claim_bodies) < max(in_flight):
+        raise ValueError(f"the throughput runs need {max(in_flight)} claim ids")
     if retriever.process is None:
         raise RuntimeError("the retriever is not running")
     retriever_pid = retriever.process.pid
+    metrics_url = f"http://127.0.0.1:{retriever.metrics_port}/metrics"
     connection = await asyncpg.connect(url.value)
 
-    def retriever_cpu() -> float:
-        return sum(cpu_seconds(process_tree(retriever_pid)).values())
+    async def reading(method: str) -> _Reading:
+        handled = await asyncio.to_thread(_handled_calls, metrics_url, method)
+        return _Reading(
+            time.monotonic(),
+            handled,
+            sum(cpu_seconds(process_tree(retriever_pid)).values()),
+            cpu_seconds(await _backends(connection), command="postgres"),
+        )
 
     async def rate(path: str, bodies: Sequence[bytes]) -> tuple[float, CallCost]:
-        runs = [
-            functools.partial(
-                h2load_grpc,
-                retriever.address,
-                path,
-                body,
-                seconds=seconds,
-                connections=1,
-                streams=1,
-            )
-            for body in bodies
-        ]
-        retriever_before = retriever_cpu()
-        database_before = cpu_seconds(await _backends(connection), command="postgres")
-        load = await asyncio.to_thread(side_by_side, runs)
-        retriever_used = retriever_cpu() - retriever_before
-        database_after = cpu_seconds(await _backends(connection), command="postgres")
-        if load.errors:
-            raise RuntimeError(f"{load.errors} calls to {path} failed under load")
-        calls = load.requests_per_second * seconds
+        method = path.rpartition("/")[2]
+        # The generators stop at the end of the block; the limit only bounds a run left behind.
+        limit = warm_up_seconds(seconds) + seconds + 60
+        with h2load_grpc_running(retriever.address, path, bodies, at_most_seconds=limit) as load:
+            await asyncio.sleep(warm_up_seconds(seconds))
+            before = await reading(method)
+            await asyncio.sleep(seconds)
+            after = await reading(method)
+            load.check_running()
+        failed = after.handled.failed - before.handled.failed
+        if failed:
+            raise RuntimeError(f"{failed:.0f} calls to {path} failed under load")
+        calls = after.handled.ok - before.handled.ok
+        if calls <= 0:
+            raise RuntimeError(f"no call to {path} completed in {seconds} s under load")
         database_used = sum(
-            used - database_before.get(pid, 0.0) for pid, used in database_after.items()
+            used - before.database_cpu.get(pid, 0.0) for pid, used in after.database_cpu.items()
         )
         cost = CallCost(
-            retriever_us=retriever_used / calls * 1e6,
+            retriever_us=(after.retriever_cpu - before.retriever_cpu) / calls * 1e6,
             # No backend process to read here: the database server is on another machine.
-            database_us=database_used / calls * 1e6 if database_after else None,
+            database_us=database_used / calls * 1e6 if after.database_cpu else None,
         )
-        return load.requests_per_second, cost
+        return calls / (after.time - before.time), cost
 
     results = []
     try:
         for _ in range(rounds):
-            health, health_cost = await rate(
-                "/grpc.health.v1.Health/Check", [b""] * THROUGHPUT_IN_FLIGHT
-            )
-            claim, claim_cost = await rate("/panoptic.v1.RetrieverService/GetClaim", claim_bodies)
-            results.append(Throughput(claim, health, claim_cost, health_cost))
+            for calls in in_flight:
+                health, health_cost = await rate("/grpc.health.v1.Health/Check", [b""] * calls)
+                claim, claim_cost = await rate(
+                    "/panoptic.v1.RetrieverService/GetClaim", claim_bodies[:calls]
+                )
+                results.append(Throughput(calls, claim, health, claim_cost, health_cost))
     finally:
         await connection.close()
     return results
+
+
+@dataclass(frozen=True)
+class _Handled:
+    """Calls of one method a server has answered so far: OK, and with any other status."""
+
+    ok: float
+    failed: float
+
+
+@dataclass(frozen=True)
+class _Reading:
+    """The counters a throughput run reads at both ends of its window."""
+
+    time: float
+    handled: _Handled
+    retriever_cpu: float
+    database_cpu: dict[int, float]
+
+
+def _handled_calls(metrics_url: str, method: str) -> _Handled:
+    """From a gRPC service's `/metrics`: its `grpc_server_handled_total` for `method`."""
+    ok = failed = 0.0
+    with urllib.request.urlopen(metrics_url, timeout=5) as response:  # noqa: S310 - loopback
+        text = response.read().decode()
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if (
+                sample.name == "grpc_server_handled_total"
+                and sample.labels.get("grpc_method") == method
+            ):
+                if sample.labels.get("grpc_code") == "OK":
+                    ok += sample.value
+                else:
+                    failed += sample.value
+    return _Handled(ok, failed)
 
 
 async def _backends(connection: asyncpg.Connection) -> list[int]:
@@ -500,6 +573,7 @@ async def run_read_benchmark(
     log_file: Path | None,
     ports: Iterator[int],
     retriever_workers: int = 1,
+    in_flight: Sequence[int] = THROUGHPUT_IN_FLIGHT,
     seed: int = 42,
 ) -> ReadReport:
     """Loads, then measures, scale by scale; `log_file` is the server's (for plans)."""
@@ -521,6 +595,7 @@ async def run_read_benchmark(
                         calls,
                         throughput_rounds,
                         throughput_seconds,
+                        in_flight,
                         log_file,
                         ports,
                         retriever_workers,
@@ -541,6 +616,7 @@ async def _measure_scale(
     calls: int,
     throughput_rounds: int,
     throughput_seconds: float,
+    in_flight: Sequence[int],
     log_file: Path | None,
     ports: Iterator[int],
     retriever_workers: int,
@@ -556,7 +632,7 @@ async def _measure_scale(
     workers = {"PANOPTIC_RETRIEVER_WORKERS": str(retriever_workers)}
     async with ServiceProcess("retriever", url, next(ports), next(ports), workers) as retriever:
         throughput = await measure_throughput(
-            retriever, url, inputs.claim_ids, throughput_rounds, throughput_seconds
+            retriever, url, inputs.claim_ids, throughput_rounds, throughput_seconds, in_flight
         )
         latency = await measure_latency(retriever.address, inputs, calls, seed)
     plans = await collect_plans(server, url, inputs, log_file, ports, seed) if log_file else []

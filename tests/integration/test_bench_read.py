@@ -32,12 +32,14 @@ def test_read_benchmark_reports_latencies_throughput_and_cpu_per_call(
     output = tmp_path / "read.json"
     result = subprocess.run(
         [sys.executable, "-m", "panoptic", "bench", "read", "--scales", "1k,2k", "--calls", "10",
-         "--throughput-rounds", "2", "--throughput-seconds", "0.4", "--json-output", str(output)],
+         "--throughput-rounds", "2", "--throughput-seconds", "0.4", "--in-flight", "2,4",
+         "--json-output", str(output)],
         env=env, cwd=ROOT, capture_output=True, text=True, timeout=300, check=False,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-4000:]
     assert "CPU per call: GetClaim" in result.stdout
-    assert "throughput at 2k: median ratio" in result.stdout
+    assert "throughput at 2k, 2 in flight: median ratio" in result.stdout
+    assert "throughput at 2k, 4 in flight: median ratio" in result.stdout
     report = json.loads(output.read_text())
     assert [scale["claims"] for scale in report["scales"]] == [1000, 2000]
     assert set(report["growth_p95"]) == set(ENDPOINTS)
@@ -45,7 +47,8 @@ def test_read_benchmark_reports_latencies_throughput_and_cpu_per_call(
         for endpoint in ENDPOINTS:
             figures = scale["latency_ms"][endpoint]
             assert 0 < figures["p50_ms"] <= figures["p95_ms"]
-        assert len(scale["throughput"]) == 2
+        # Two rounds, each at both levels of calls in flight.
+        assert sorted(round_["in_flight"] for round_ in scale["throughput"]) == [2, 2, 4, 4]
         for round_ in scale["throughput"]:
             assert round_["get_claim_rps"] > 0
             assert round_["health_check_rps"] > 0
@@ -53,4 +56,6 @@ def test_read_benchmark_reports_latencies_throughput_and_cpu_per_call(
             assert round_["get_claim_cost"]["retriever_us"] > 0
             assert round_["get_claim_cost"]["database_us"] > 0
             assert round_["health_check_cost"]["retriever_us"] > 0
-    assert len(report["throughput_ratios"]) == 4
+    assert len(report["throughput_ratios"]) == 8
+    assert set(report["median_ratios"]) == {"1k", "2k"}
+    assert set(report["median_ratios"]["2k"]) == {"2", "4"}

@@ -1,13 +1,17 @@
-"""What the benchmarks read of processes from /proc: listening sockets and CPU time."""
+"""What the benchmarks read of processes from /proc (listening sockets, CPU time) and how
+they keep load generators running."""
 
 from __future__ import annotations
 
 import os
 import socket
+import sys
 import time
 from pathlib import Path
 
-from panoptic.bench.common import cpu_seconds, listening_processes
+import pytest
+
+from panoptic.bench.common import LoadGenerators, cpu_seconds, listening_processes
 
 
 def test_a_process_counts_as_listening_only_on_the_port_it_listens_on() -> None:
@@ -33,3 +37,29 @@ def test_cpu_time_grows_with_work_and_is_kept_to_the_command_asked_for() -> None
     command = Path(f"/proc/{pid}/comm").read_text().strip()
     assert set(cpu_seconds([pid], command=command)) == {pid}
     assert cpu_seconds([pid], command="postgres") == {}
+
+
+def test_load_generators_run_until_the_block_ends_and_then_stop() -> None:
+    """Generators that keep running pass the check; leaving the block stops every one."""
+    forever = [sys.executable, "-c", "import time; time.sleep(60)"]
+    with LoadGenerators([forever, forever]) as generators:
+        time.sleep(0.2)
+        generators.check_running()
+        pids = generators.pids
+    # Stopped and waited for: no process, not even a zombie, is left.
+    assert not [pid for pid in pids if Path(f"/proc/{pid}").exists()]
+
+
+def test_a_generator_that_stopped_early_fails_the_check_with_its_output() -> None:
+    """A generator that exits before the window ends (it could not connect, say) means the
+    window's load was not sustained: the check says so, with what the generator printed."""
+    forever = [sys.executable, "-c", "import time; time.sleep(60)"]
+    failing = [
+        sys.executable,
+        "-c",
+        "import sys; print('connect to 127.0.0.1 failed'); sys.exit(1)",
+    ]
+    with LoadGenerators([forever, failing]) as generators:
+        time.sleep(0.5)
+        with pytest.raises(RuntimeError, match=r"exit status 1\):\nconnect to 127.0.0.1 failed"):
+            generators.check_running()
