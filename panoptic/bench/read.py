@@ -5,7 +5,8 @@ smaller one's claims), loaded through a real indexer. At each scale, after VACUU
 - throughput: h2load (Debian's nghttp2-client, a load generator that is not the bottleneck)
   sends GetClaim and, as the baseline, a bare `grpc.health.v1.Health/Check` to the same
   retriever (`PANOPTIC_RETRIEVER_WORKERS` processes) with the same load, alternating, so the
-  ratio is the cost of the read;
+  ratio is the cost of the read; the rates are the calls the retriever counted as handled
+  over a window in which every generator runs;
 - latency: p50/p95/p99 of each read a mobile screen makes, called one at a time with varied
   arguments, so the figures are service time, not queueing;
 - plans: with auto_explain on (embedded server only), the slowest statements' EXPLAIN ANALYZE.
