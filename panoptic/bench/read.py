@@ -37,6 +37,7 @@ from panoptic.bench.common import (
     as_json,
     corpus_requests,
     cpu_seconds,
+    database_backends,
     drop_database,
     fresh_database,
     h2load_grpc_running,
@@ -423,7 +424,6 @@ async def measure_throughput(
         raise RuntimeError("the retriever is not running")
     retriever_pid = retriever.process.pid
     metrics_url = f"http://127.0.0.1:{retriever.metrics_port}/metrics"
-    connection = await asyncpg.connect(url.value)
 
     async def reading(method: str) -> _Reading:
         handled = await asyncio.to_thread(_handled_calls, metrics_url, method)
@@ -431,7 +431,7 @@ async def measure_throughput(
             time.monotonic(),
             handled,
             sum(cpu_seconds(process_tree(retriever_pid)).values()),
-            cpu_seconds(await _backends(connection), command="postgres"),
+            cpu_seconds(database_backends(url.database), command="postgres"),
         )
 
     async def rate(path: str, bodies: Sequence[bytes]) -> tuple[float, CallCost]:
@@ -461,16 +461,13 @@ async def measure_throughput(
         return calls / (after.time - before.time), cost
 
     results = []
-    try:
-        for _ in range(rounds):
-            for calls in in_flight:
-                health, health_cost = await rate("/grpc.health.v1.Health/Check", [b""] * calls)
-                claim, claim_cost = await rate(
-                    "/panoptic.v1.RetrieverService/GetClaim", claim_bodies[:calls]
-                )
-                results.append(Throughput(calls, claim, health, claim_cost, health_cost))
-    finally:
-        await connection.close()
+    for _ in range(rounds):
+        for calls in in_flight:
+            health, health_cost = await rate("/grpc.health.v1.Health/Check", [b""] * calls)
+            claim, claim_cost = await rate(
+                "/panoptic.v1.RetrieverService/GetClaim", claim_bodies[:calls]
+            )
+            results.append(Throughput(calls, claim, health, claim_cost, health_cost))
     return results
 
 
@@ -508,15 +505,6 @@ def _handled_calls(metrics_url: str, method: str) -> _Handled:
                 else:
                     failed += sample.value
     return _Handled(ok, failed)
-
-
-async def _backends(connection: asyncpg.Connection) -> list[int]:
-    """The pids of the server processes serving the database's other clients (the retriever)."""
-    rows = await connection.fetch(
-        "SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
-        " AND backend_type = 'client backend' AND pid <> pg_backend_pid()"
-    )
-    return [row["pid"] for row in rows]
 
 
 # --- plans ---------------------------------------------------------------------------------------

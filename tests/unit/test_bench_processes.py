@@ -11,7 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from panoptic.bench.common import LoadGenerators, cpu_seconds, listening_processes
+from panoptic.bench.common import (
+    LoadGenerators,
+    backend_database,
+    cpu_seconds,
+    listening_processes,
+)
 
 
 def test_a_process_counts_as_listening_only_on_the_port_it_listens_on() -> None:
@@ -63,3 +68,20 @@ def test_a_generator_that_stopped_early_fails_the_check_with_its_output() -> Non
         time.sleep(0.5)
         with pytest.raises(RuntimeError, match=r"exit status 1\):\nconnect to 127.0.0.1 failed"):
             generators.check_running()
+
+
+@pytest.mark.parametrize(
+    ("title", "database"),
+    [
+        ("postgres: panoptic_retriever panoptic_bench_read [local] idle ", "panoptic_bench_read"),
+        ("postgres: 15/main: panoptic bench 127.0.0.1(50412) SELECT ", "bench"),
+        ("postgres: checkpointer ", None),
+        ("postgres: 15/main: walwriter ", None),
+        ("postgres: io worker 0 ", None),
+        ("python -m panoptic retriever", None),
+    ],
+)
+def test_a_backend_is_known_by_the_database_in_its_title(title: str, database: str | None) -> None:
+    """Client backends name user, database, client and activity, behind the cluster's name
+    when it has one; the server's own processes name no database."""
+    assert backend_database(title) == database
