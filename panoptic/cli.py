@@ -373,6 +373,8 @@ def bench_gateway(
 )
 @click.option(
     "--in-flight",
+    # A moderate load and a deep queue, under which concurrent GetClaims share queries more
+    # often (see services.retriever.batching).
     default="16,64",
     show_default=True,
     help="Calls in flight during the throughput runs; each level is measured in every round.",

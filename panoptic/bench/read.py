@@ -65,9 +65,7 @@ ENDPOINTS = (
 # Words of the demo corpus: "percent" is in about half of the claims, "literacy" in very few.
 COMMON_WORDS = ("percent", "government", "people")
 RARE_WORDS = ("literacy", "vaccination", "broadband")
-# Calls in flight during the throughput runs, one level after the other: a moderate load and a
-# deep queue, under which concurrent GetClaims can share queries (see services.retriever.batching).
-THROUGHPUT_IN_FLIGHT = (16, 64)
+# Calls in flight in a throughput run at most: each takes an h2load process of its own.
 MAX_IN_FLIGHT = 256
 
 
@@ -402,7 +400,7 @@ async def measure_throughput(
     claim_ids: Sequence[str],
     rounds: int,
     seconds: float,
-    in_flight: Sequence[int] = THROUGHPUT_IN_FLIGHT,
+    in_flight: Sequence[int],
 ) -> list[Throughput]:
     """Alternating timed h2load runs of GetClaim and of the bare health check.
 
@@ -424,6 +422,7 @@ async def measure_throughput(
         raise RuntimeError("the retriever is not running")
     retriever_pid = retriever.process.pid
     metrics_url = f"http://127.0.0.1:{retriever.metrics_port}/metrics"
+    warm_up = warm_up_seconds(seconds)
 
     async def reading(method: str) -> _Reading:
         handled = await asyncio.to_thread(_handled_calls, metrics_url, method)
@@ -437,9 +436,9 @@ async def measure_throughput(
     async def rate(path: str, bodies: Sequence[bytes]) -> tuple[float, CallCost]:
         method = path.rpartition("/")[2]
         # The generators stop at the end of the block; the limit only bounds a run left behind.
-        limit = warm_up_seconds(seconds) + seconds + 60
+        limit = warm_up + seconds + 60
         with h2load_grpc_running(retriever.address, path, bodies, at_most_seconds=limit) as load:
-            await asyncio.sleep(warm_up_seconds(seconds))
+            await asyncio.sleep(warm_up)
             before = await reading(method)
             await asyncio.sleep(seconds)
             after = await reading(method)
@@ -561,8 +560,8 @@ async def run_read_benchmark(
     throughput_seconds: float,
     log_file: Path | None,
     ports: Iterator[int],
+    in_flight: Sequence[int],
     retriever_workers: int = 1,
-    in_flight: Sequence[int] = THROUGHPUT_IN_FLIGHT,
     seed: int = 42,
 ) -> ReadReport:
     """Loads, then measures, scale by scale; `log_file` is the server's (for plans)."""
