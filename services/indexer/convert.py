@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC
 
-from panoptic.core.timestamps import timestamp
+from panoptic.core.timestamps import timestamp_fields
 from panoptic.v1 import indexer_service_pb2, resources_pb2
 from services.indexer.domain import (
     ActorRecord,
@@ -97,17 +97,20 @@ def response_from_result(result: BatchResult) -> indexer_service_pb2.IndexClaims
 def claim_message(stored: StoredClaim) -> resources_pb2.Claim:
     """A stored claim as the API shows it."""
     content = stored.content
-    source = resources_pb2.Source(
-        url=content.source_url, title=content.source_title, publisher=content.source_publisher
-    )
+    # Sub-messages as dicts, built in place (see `timestamp_fields`).
+    source: dict[str, object] = {
+        "url": content.source_url,
+        "title": content.source_title,
+        "publisher": content.source_publisher,
+    }
     if content.source_published_at is not None:
-        source.published_at.CopyFrom(timestamp(content.source_published_at))
+        source["published_at"] = timestamp_fields(content.source_published_at)
     return resources_pb2.Claim(
         id=content.id,
         actor_id=content.actor_id,
         topic_ids=list(content.topic_ids),
         text=content.text,
-        stated_at=timestamp(content.stated_at),
+        stated_at=timestamp_fields(content.stated_at),
         source=source,
         language=content.language,
         confidence=content.confidence,
@@ -117,6 +120,6 @@ def claim_message(stored: StoredClaim) -> resources_pb2.Claim:
             else resources_pb2.CLAIM_STATE_ACTIVE
         ),
         revision=stored.revision,
-        create_time=timestamp(stored.create_time),
-        update_time=timestamp(stored.update_time),
+        create_time=timestamp_fields(stored.create_time),
+        update_time=timestamp_fields(stored.update_time),
     )

@@ -26,7 +26,14 @@ Fetch = Callable[[Sequence[K], float], Awaitable[dict[K, V]]]
 
 
 class KeyedBatcher(Generic[K, V]):
-    """Coalesces concurrent lookups of values by key into few `fetch` calls."""
+    """Coalesces concurrent lookups of values by key into few `fetch` calls.
+
+    Fetches run in runner tasks, at most `max_in_flight` of them, started as lookups need
+    them and kept while the loop runs. A runner fetches batch after batch while keys wait,
+    then waits for a lookup to wake it: a lookup pays for a wake-up, not for a task of its own.
+    A runner, not a caller, runs a fetch, so a caller cancelled mid-fetch cancels nothing the
+    others wait for.
+    """
 
     def __init__(self, fetch: Fetch[K, V], *, max_in_flight: int, max_batch: int) -> None:
         if max_in_flight < 1 or max_batch < 1:
@@ -37,8 +44,12 @@ class KeyedBatcher(Generic[K, V]):
         # Keys not yet fetched, each with its callers' futures and the longest time they allow.
         self._waiting: dict[K, list[asyncio.Future[V | None]]] = {}
         self._time_allowed = 0.0
-        self._in_flight = 0
-        self._dispatch_scheduled = False
+        self._runners = 0
+        # Runners waiting for a key, each on a future that a lookup resolves to wake it.
+        self._idle: list[asyncio.Future[None]] = []
+        # A runner was started or woken and has not taken its batch yet: the keys arriving
+        # meanwhile join that batch, so no other runner is needed for them.
+        self._runner_coming = False
         self._tasks: set[asyncio.Task[None]] = set()
 
     async def get(self, key: K, timeout: float) -> V | None:
@@ -48,13 +59,28 @@ class KeyedBatcher(Generic[K, V]):
         """
         loop = asyncio.get_running_loop()
         future: asyncio.Future[V | None] = loop.create_future()
-        self._waiting.setdefault(key, []).append(future)
-        self._time_allowed = max(self._time_allowed, timeout)
-        if not self._dispatch_scheduled:
-            # Callbacks and tasks already scheduled run first, so calls that arrived together
-            # join one batch.
-            self._dispatch_scheduled = True
-            loop.call_soon(self._dispatch)
+        futures = self._waiting.get(key)
+        if futures is None:
+            self._waiting[key] = [future]
+        else:
+            futures.append(future)
+        if timeout > self._time_allowed:
+            self._time_allowed = timeout
+        if not self._runner_coming:
+            # The runner's next step comes after the callbacks already due, so calls that
+            # arrived together join one batch.
+            if self._idle:
+                self._runner_coming = True
+                woken = self._idle.pop()
+                if not woken.cancelled():  # as it is once its runner is being stopped
+                    woken.set_result(None)
+            elif self._runners < self._max_in_flight:
+                self._runner_coming = True
+                self._runners += 1
+                task = loop.create_task(self._run())
+                # The loop keeps only weak references to tasks.
+                self._tasks.add(task)
+                task.add_done_callback(self._tasks.discard)
         # A timer on this caller's own future, cheaper than asyncio.timeout on the hot path.
         timer = loop.call_later(timeout, _expire, future)
         try:
@@ -62,31 +88,52 @@ class KeyedBatcher(Generic[K, V]):
         finally:
             timer.cancel()
 
-    def _dispatch(self) -> None:
-        """Starts fetches for the waiting keys, as many as may run, each for up to a batch."""
-        self._dispatch_scheduled = False
-        while self._waiting and self._in_flight < self._max_in_flight:
-            batch: dict[K, list[asyncio.Future[V | None]]] = {}
+    async def _run(self) -> None:
+        """Fetches the waiting keys a batch at a time, and waits to be woken when none wait."""
+        loop = asyncio.get_running_loop()
+        woken: asyncio.Future[None] | None = None
+        try:
+            while True:
+                self._runner_coming = False
+                if self._waiting:
+                    await self._serve(*self._take_batch())
+                else:
+                    woken = loop.create_future()
+                    self._idle.append(woken)
+                    await woken
+        finally:
+            # Only the loop shutting down ends a runner.
+            self._runners -= 1
+            if woken in self._idle:
+                self._idle.remove(woken)
+
+    def _take_batch(self) -> tuple[dict[K, list[asyncio.Future[V | None]]], float]:
+        """Up to `max_batch` of the waiting keys, oldest first, and the time they allow."""
+        if len(self._waiting) <= self._max_batch:
+            batch, self._waiting = self._waiting, {}
+        else:
+            batch = {}
             for key in self._waiting:
                 batch[key] = self._waiting[key]
                 if len(batch) == self._max_batch:
                     break
             for key in batch:
                 del self._waiting[key]
-            time_allowed = self._time_allowed
-            if not self._waiting:
-                self._time_allowed = 0.0
-            self._in_flight += 1
-            task = asyncio.get_running_loop().create_task(self._serve(batch, time_allowed))
-            # The loop keeps only weak references to tasks.
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+        time_allowed = self._time_allowed
+        if not self._waiting:
+            self._time_allowed = 0.0
+        return batch, time_allowed
 
     async def _serve(
         self, batch: dict[K, list[asyncio.Future[V | None]]], time_allowed: float
     ) -> None:
         try:
             values = await self._fetch(list(batch), time_allowed)
+        except asyncio.CancelledError:
+            # The fetch itself was cancelled (the server stopping): so are its callers.
+            for future in _pending(batch):
+                future.cancel()
+            raise
         except Exception as error:  # handed to every caller, who raise it
             for future in _pending(batch):
                 future.set_exception(error)
@@ -96,14 +143,6 @@ class KeyedBatcher(Generic[K, V]):
                 for future in futures:
                     if not future.done():
                         future.set_result(value)
-        finally:
-            # Only when the fetch itself was cancelled (the server stopping) is any left.
-            for future in _pending(batch):
-                future.cancel()
-            self._in_flight -= 1
-            if self._waiting and not self._dispatch_scheduled:
-                self._dispatch_scheduled = True
-                asyncio.get_running_loop().call_soon(self._dispatch)
 
 
 def _pending(batch: dict[K, list[asyncio.Future[V | None]]]) -> list[asyncio.Future[V | None]]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from panoptic.core.timestamps import timestamp
+from panoptic.core.timestamps import timestamp_fields
 from panoptic.v1 import resources_pb2, retriever_service_pb2
 from services.retriever.queries import (
     ActorRow,
@@ -31,25 +31,31 @@ _KINDS = {
 
 
 def claim_message(claim: ClaimRow) -> resources_pb2.Claim:
-    """A claim as the API shows it."""
-    source = resources_pb2.Source(
-        url=claim.source_url, title=claim.source_title, publisher=claim.source_publisher
-    )
+    """A claim as the API shows it.
+
+    Sub-messages go in as dicts, which protobuf builds in place; a message given instead is
+    built, then copied (see `timestamp_fields`).
+    """
+    source: dict[str, object] = {
+        "url": claim.source_url,
+        "title": claim.source_title,
+        "publisher": claim.source_publisher,
+    }
     if claim.source_published_at is not None:
-        source.published_at.CopyFrom(timestamp(claim.source_published_at))
+        source["published_at"] = timestamp_fields(claim.source_published_at)
     return resources_pb2.Claim(
         id=claim.id,
         actor_id=claim.actor_id,
         topic_ids=claim.topic_ids,
         text=claim.text,
-        stated_at=timestamp(claim.stated_at),
+        stated_at=timestamp_fields(claim.stated_at),
         source=source,
         language=claim.language,
         confidence=claim.confidence,
         state=_STATES[claim.state],
         revision=claim.revision,
-        create_time=timestamp(claim.create_time),
-        update_time=timestamp(claim.update_time),
+        create_time=timestamp_fields(claim.create_time),
+        update_time=timestamp_fields(claim.update_time),
     )
 
 
@@ -59,7 +65,7 @@ def revision_message(revision: RevisionRow) -> resources_pb2.ClaimRevision:
         revision=revision.revision,
         claim=claim_message(revision.claim),
         change=_CHANGES[revision.change],
-        record_time=timestamp(revision.record_time),
+        record_time=timestamp_fields(revision.record_time),
         request_id=revision.request_id,
         reason=revision.reason,
     )
@@ -81,15 +87,15 @@ def actor_message(actor: ActorRow) -> resources_pb2.Actor:
         kind=_KINDS[actor.kind],
         description=actor.description,
         claim_count=actor.claim_count,
-        create_time=timestamp(actor.create_time),
-        update_time=timestamp(actor.update_time),
+        create_time=timestamp_fields(actor.create_time),
+        update_time=timestamp_fields(actor.update_time),
     )
 
 
 def timeline_bucket(bucket: TimelineBucket) -> retriever_service_pb2.TimelineBucket:
     """One period of a timeline."""
     return retriever_service_pb2.TimelineBucket(
-        start_time=timestamp(bucket.start_time),
+        start_time=timestamp_fields(bucket.start_time),
         claim_count=bucket.claim_count,
         sample_claims=[claim_message(claim) for claim in bucket.samples],
     )

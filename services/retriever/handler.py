@@ -8,8 +8,7 @@ transaction per call: concurrent GetClaims share one statement (see `batching`).
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Final, TypeVar
 
@@ -109,7 +108,7 @@ class RetrieverHandler:
     async def get_claim(self, claim_id: str, time_left: float | None) -> ClaimRow:
         """One claim, retracted or not."""
         timeout = self._timeout(time_left)
-        with _database_errors():
+        with _database_errors:
             claim = await self._claims.get(claim_id, timeout)
         if claim is None:
             raise _claim_not_found(claim_id)
@@ -118,9 +117,7 @@ class RetrieverHandler:
     async def _fetch_claims(self, claim_ids: Sequence[str], timeout: float) -> dict[str, ClaimRow]:
         # One statement, its own transaction: read-only by the role's default, bounded by
         # `timeout` (asyncpg cancels it in the server), on a connection kept between batches.
-        return await self._claims_connection.run(
-            lambda connection: queries.get_claims(connection, claim_ids, timeout), timeout
-        )
+        return await queries.get_claims(self._claims_connection, claim_ids, timeout)
 
     async def list_claims(self, request: ClaimListing, time_left: float | None) -> Page[ClaimRow]:
         """A page of claims matching the filters, in statement-time order."""
@@ -128,7 +125,7 @@ class RetrieverHandler:
         after = None
         if request.page.token:
             after = self._open(request.page, "ListClaims", binding, _claim_key)
-        with _database_errors():
+        with _database_errors:
             async with queries.reading(self._pool(), self._timeout(time_left)) as connection:
                 rows = await queries.list_claims(
                     connection,
@@ -150,7 +147,7 @@ class RetrieverHandler:
         after: ScoreKey | None = None
         if request.page.token:
             floor, after = self._open(request.page, "SearchClaims", binding, _search_position)
-        with _database_errors():
+        with _database_errors:
             async with queries.reading(
                 self._pool(), self._timeout(time_left), custom_plans=True
             ) as connection:
@@ -180,7 +177,7 @@ class RetrieverHandler:
         after = 0
         if page.token:
             after = self._open(page, "ListClaimRevisions", binding, _revision_position)
-        with _database_errors():
+        with _database_errors:
             async with queries.reading(self._pool(), self._timeout(time_left)) as connection:
                 rows = await queries.list_revisions(
                     connection, claim_id, after=after, limit=page.size + 1
@@ -195,7 +192,7 @@ class RetrieverHandler:
 
     async def get_actor(self, actor_id: str, time_left: float | None) -> ActorRow:
         """One actor."""
-        with _database_errors():
+        with _database_errors:
             async with queries.reading(self._pool(), self._timeout(time_left)) as connection:
                 actor = await queries.get_actor(connection, actor_id)
         if actor is None:
@@ -209,7 +206,7 @@ class RetrieverHandler:
         binding: dict[str, Scalar] = {"query": query}
         if query is None:
             after_id = self._open(page, "ListActors", binding, _id_position) if page.token else None
-            with _database_errors():
+            with _database_errors:
                 async with queries.reading(self._pool(), self._timeout(time_left)) as connection:
                     actors = await queries.list_actors(
                         connection, after=after_id, limit=page.size + 1
@@ -219,7 +216,7 @@ class RetrieverHandler:
             return Page(items, token)
 
         after = self._open(page, "ListActors", binding, _score_position) if page.token else None
-        with _database_errors():
+        with _database_errors:
             async with queries.reading(
                 self._pool(),
                 self._timeout(time_left),
@@ -239,7 +236,7 @@ class RetrieverHandler:
         self, request: TimelineRequest, time_left: float | None
     ) -> list[TimelineBucket]:
         """An actor's active claims per period, oldest period first, empty ones left out."""
-        with _database_errors():
+        with _database_errors:
             async with queries.reading(self._pool(), self._timeout(time_left)) as connection:
                 buckets = await queries.actor_timeline(
                     connection,
@@ -261,7 +258,7 @@ class RetrieverHandler:
 
     async def get_topic(self, topic_id: str, time_left: float | None) -> TopicRow:
         """One topic."""
-        with _database_errors():
+        with _database_errors:
             async with queries.reading(self._pool(), self._timeout(time_left)) as connection:
                 topic = await queries.get_topic(connection, topic_id)
         if topic is None:
@@ -274,7 +271,7 @@ class RetrieverHandler:
         """A page of topics by id, only the children of `parent_id` if given."""
         binding: dict[str, Scalar] = {"parentId": parent_id}
         after = self._open(page, "ListTopics", binding, _id_position) if page.token else None
-        with _database_errors():
+        with _database_errors:
             async with queries.reading(self._pool(), self._timeout(time_left)) as connection:
                 topics = await queries.list_topics(
                     connection, parent_id=parent_id, after=after, limit=page.size + 1
@@ -322,15 +319,29 @@ class RetrieverHandler:
             ) from None
 
 
-@contextlib.contextmanager
-def _database_errors() -> Iterator[None]:
-    """Turns a statement cancelled by the deadline and a lost database into refusals."""
-    try:
-        yield
-    except (asyncpg.QueryCanceledError, TimeoutError):
-        raise DeadlineExceeded() from None
-    except CONNECTION_FAILURES:
-        raise DatabaseUnavailable() from None
+class _DatabaseErrors:
+    """Turns a statement cancelled by the deadline and a lost database into refusals.
+
+    A class rather than a `contextlib.contextmanager`: every read enters it, and a generator
+    based one costs several times as much.
+    """
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, _: object
+    ) -> None:
+        if kind is None:
+            return
+        if issubclass(kind, (asyncpg.QueryCanceledError, TimeoutError)):
+            raise DeadlineExceeded() from None
+        if issubclass(kind, CONNECTION_FAILURES):
+            raise DatabaseUnavailable() from None
+
+
+# Stateless, so one instance serves every read.
+_database_errors = _DatabaseErrors()
 
 
 async def _check_references(connection: asyncpg.Connection, filters: ClaimFilters) -> None:

@@ -17,16 +17,20 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from enum import Enum
-from typing import Any, Final
+from typing import Any, Final, NamedTuple, Protocol
 
 import asyncpg
 
 # --- values --------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class ClaimRow:
-    """A claim's current state (or, inside a `RevisionRow`, its state at that revision)."""
+class ClaimRow(NamedTuple):
+    """A claim's current state (or, inside a `RevisionRow`, its state at that revision).
+
+    A named tuple where the other values are frozen dataclasses: one is built for every claim
+    read, and a named tuple, as immutable, is built in under half the time (0.8 against 2.2 us
+    for these fields, measured here).
+    """
 
     id: str
     actor_id: str
@@ -206,8 +210,20 @@ def _claim(row: asyncpg.Record) -> ClaimRow:
     )
 
 
+class RowSource(Protocol):
+    """Runs a statement for its rows: an asyncpg connection, or GetClaim's `KeptConnection`."""
+
+    async def fetch(
+        self, query: str, *args: Any, timeout: float | None = None
+    ) -> list[asyncpg.Record]: ...
+
+
+_CLAIM_BY_ID: Final = f"SELECT {_CLAIM_COLUMNS} FROM claims c WHERE c.id = $1"
+_CLAIMS_BY_IDS: Final = f"SELECT {_CLAIM_COLUMNS} FROM claims c WHERE c.id = ANY($1::text[])"
+
+
 async def get_claims(
-    connection: asyncpg.Connection, claim_ids: Sequence[str], timeout: float | None = None
+    connection: RowSource, claim_ids: Sequence[str], timeout: float | None = None
 ) -> dict[str, ClaimRow]:
     """Claims by id, retracted or not; ids with no claim are absent from the result.
 
@@ -215,15 +231,9 @@ async def get_claims(
     `= ANY` of a one-element array (measured here), and most lookups come alone.
     """
     if len(claim_ids) == 1:
-        rows = await connection.fetch(
-            f"SELECT {_CLAIM_COLUMNS} FROM claims c WHERE c.id = $1", claim_ids[0], timeout=timeout
-        )
+        rows = await connection.fetch(_CLAIM_BY_ID, claim_ids[0], timeout=timeout)
     else:
-        rows = await connection.fetch(
-            f"SELECT {_CLAIM_COLUMNS} FROM claims c WHERE c.id = ANY($1::text[])",
-            claim_ids,
-            timeout=timeout,
-        )
+        rows = await connection.fetch(_CLAIMS_BY_IDS, claim_ids, timeout=timeout)
     return {row["id"]: _claim(row) for row in rows}
 
 

@@ -434,8 +434,8 @@ async def test_a_kept_connection_serves_a_run_then_goes_back_and_is_replaced_whe
     )
     kept = KeptConnection(lambda: pool, idle_seconds=0.05)
 
-    async def backend(connection: asyncpg.Connection) -> int:
-        return int(await connection.fetchval("SELECT pg_backend_pid()"))
+    async def backend() -> int:
+        return int((await kept.fetch("SELECT pg_backend_pid()", timeout=5))[0][0])
 
     async def pool_is_free() -> bool:
         try:
@@ -445,18 +445,18 @@ async def test_a_kept_connection_serves_a_run_then_goes_back_and_is_replaced_whe
             return False
 
     try:
-        pids = [await kept.run(backend, 5) for _ in range(3)]
+        pids = [await backend() for _ in range(3)]
         assert len(set(pids)) == 1
         assert not await pool_is_free()  # kept between statements
         await asyncio.sleep(0.2)
         assert await pool_is_free()  # given back once idle
 
         with pytest.raises(asyncpg.DivisionByZeroError):
-            await kept.run(lambda connection: connection.fetchval("SELECT 1 / 0"), 5)
+            await kept.fetch("SELECT 1 / $1::int", 0, timeout=5)
         await asyncio.sleep(0.01)
         assert await pool_is_free()  # given back at once after a failure
 
-        pid = await kept.run(backend, 5)
+        pid = await backend()
         owner = await asyncpg.connect(database_url.value)
         try:
             assert await owner.fetchval("SELECT pg_terminate_backend($1)", pid)
@@ -465,10 +465,39 @@ async def test_a_kept_connection_serves_a_run_then_goes_back_and_is_replaced_whe
         # The statement after the backend died fails as the handler's connection failures do
         # (which exception depends on when the client learns of it); the next one works.
         with pytest.raises(CONNECTION_FAILURES):
-            await kept.run(backend, 5)
-        assert await kept.run(backend, 5) != pid
+            await backend()
+        assert await backend() != pid
     finally:
         await asyncio.sleep(0.1)
+        await asyncio.wait_for(pool.close(), 5)
+
+
+@pytest.mark.asyncio(loop_scope="session")
+async def test_a_kept_connection_prepares_its_statement_again_after_a_schema_change(
+    database_url: DatabaseUrl,
+) -> None:
+    """A statement the kept connection prepared keeps working, with the new columns, after a
+    migration changed the table under it."""
+    table = random_id("kept_probe").replace("-", "_")
+    owner = await asyncpg.connect(database_url.value)
+    pool = await asyncpg.create_pool(
+        database_url.with_user(SERVICE_ROLES["retriever"]).value, min_size=0, max_size=1
+    )
+    kept = KeptConnection(lambda: pool)
+    try:
+        await owner.execute(f"CREATE TABLE {table} (a int)")
+        await owner.execute(f"INSERT INTO {table} VALUES (1)")
+        await owner.execute(f"GRANT SELECT ON {table} TO {SERVICE_ROLES['retriever']}")
+        query = f"SELECT * FROM {table} WHERE a = $1"
+        assert [tuple(row) for row in await kept.fetch(query, 1, timeout=5)] == [(1,)]
+
+        await owner.execute(f"ALTER TABLE {table} ADD COLUMN b text DEFAULT 'new'")
+
+        assert [tuple(row) for row in await kept.fetch(query, 1, timeout=5)] == [(1, "new")]
+    finally:
+        await owner.execute(f"DROP TABLE IF EXISTS {table}")
+        await owner.close()
+        await asyncio.sleep(0.2)
         await asyncio.wait_for(pool.close(), 5)
 
 

@@ -44,6 +44,7 @@ async def _started(store: Store, fetches: int) -> None:
 
 @pytest.mark.asyncio
 async def test_a_lone_lookup_is_one_fetch_of_its_key() -> None:
+    """A lookup with no company fetches its own key at once; a missing key is None."""
     store = Store({"a": 1})
     batcher = KeyedBatcher(store.fetch, max_in_flight=2, max_batch=10)
 
@@ -54,6 +55,7 @@ async def test_a_lone_lookup_is_one_fetch_of_its_key() -> None:
 
 @pytest.mark.asyncio
 async def test_lookups_arriving_together_share_one_fetch() -> None:
+    """Lookups made in the same turn of the loop share one fetch, each key fetched once."""
     store = Store({"a": 1, "b": 2})
     batcher = KeyedBatcher(store.fetch, max_in_flight=2, max_batch=10)
 
@@ -65,6 +67,7 @@ async def test_lookups_arriving_together_share_one_fetch() -> None:
 
 @pytest.mark.asyncio
 async def test_lookups_queue_while_fetches_run_and_go_together_in_the_next() -> None:
+    """While the only fetch allowed runs, lookups queue, then go together in the next fetch."""
     store = Store({str(number): number for number in range(10)})
     store.release.clear()
     batcher = KeyedBatcher(store.fetch, max_in_flight=1, max_batch=10)
@@ -83,6 +86,7 @@ async def test_lookups_queue_while_fetches_run_and_go_together_in_the_next() -> 
 
 @pytest.mark.asyncio
 async def test_a_batch_holds_at_most_max_batch_keys() -> None:
+    """A fetch is given at most `max_batch` keys; the rest go in the fetches after it."""
     store = Store({str(number): number for number in range(7)})
     batcher = KeyedBatcher(store.fetch, max_in_flight=1, max_batch=3)
 
@@ -94,6 +98,7 @@ async def test_a_batch_holds_at_most_max_batch_keys() -> None:
 
 @pytest.mark.asyncio
 async def test_a_fetch_is_allowed_the_longest_time_its_callers_allow() -> None:
+    """A shared fetch may take as long as the most patient of its callers allows."""
     store = Store({"a": 1, "b": 2})
     batcher = KeyedBatcher(store.fetch, max_in_flight=1, max_batch=10)
 
@@ -104,6 +109,7 @@ async def test_a_fetch_is_allowed_the_longest_time_its_callers_allow() -> None:
 
 @pytest.mark.asyncio
 async def test_a_failed_fetch_fails_its_own_callers_only() -> None:
+    """A fetch's failure reaches the callers it served, and a later lookup is fetched anew."""
     store = Store({"a": 1, "b": 2})
     store.release.clear()
     store.failure = ConnectionError("database gone")
@@ -125,6 +131,8 @@ async def test_a_failed_fetch_fails_its_own_callers_only() -> None:
 async def test_a_caller_leaving_a_shared_fetch_leaves_the_others_their_values(
     leaving_by: str,
 ) -> None:
+    """A caller whose deadline passes, or whose call is cancelled, during a shared fetch
+    leaves; the fetch goes on and the others get their values."""
     store = Store({"a": 1})
     store.release.clear()
     batcher = KeyedBatcher(store.fetch, max_in_flight=1, max_batch=10)
@@ -143,8 +151,54 @@ async def test_a_caller_leaving_a_shared_fetch_leaves_the_others_their_values(
 
 @pytest.mark.parametrize(("in_flight", "batch"), [(0, 1), (1, 0)])
 def test_limits_must_be_positive(in_flight: int, batch: int) -> None:
+    """A batcher with no fetch allowed in flight or no key per batch is refused."""
+
     async def fetch(keys: Sequence[str], timeout: float) -> dict[str, int]:
         return {}
 
     with pytest.raises(ValueError, match="at least 1"):
         KeyedBatcher(fetch, max_in_flight=in_flight, max_batch=batch)
+
+
+@pytest.mark.asyncio
+async def test_lookups_after_a_quiet_spell_are_served_by_the_runners_already_started() -> None:
+    """A runner waits for the next lookup once none is left: lookups that come one at a time
+    wake it, and no more runner tasks than `max_in_flight` ever exist."""
+    store = Store({"a": 1, "b": 2})
+    batcher = KeyedBatcher(store.fetch, max_in_flight=2, max_batch=10)
+
+    def runners() -> int:
+        return sum(
+            1
+            for task in asyncio.all_tasks()
+            if getattr(task.get_coro(), "__qualname__", "") == "KeyedBatcher._run"
+        )
+
+    before = runners()
+    for key in ["a", "b", "a", "missing", "b"]:
+        assert await batcher.get(key, 1.0) == store.values.get(key)
+        await asyncio.sleep(0.01)
+
+    assert runners() - before == 1
+    assert store.calls == [["a"], ["b"], ["a"], ["missing"], ["b"]]
+
+
+@pytest.mark.asyncio
+async def test_fetches_run_side_by_side_up_to_max_in_flight() -> None:
+    """With two fetches allowed, a second lookup starts its own fetch while the first runs; a
+    third waits for a free runner and takes every key that queued meanwhile."""
+    store = Store({str(number): number for number in range(5)})
+    store.release.clear()
+    batcher = KeyedBatcher(store.fetch, max_in_flight=2, max_batch=10)
+    first = asyncio.ensure_future(batcher.get("0", 1.0))
+    await _started(store, 1)
+    second = asyncio.ensure_future(batcher.get("1", 1.0))
+    await _started(store, 2)
+    queued = [asyncio.ensure_future(batcher.get(key, 1.0)) for key in ("2", "3")]
+    await asyncio.sleep(0.01)
+    assert store.calls == [["0"], ["1"]]
+
+    store.release.set()
+
+    assert await asyncio.gather(first, second, *queued) == [0, 1, 2, 3]
+    assert store.calls == [["0"], ["1"], ["2", "3"]]

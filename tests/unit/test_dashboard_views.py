@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -38,7 +37,7 @@ def claim(**overrides: object) -> ClaimRow:
         create_time=MOMENT,
         update_time=MOMENT,
     )
-    return replace(base, **overrides)  # type: ignore[arg-type]
+    return base._replace(**overrides)  # type: ignore[arg-type]
 
 
 def test_text_diff_marks_words_not_lines() -> None:
