@@ -97,6 +97,8 @@ class Throughput:
     health_check_rps: float
     get_claim_cost: CallCost
     health_check_cost: CallCost
+    claims_per_query: float = 0.0
+    """How many GetClaims the retriever's queries served on average (its batches)."""
 
     @property
     def ratio(self) -> float:
@@ -163,7 +165,8 @@ class ReadReport:
                 where = f"throughput at {scale_name(scale.claims)}, {in_flight} in flight"
                 for number, result in enumerate(rounds, start=1):
                     lines.append(
-                        f"{where}, round {number}: GetClaim {result.get_claim_rps:,.0f} req/s, "
+                        f"{where}, round {number}: GetClaim {result.get_claim_rps:,.0f} req/s "
+                        f"({result.claims_per_query:.1f} claims per query), "
                         f"health check {result.health_check_rps:,.0f} req/s, ratio "
                         f"{result.ratio:.2f}; CPU per call: GetClaim "
                         f"{result.get_claim_cost.describe()}, health check "
@@ -425,15 +428,15 @@ async def measure_throughput(
     warm_up = warm_up_seconds(seconds)
 
     async def reading(method: str) -> _Reading:
-        handled = await asyncio.to_thread(_handled_calls, metrics_url, method)
+        scrape = await asyncio.to_thread(_scrape, metrics_url, method)
         return _Reading(
             time.monotonic(),
-            handled,
+            scrape,
             sum(cpu_seconds(process_tree(retriever_pid)).values()),
             cpu_seconds(database_backends(url.database), command="postgres"),
         )
 
-    async def rate(path: str, bodies: Sequence[bytes]) -> tuple[float, CallCost]:
+    async def rate(path: str, bodies: Sequence[bytes]) -> tuple[float, CallCost, float]:
         method = path.rpartition("/")[2]
         # The generators stop at the end of the block; the limit only bounds a run left behind.
         limit = warm_up + seconds + 60
@@ -443,10 +446,10 @@ async def measure_throughput(
             await asyncio.sleep(seconds)
             after = await reading(method)
             load.check_running()
-        failed = after.handled.failed - before.handled.failed
+        failed = after.scrape.failed - before.scrape.failed
         if failed:
             raise RuntimeError(f"{failed:.0f} calls to {path} failed under load")
-        calls = after.handled.ok - before.handled.ok
+        calls = after.scrape.ok - before.scrape.ok
         if calls <= 0:
             raise RuntimeError(f"no call to {path} completed in {seconds} s under load")
         database_used = sum(
@@ -457,25 +460,39 @@ async def measure_throughput(
             # No backend process to read here: the database server is on another machine.
             database_us=database_used / calls * 1e6 if after.database_cpu else None,
         )
-        return calls / (after.time - before.time), cost
+        queries = after.scrape.claim_queries - before.scrape.claim_queries
+        claims_per_query = (
+            (after.scrape.claims_looked_up - before.scrape.claims_looked_up) / queries
+            if queries
+            else 0.0
+        )
+        return calls / (after.time - before.time), cost, claims_per_query
 
     results = []
     for _ in range(rounds):
         for calls in in_flight:
-            health, health_cost = await rate("/grpc.health.v1.Health/Check", [b""] * calls)
-            claim, claim_cost = await rate(
+            health, health_cost, _ = await rate("/grpc.health.v1.Health/Check", [b""] * calls)
+            claim, claim_cost, claims_per_query = await rate(
                 "/panoptic.v1.RetrieverService/GetClaim", claim_bodies[:calls]
             )
-            results.append(Throughput(calls, claim, health, claim_cost, health_cost))
+            results.append(
+                Throughput(calls, claim, health, claim_cost, health_cost, claims_per_query)
+            )
     return results
 
 
 @dataclass(frozen=True)
-class _Handled:
-    """Calls of one method a server has answered so far: OK, and with any other status."""
+class _Scrape:
+    """What a throughput run reads of the retriever's `/metrics` at both ends of its window."""
 
     ok: float
+    """Calls of the method measured answered so far with OK..."""
     failed: float
+    """...and with any other status."""
+    claims_looked_up: float
+    """Claims GetClaim's queries looked up so far..."""
+    claim_queries: float
+    """...and how many queries that took."""
 
 
 @dataclass(frozen=True)
@@ -483,14 +500,15 @@ class _Reading:
     """The counters a throughput run reads at both ends of its window."""
 
     time: float
-    handled: _Handled
+    scrape: _Scrape
     retriever_cpu: float
     database_cpu: dict[int, float]
 
 
-def _handled_calls(metrics_url: str, method: str) -> _Handled:
-    """From a gRPC service's `/metrics`: its `grpc_server_handled_total` for `method`."""
-    ok = failed = 0.0
+def _scrape(metrics_url: str, method: str) -> _Scrape:
+    """From a retriever's `/metrics`: its `grpc_server_handled_total` for `method`, and its
+    `panoptic_retriever_claims_per_query` sum and count."""
+    ok = failed = claims = queries = 0.0
     with urllib.request.urlopen(metrics_url, timeout=5) as response:  # noqa: S310 - loopback
         text = response.read().decode()
     for family in text_string_to_metric_families(text):
@@ -503,7 +521,11 @@ def _handled_calls(metrics_url: str, method: str) -> _Handled:
                     ok += sample.value
                 else:
                     failed += sample.value
-    return _Handled(ok, failed)
+            elif sample.name == "panoptic_retriever_claims_per_query_sum":
+                claims += sample.value
+            elif sample.name == "panoptic_retriever_claims_per_query_count":
+                queries += sample.value
+    return _Scrape(ok, failed, claims, queries)
 
 
 # --- plans ---------------------------------------------------------------------------------------

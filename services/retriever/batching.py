@@ -4,9 +4,15 @@ A retriever under load receives many GetClaim calls at once. Each one alone cost
 pool checkout, a round trip to PostgreSQL, a statement executed there, its rows decoded here.
 `KeyedBatcher` lets them share: a lookup starts a query at once while fewer than
 `max_in_flight` are running, and otherwise waits for the next one, which then fetches every
-key that queued meanwhile (`WHERE id = ANY($1)`). A lone caller therefore pays what it did
-before, with no timer to wait for, and under load each query serves many callers: the same
-"data loader" pattern GraphQL servers use.
+key that queued meanwhile (`WHERE id IN (...)`). A lone caller therefore pays little more than
+its own query, with no timer to wait for, and under load each query serves many callers: the
+same "data loader" pattern GraphQL servers use.
+
+Calls that arrive together still reach `get` several turns of the event loop apart: gRPC
+accepts them one at a time and hands each over once its request has been read. So a batch is
+taken only after the loop has turned `GATHER_TURNS` times, and the calls already inside gRPC
+join it. With the loop otherwise idle those turns take microseconds; under load they take as
+long as the other calls' work, which is when company is coming.
 
 Each caller waits on a future of its own, so a caller that gives up (its deadline passes or
 its call is cancelled) leaves the others' results alone.
@@ -16,13 +22,21 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Hashable, Sequence
-from typing import Generic, TypeVar
+from typing import Final, Generic, TypeVar
 
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
 
 # Fetches the values of some keys within a time limit (seconds); keys without one are absent.
 Fetch = Callable[[Sequence[K], float], Awaitable[dict[K, V]]]
+
+# Turns of the event loop between a batch's first lookup and its query. Measured here with 16
+# and 64 GetClaims in flight, 12 alternating rounds each: 1.3-1.9 claims per query taking the
+# batch at once, 1.7-2.0 after 4 turns, 2.5-2.9 after 8, 3.5-4.9 after 16; GetClaim's rate
+# against the health check's went from 0.72-0.74 to 0.78, 0.81-0.82 and 0.79-0.82. Waiting
+# instead only for the calls gRPC had begun (an interceptor told of them) gathered next to
+# nothing: most of the company had not been accepted yet.
+GATHER_TURNS: Final = 8
 
 
 class KeyedBatcher(Generic[K, V]):
@@ -67,20 +81,22 @@ class KeyedBatcher(Generic[K, V]):
         if timeout > self._time_allowed:
             self._time_allowed = timeout
         if not self._runner_coming:
-            # The runner's next step comes after the callbacks already due, so calls that
-            # arrived together join one batch.
-            if self._idle:
-                self._runner_coming = True
+            # A runner to come for the key: an idle one woken, or a new one. It gathers for
+            # `GATHER_TURNS` turns of the loop before it takes its batch.
+            while self._idle:
                 woken = self._idle.pop()
                 if not woken.cancelled():  # as it is once its runner is being stopped
+                    self._runner_coming = True
                     woken.set_result(None)
-            elif self._runners < self._max_in_flight:
-                self._runner_coming = True
-                self._runners += 1
-                task = loop.create_task(self._run())
-                # The loop keeps only weak references to tasks.
-                self._tasks.add(task)
-                task.add_done_callback(self._tasks.discard)
+                    break
+            else:
+                if self._runners < self._max_in_flight:
+                    self._runner_coming = True
+                    self._runners += 1
+                    task = loop.create_task(self._run())
+                    # The loop keeps only weak references to tasks.
+                    self._tasks.add(task)
+                    task.add_done_callback(self._tasks.discard)
         # A timer on this caller's own future, cheaper than asyncio.timeout on the hot path.
         timer = loop.call_later(timeout, _expire, future)
         try:
@@ -89,18 +105,26 @@ class KeyedBatcher(Generic[K, V]):
             timer.cancel()
 
     async def _run(self) -> None:
-        """Fetches the waiting keys a batch at a time, and waits to be woken when none wait."""
+        """Fetches the waiting keys a batch at a time, and waits to be woken when none wait.
+
+        A runner starts, or is woken, as the one coming for the keys waiting
+        (`_runner_coming`): the lookup that started or woke it saw to that.
+        """
         loop = asyncio.get_running_loop()
         woken: asyncio.Future[None] | None = None
         try:
             while True:
+                for _ in range(GATHER_TURNS):
+                    await asyncio.sleep(0)
                 self._runner_coming = False
-                if self._waiting:
-                    await self._serve(*self._take_batch())
-                else:
-                    woken = loop.create_future()
-                    self._idle.append(woken)
-                    await woken
+                await self._serve(*self._take_batch())
+                if self._waiting and not self._runner_coming:
+                    # Keys queued while it fetched, and no other runner is coming for them.
+                    self._runner_coming = True
+                    continue
+                woken = loop.create_future()
+                self._idle.append(woken)
+                await woken
         finally:
             # Only the loop shutting down ends a runner.
             self._runners -= 1

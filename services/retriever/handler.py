@@ -15,7 +15,7 @@ from typing import Final, TypeVar
 import asyncpg
 
 from panoptic.core.db import KeptConnection
-from services.retriever import queries
+from services.retriever import metrics, queries
 from services.retriever.batching import KeyedBatcher
 from services.retriever.domain import (
     ClaimListing,
@@ -117,6 +117,7 @@ class RetrieverHandler:
     async def _fetch_claims(self, claim_ids: Sequence[str], timeout: float) -> dict[str, ClaimRow]:
         # One statement, its own transaction: read-only by the role's default, bounded by
         # `timeout` (asyncpg cancels it in the server), on a connection kept between batches.
+        metrics.CLAIMS_PER_QUERY.observe(len(claim_ids))
         return await queries.get_claims(self._claims_connection, claim_ids, timeout)
 
     async def list_claims(self, request: ClaimListing, time_left: float | None) -> Page[ClaimRow]:

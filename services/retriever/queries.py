@@ -10,6 +10,7 @@ planned for; values always travel as `$n` parameters.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 from collections.abc import AsyncIterator, Sequence
@@ -218,8 +219,11 @@ class RowSource(Protocol):
     ) -> list[asyncpg.Record]: ...
 
 
-_CLAIM_BY_ID: Final = f"SELECT {_CLAIM_COLUMNS} FROM claims c WHERE c.id = $1"
-_CLAIMS_BY_IDS: Final = f"SELECT {_CLAIM_COLUMNS} FROM claims c WHERE c.id = ANY($1::text[])"
+@functools.cache
+def _claims_by_ids(count: int) -> str:
+    """The statement that looks up `count` ids at once (`IN ($1)` is planned as `= $1`)."""
+    placeholders = ", ".join(f"${number}" for number in range(1, count + 1))
+    return f"SELECT {_CLAIM_COLUMNS} FROM claims c WHERE c.id IN ({placeholders})"
 
 
 async def get_claims(
@@ -227,13 +231,17 @@ async def get_claims(
 ) -> dict[str, ClaimRow]:
     """Claims by id, retracted or not; ids with no claim are absent from the result.
 
-    One id is looked up by equality: PostgreSQL spends ~33 us on that against ~52 us on
-    `= ANY` of a one-element array (measured here), and most lookups come alone.
+    The ids go to a statement with a power of two of parameters, the last id repeated to fill
+    it, so that a handful of statements serve every count and PostgreSQL plans each once.
+    `= ANY($1)` of an array was planned anew on every run, its generic plan being estimated for
+    an array of unknown length (measured here: 95 us of the server's CPU for two ids that way,
+    55 us this way; 130 against 85 us for four).
     """
-    if len(claim_ids) == 1:
-        rows = await connection.fetch(_CLAIM_BY_ID, claim_ids[0], timeout=timeout)
-    else:
-        rows = await connection.fetch(_CLAIMS_BY_IDS, claim_ids, timeout=timeout)
+    if not claim_ids:
+        return {}
+    count = 1 << (len(claim_ids) - 1).bit_length()
+    padded = [*claim_ids, *[claim_ids[-1]] * (count - len(claim_ids))]
+    rows = await connection.fetch(_claims_by_ids(count), *padded, timeout=timeout)
     return {row["id"]: _claim(row) for row in rows}
 
 

@@ -54,6 +54,7 @@ def test_read_benchmark_reports_latencies_throughput_and_cpu_per_call(
             assert round_["health_check_rps"] > 0
             # The test's server runs here, so its backends' CPU is read too.
             assert round_["get_claim_cost"]["retriever_us"] > 0
+            assert round_["claims_per_query"] >= 1  # from the retriever's own histogram
             assert round_["get_claim_cost"]["database_us"] > 0
             assert round_["health_check_cost"]["retriever_us"] > 0
     assert len(report["throughput_ratios"]) == 8

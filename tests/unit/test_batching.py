@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 import pytest
 
-from services.retriever.batching import KeyedBatcher
+from services.retriever.batching import GATHER_TURNS, KeyedBatcher
 
 
 class Store:
@@ -202,3 +202,25 @@ async def test_fetches_run_side_by_side_up_to_max_in_flight() -> None:
 
     assert await asyncio.gather(first, second, *queued) == [0, 1, 2, 3]
     assert store.calls == [["0"], ["1"], ["2", "3"]]
+
+
+@pytest.mark.asyncio
+async def test_lookups_made_within_the_gathering_turns_join_the_first_ones_batch() -> None:
+    """A batch is fetched `GATHER_TURNS` turns of the event loop after its first lookup: the
+    lookups made by then join it, a later one goes in the next batch."""
+    store = Store({"a": 1, "b": 2, "c": 3})
+    batcher = KeyedBatcher(store.fetch, max_in_flight=1, max_batch=10)
+
+    async def after_turns(turns: int, key: str) -> int | None:
+        for _ in range(turns):
+            await asyncio.sleep(0)
+        return await batcher.get(key, 1.0)
+
+    results = await asyncio.gather(
+        batcher.get("a", 1.0),
+        after_turns(GATHER_TURNS - 1, "b"),
+        after_turns(GATHER_TURNS + 2, "c"),
+    )
+
+    assert results == [1, 2, 3]
+    assert store.calls == [["a", "b"], ["c"]]
