@@ -97,7 +97,7 @@ class Throughput:
     health_check_rps: float
     get_claim_cost: CallCost
     health_check_cost: CallCost
-    claims_per_query: float = 0.0
+    claims_per_query: float
     """How many GetClaims the retriever's queries served on average (its batches)."""
 
     @property
