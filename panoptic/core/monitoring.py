@@ -176,16 +176,25 @@ async def start_prometheus(
         )
     url = f"http://{client_host}:{settings.prometheus_port}/-/ready"
     deadline = time.monotonic() + READY_TIMEOUT_SECONDS
-    while not await asyncio.to_thread(_answers, url):
-        if process.returncode is not None or time.monotonic() > deadline:
-            if process.returncode is None:
-                process.kill()
-                await process.wait()
-            raise MonitoringUnavailable(
-                f"Prometheus did not become ready (exit code {process.returncode}); "
-                f"its log is {log_path}"
-            )
-        await asyncio.sleep(0.2)
+    try:
+        while not await asyncio.to_thread(_answers, url):
+            if process.returncode is not None:
+                raise MonitoringUnavailable(
+                    f"Prometheus exited with code {process.returncode} on start; "
+                    f"its log is {log_path}"
+                )
+            if time.monotonic() > deadline:
+                raise MonitoringUnavailable(
+                    f"Prometheus was not ready after {READY_TIMEOUT_SECONDS:.0f} s; "
+                    f"its log is {log_path}"
+                )
+            await asyncio.sleep(0.2)
+    except BaseException:
+        # Given up on, or the start cancelled (Ctrl-C): the caller never gets the process.
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+        raise
     return process
 
 

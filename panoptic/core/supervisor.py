@@ -3,7 +3,8 @@
 It takes a lock so a second `up` in the same data directory refuses to start, brings up the
 database (embedded unless `DATABASE_URL` is set), migrates, starts every service as compose
 would (`panoptic indexer`, `panoptic retriever`, ...), waits until each reports SERVING, loads
-the demo corpus on first start, and on Ctrl-C or SIGTERM stops everything in reverse order.
+the demo corpus on first start, and on Ctrl-C or SIGTERM, even while still starting, stops
+everything in reverse order.
 """
 
 from __future__ import annotations
@@ -36,6 +37,8 @@ log = get_logger("panoptic.up")
 
 TOKEN_FILE = "indexer-token"  # noqa: S105 - a file name, not a secret
 DEMO_FILE = "demo-corpus.jsonl"
+# Present from the start of a demo load until it is complete.
+DEMO_LOADING_FILE = "demo-corpus.loading"
 
 
 class AlreadyRunning(PanopticError):
@@ -167,12 +170,15 @@ class Suite:
             probe = wait_until_http_ready(host, service.port, service.ready_path, timeout=60)
         ready = asyncio.ensure_future(probe)
         exited = asyncio.ensure_future(process.wait())
-        await asyncio.wait({ready, exited}, return_when=asyncio.FIRST_COMPLETED)
-        if exited.done():
+        try:
+            await asyncio.wait({ready, exited}, return_when=asyncio.FIRST_COMPLETED)
+            if exited.done():
+                raise ChildFailed(f"the {service.name} exited with code {exited.result()} on start")
+            await ready
+        finally:
+            # Also when the start itself is cancelled (Ctrl-C): no probe outlives it.
             ready.cancel()
-            raise ChildFailed(f"the {service.name} exited with code {exited.result()} on start")
-        exited.cancel()
-        await ready
+            exited.cancel()
 
     async def wait_for_exit(self) -> str:
         """Waits until any service exits; returns its name."""
@@ -230,20 +236,20 @@ async def run_suite(
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
     exit_code = 0
+    stopper = asyncio.ensure_future(stop.wait())
     try:
-        for service in services:
-            await suite.start(service)
-        if with_monitoring:  # last to start, first to stop, watched like the services
-            suite.processes["prometheus"] = await monitoring.start_prometheus(
-                settings,
-                {service.name: service.metrics_port for service in services},
-                _client_host(settings.bind_host),
-            )
-        demo_note = (
-            await load_demo_corpus(settings, owner_url, token)
-            if load_demo
-            else "demo data: not loaded (--no-demo)"
+        # Ctrl-C is heeded while the suite starts and loads the demo corpus too, not only once
+        # it is ready; an interrupted demo load goes on at the next start.
+        starting = asyncio.ensure_future(
+            _start_suite(suite, services, settings, owner_url, token, load_demo, with_monitoring)
         )
+        await asyncio.wait({starting, stopper}, return_when=asyncio.FIRST_COMPLETED)
+        if not starting.done():
+            starting.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await starting
+            return exit_code
+        demo_note = starting.result()
         _print_ready(
             settings,
             owner_url,
@@ -258,20 +264,43 @@ async def run_suite(
             print(monitoring.describe(settings, host) + "\n", file=sys.stderr, flush=True)
         expiry = asyncio.ensure_future(expire_requests_periodically(owner_url))
         watcher = asyncio.ensure_future(suite.wait_for_exit())
-        stopper = asyncio.ensure_future(stop.wait())
         await asyncio.wait({watcher, stopper}, return_when=asyncio.FIRST_COMPLETED)
         if watcher.done():
             log.error("a service exited unexpectedly; stopping the suite", service=watcher.result())
             exit_code = 1
         watcher.cancel()
-        stopper.cancel()
         expiry.cancel()
     finally:
+        stopper.cancel()
         print("\nstopping Panoptic...", file=sys.stderr)
         await suite.stop()
         if embedded is not None:
             embedded.stop()
     return exit_code
+
+
+async def _start_suite(
+    suite: Suite,
+    services: list[ChildService],
+    settings: Settings,
+    owner_url: DatabaseUrl,
+    token: str,
+    load_demo: bool,
+    with_monitoring: bool,
+) -> str:
+    """Starts every service, then Prometheus if asked, then loads the demo corpus if asked;
+    returns the ready banner's line about the demo data."""
+    for service in services:
+        await suite.start(service)
+    if with_monitoring:  # last to start, first to stop, watched like the services
+        suite.processes["prometheus"] = await monitoring.start_prometheus(
+            settings,
+            {service.name: service.metrics_port for service in services},
+            _client_host(settings.bind_host),
+        )
+    if not load_demo:
+        return "demo data: not loaded (--no-demo)"
+    return await load_demo_corpus(settings, owner_url, token)
 
 
 async def expire_requests_periodically(owner_url: DatabaseUrl, every_seconds: float = 3600) -> None:
@@ -294,7 +323,9 @@ async def load_demo_corpus(settings: Settings, owner_url: DatabaseUrl, token: st
     """On first start, loads the demo corpus through the indexer as a pipeline would.
 
     Returns a line for the ready banner. An empty claims table is what "first start" means,
-    so a database that already holds data (demo or real) is left alone.
+    so a database that already holds data (demo or real) is left alone, unless it holds part
+    of the demo corpus: a load that was interrupted (Ctrl-C) goes on where it stopped. Its
+    batches keep their request ids, so those already indexed are not written twice.
     """
     import asyncpg
 
@@ -306,7 +337,8 @@ async def load_demo_corpus(settings: Settings, owner_url: DatabaseUrl, token: st
         has_claims = await connection.fetchval("SELECT EXISTS (SELECT 1 FROM claims)")
     finally:
         await connection.close()
-    if has_claims:
+    unfinished = settings.data_dir / DEMO_LOADING_FILE
+    if has_claims and not unfinished.exists():
         return "demo data: not loaded (the database already holds claims)"
     corpus = settings.data_dir / DEMO_FILE
     if not corpus.exists():
@@ -315,11 +347,13 @@ async def load_demo_corpus(settings: Settings, owner_url: DatabaseUrl, token: st
             write_jsonl(generate_corpus(), handle)
         partial.replace(corpus)
     address = f"{_client_host(settings.bind_host)}:{settings.indexer_port}"
+    unfinished.touch()
     summary = await index_file(
         corpus,
         ClientOptions(address=address, token=token),
         progress_dir=settings.data_dir / "index-progress",
     )
+    unfinished.unlink()
     return f"demo data: {summary.describe()}"
 
 

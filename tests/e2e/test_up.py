@@ -22,6 +22,8 @@ from tests.support.processes import ROOT, PanopticProcess, service_env, wait_for
 
 pytestmark = pytest.mark.slow
 
+COUNT_CLAIMS = "SELECT count(*) FROM claims"
+
 
 def _ready(process: PanopticProcess) -> bool:
     if process.process.poll() is not None:
@@ -60,7 +62,7 @@ def test_up_serves_the_suite_keeps_data_and_refuses_a_second_instance(tmp_path: 
     try:
         wait_for(lambda: _ready(first), timeout=180)
         assert "demo data: indexed 20000 claims" in first.output
-        assert asyncio.run(_owner_query(server, "SELECT count(*) FROM claims")) == 20000
+        assert asyncio.run(_owner_query(server, COUNT_CLAIMS)) == 20000
         for name, service in (
             ("INDEXER", "panoptic.v1.IndexerService"),
             ("RETRIEVER", "panoptic.v1.RetrieverService"),
@@ -107,6 +109,57 @@ def test_up_serves_the_suite_keeps_data_and_refuses_a_second_instance(tmp_path: 
         assert comment == marker
     finally:
         assert restarted.stop(signal.SIGTERM) == 0, restarted.output
+
+
+def test_ctrl_c_during_the_demo_load_stops_the_suite_and_the_next_start_finishes_the_load(
+    tmp_path: Path,
+) -> None:
+    """Ctrl-C while the demo corpus loads stops everything without waiting for the load; the
+    next start loads the rest, and no claim is written twice."""
+    data_dir = tmp_path / "data"
+    env = service_env("", data_dir)
+    del env["DATABASE_URL"]
+    del env["PANOPTIC_INDEXER_TOKEN"]
+    server = EmbeddedPostgres(data_dir / "postgres")
+
+    first = PanopticProcess(("up",), env, tmp_path / "up-1.log").start()
+    try:
+        # The first batches are in: the load has begun, and has most of its claims to go.
+        wait_for(lambda: server.is_running() and _claims_so_far(server) > 0, timeout=180)
+    finally:
+        assert first.stop(signal.SIGINT) == 0, first.output
+    assert "Panoptic is ready" not in first.output
+    assert "stopping Panoptic" in first.output
+    assert not server.is_running(), "up must stop the embedded PostgreSQL it started"
+    server.ensure_started()
+    try:
+        interrupted_at = asyncio.run(_owner_query(server, COUNT_CLAIMS))
+    finally:
+        server.stop()
+    assert isinstance(interrupted_at, int)
+    assert 0 < interrupted_at < 20000, "the load must have been cut short"
+
+    restarted = PanopticProcess(("up",), env, tmp_path / "up-2.log").start()
+    try:
+        wait_for(lambda: _ready(restarted), timeout=180)
+        assert "demo data: indexed" in restarted.output
+        assert asyncio.run(_owner_query(server, COUNT_CLAIMS)) == 20000
+        # One revision per claim: batches indexed before the interruption were not redone.
+        revisions = "SELECT count(*) FROM claim_revisions"
+        assert asyncio.run(_owner_query(server, revisions)) == 20000
+    finally:
+        assert restarted.stop(signal.SIGINT) == 0, restarted.output
+    assert not (data_dir / "demo-corpus.loading").exists()
+
+
+def _claims_so_far(server: EmbeddedPostgres) -> int:
+    """Claims in the database, or 0 while it does not accept connections yet."""
+    try:
+        count = asyncio.run(_owner_query(server, COUNT_CLAIMS))
+    except (OSError, asyncpg.PostgresError):
+        return 0
+    assert isinstance(count, int)
+    return count
 
 
 def test_services_stop_by_themselves_when_up_is_killed(tmp_path: Path) -> None:
