@@ -24,9 +24,10 @@ from migrations.schema import AUTOGENERATE_OPTIONS, metadata
 from panoptic.core import migrate
 from panoptic.core.db import DatabaseUrl
 from tests.conftest import random_id
+from tests.support.roles import execute_read_write
 
 # The newest revision in migrations/versions: what `upgrade head` leaves a database at.
-HEAD_REVISION = "0005"
+HEAD_REVISION = "0006"
 
 TABLES = sorted(metadata.tables)
 RETRIEVER_TABLES = [
@@ -106,13 +107,6 @@ async def insert_claim_with_history(connection: asyncpg.Connection) -> dict[str,
     )
     await insert(connection, "claim_revisions", revision_row(claim))
     return claim
-
-
-async def execute_read_write(connection: asyncpg.Connection, statement: str) -> None:
-    """Runs `statement` in a transaction made read-write whatever the session's default."""
-    async with connection.transaction():
-        await connection.execute("SET TRANSACTION READ WRITE")
-        await connection.execute(statement)
 
 
 async def schema_objects(url: DatabaseUrl) -> dict[str, list[Any]]:
