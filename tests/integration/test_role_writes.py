@@ -1,4 +1,6 @@
-"""No service role can fill the disk through large objects, which no table privilege governs."""
+"""No service role can fill the disk through what no table privilege governs: large objects
+and temporary tables.
+"""
 
 from __future__ import annotations
 
@@ -57,5 +59,19 @@ async def test_service_roles_cannot_create_or_write_large_objects(
             )
             == 0
         )
+    finally:
+        await connection.close()
+
+
+@pytest.mark.asyncio(loop_scope="session")
+@pytest.mark.parametrize("role", SERVICE_ROLES)
+async def test_service_roles_cannot_create_temporary_tables(
+    database_url: DatabaseUrl, role: str
+) -> None:
+    """Temporary tables, the other way to write without a table privilege, are refused too."""
+    connection = await asyncpg.connect(database_url.with_user(role).value)
+    try:
+        with pytest.raises(asyncpg.InsufficientPrivilegeError):
+            await execute_read_write(connection, "CREATE TEMP TABLE scratch (payload text)")
     finally:
         await connection.close()
