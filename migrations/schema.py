@@ -28,6 +28,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import ARRAY, BYTEA, DOUBLE_PRECISION, TIMESTAMP, TSVECTOR
 
+from panoptic.core.timestamps import in_range_sql
+
 # Names PostgreSQL reports in errors, so a constraint's name says which table and rule it is.
 NAMING_CONVENTION: Final = {
     "pk": "pk_%(table_name)s",
@@ -43,6 +45,18 @@ metadata = MetaData(naming_convention=NAMING_CONVENTION)
 SLUG_PATTERN: Final = "^[a-z0-9](?:[a-z0-9-]{0,126}[a-z0-9])?$"
 # Claim ids are chosen by pipelines: 1 to 128 URL-safe characters.
 CLAIM_ID_PATTERN: Final = "^[A-Za-z0-9._~-]{1,128}$"
+
+# Every time column of the claims' tables, which hold only times the API accepts (0007).
+TIME_COLUMNS: Final = {
+    "claims": ("stated_at", "source_published_at", "create_time", "update_time"),
+    "claim_topics": ("stated_at",),
+    "claim_revisions": ("stated_at", "source_published_at", "record_time"),
+}
+
+
+def times_in_range(table: str, columns: tuple[str, ...] | None = None) -> str:
+    """The condition that `table`'s time columns (or `columns` of it) hold accepted times."""
+    return " AND ".join(in_range_sql(column) for column in columns or TIME_COLUMNS[table])
 
 
 def _timestamp(name: str, *, recorded: bool = False) -> Column[Any]:
@@ -139,6 +153,7 @@ claims = Table(
     CheckConstraint("confidence >= 0 AND confidence <= 1", name="confidence_range"),
     CheckConstraint("state IN ('ACTIVE', 'RETRACTED')", name="state_known"),
     CheckConstraint("revision >= 1", name="revision_positive"),
+    CheckConstraint(times_in_range("claims"), name="times_in_range"),
     # Keyset paging: an actor's claims, and all claims, by statement time.
     Index(None, "actor_id", "stated_at", "id"),
     Index(None, "stated_at", "id"),
@@ -175,6 +190,7 @@ claim_topics = Table(
     Column("is_current", Boolean, nullable=False, server_default=text("true")),
     Column("actor_id", Text, ForeignKey("actors.id"), nullable=False),
     PrimaryKeyConstraint("claim_id", "topic_id"),
+    CheckConstraint(times_in_range("claim_topics"), name="times_in_range"),
     Index(None, "topic_id", "stated_at", "claim_id", postgresql_where=text("is_current")),
     Index(
         None, "topic_id", "actor_id", "stated_at", "claim_id", postgresql_where=text("is_current")
@@ -234,6 +250,7 @@ claim_revisions = Table(
     CheckConstraint("(revision = 1) = (change = 'CREATED')", name="created_first"),
     CheckConstraint("confidence >= 0 AND confidence <= 1", name="confidence_range"),
     CheckConstraint("state IN ('ACTIVE', 'RETRACTED')", name="state_known"),
+    CheckConstraint(times_in_range("claim_revisions"), name="times_in_range"),
     # Claims indexed per hour (index-only) and the newest index time, for the dashboard (0003).
     Index(None, "record_time", "change"),
     # The dashboard's recent changes to existing claims (0003).

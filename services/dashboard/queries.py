@@ -15,6 +15,8 @@ from typing import Final
 
 import asyncpg
 
+from panoptic.core.timestamps import readable_sql
+
 # --- overview ------------------------------------------------------------------------------------
 
 
@@ -97,8 +99,8 @@ async def counts(connection: asyncpg.Connection) -> Counts:
 async def revisions_per_hour(connection: asyncpg.Connection, since: datetime) -> list[HourCount]:
     """Revisions recorded per hour since `since` (UTC hours, empty hours left out)."""
     rows = await connection.fetch(
-        """
-        SELECT date_trunc('hour', record_time, 'UTC') AS hour,
+        f"""
+        SELECT {readable_sql("date_trunc('hour', record_time, 'UTC')")} AS hour,
                count(*) FILTER (WHERE change = 'CREATED') AS created,
                count(*) FILTER (WHERE change <> 'CREATED') AS changed
           FROM claim_revisions
@@ -114,7 +116,7 @@ async def revisions_per_hour(connection: asyncpg.Connection, since: datetime) ->
 async def last_index_time(connection: asyncpg.Connection) -> datetime | None:
     """When the newest claim revision was recorded: the last batch that changed anything."""
     moment: datetime | None = await connection.fetchval(
-        "SELECT max(record_time) FROM claim_revisions"
+        f"SELECT {readable_sql('max(record_time)')} FROM claim_revisions"
     )
     return moment
 
@@ -156,11 +158,13 @@ async def recent_changes(
 ) -> list[Change]:
     """The newest revisions since `since` that changed an existing claim."""
     rows = await connection.fetch(
-        """
-        SELECT claim_id, revision, change, record_time, actor_id, reason
-          FROM claim_revisions
-         WHERE record_time >= $1 AND change <> 'CREATED'
-         ORDER BY record_time DESC, claim_id, revision
+        f"""
+        SELECT claim_id, revision, change, {readable_sql("record_time")} AS record_time,
+               actor_id, reason
+          FROM claim_revisions r
+         WHERE r.record_time >= $1 AND change <> 'CREATED'
+         -- the column, not the readable value of the same name: the index yields this order
+         ORDER BY r.record_time DESC, claim_id, revision
          LIMIT $2
         """,
         since,

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC
-
-from panoptic.core.timestamps import timestamp_fields
+from panoptic.core.timestamps import timestamp_fields, to_datetime
 from panoptic.v1 import indexer_service_pb2, resources_pb2
 from services.indexer.domain import (
     ActorRecord,
@@ -13,10 +11,11 @@ from services.indexer.domain import (
     ClaimState,
     IndexBatch,
     Outcome,
+    References,
     StoredClaim,
     TopicRecord,
 )
-from services.indexer.validation import normalise_language
+from services.indexer.validation import SLUG, normalise_language
 
 _OUTCOMES = {
     Outcome.CREATED: indexer_service_pb2.INDEX_OUTCOME_CREATED,
@@ -53,6 +52,25 @@ def batch_from_request(request: indexer_service_pb2.IndexClaimsRequest) -> Index
     )
 
 
+def references_from_request(request: indexer_service_pb2.IndexClaimsRequest) -> References:
+    """What a request names, even one that fails validation: its well-formed ids only."""
+
+    def slug(value: str) -> str | None:
+        return value if SLUG.match(value) else None
+
+    return References(
+        frozenset(actor.id for actor in request.actors if slug(actor.id)),
+        tuple(
+            (slug(topic.id), slug(topic.parent_id) if topic.parent_id else None)
+            for topic in request.topics
+        ),
+        tuple(
+            (slug(claim.actor_id), tuple(slug(topic_id) for topic_id in claim.topic_ids))
+            for claim in request.claims
+        ),
+    )
+
+
 def claim_content(claim: resources_pb2.Claim) -> ClaimContent:
     """What a claim message says, as the values a revision records."""
     source = claim.source
@@ -61,12 +79,12 @@ def claim_content(claim: resources_pb2.Claim) -> ClaimContent:
         actor_id=claim.actor_id,
         topic_ids=tuple(claim.topic_ids),
         text=claim.text,
-        stated_at=claim.stated_at.ToDatetime(tzinfo=UTC),
+        stated_at=to_datetime(claim.stated_at),
         source_url=source.url,
         source_title=source.title,
         source_publisher=source.publisher,
         source_published_at=(
-            source.published_at.ToDatetime(tzinfo=UTC) if source.HasField("published_at") else None
+            to_datetime(source.published_at) if source.HasField("published_at") else None
         ),
         language=normalise_language(claim.language),
         confidence=claim.confidence,

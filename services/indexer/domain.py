@@ -105,6 +105,29 @@ class IndexBatch:
 
 
 @dataclass(frozen=True)
+class References:
+    """The actors and topics a batch names, by position: what its claims and topics refer to
+    must exist in the batch or in the database. None stands for an id too malformed to look up.
+    """
+
+    actor_ids: frozenset[str]
+    """The actors the batch itself defines."""
+    topics: tuple[tuple[str | None, str | None], ...]
+    """Each topic of the batch: (id, parent id)."""
+    claims: tuple[tuple[str | None, tuple[str | None, ...]], ...]
+    """Each claim of the batch: (actor id, topic ids)."""
+
+    @classmethod
+    def of(cls, batch: IndexBatch) -> References:
+        """What a valid batch names."""
+        return cls(
+            frozenset(actor.id for actor in batch.actors),
+            tuple((topic.id, topic.parent_id) for topic in batch.topics),
+            tuple((claim.actor_id, claim.topic_ids) for claim in batch.claims),
+        )
+
+
+@dataclass(frozen=True)
 class CurrentClaim:
     """The stored current state of a claim, as far as indexing needs it."""
 

@@ -32,6 +32,7 @@ from services.indexer.domain import (
     CurrentClaim,
     IndexBatch,
     Outcome,
+    References,
     Replay,
     RequestIdReused,
     RetractRequest,
@@ -114,6 +115,19 @@ class IndexingHandler:
         except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
             log.warning("could not record a rejection", reason=reason, error=str(error))
 
+    async def unknown_references(self, references: References) -> list[tuple[str, str]]:
+        """What a refused batch names that does not exist, so that one answer names every
+        problem; read only, and best effort: without the database, the answer names fewer."""
+        try:
+            async with (
+                _borrowed(self._pool()) as connection,
+                connection.transaction(readonly=True),
+            ):
+                return await _unknown_references(IndexRepository(connection), references)
+        except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
+            log.warning("could not check a refused batch's references", error=str(error))
+            return []
+
     async def _replay(
         self, repository: IndexRepository, request_id: str, method: str, fingerprint: bytes
     ) -> Replay | None:
@@ -175,7 +189,9 @@ async def _borrowed(pool: asyncpg.Pool) -> AsyncIterator[asyncpg.Connection]:
 
 
 async def _index_batch(repository: IndexRepository, batch: IndexBatch) -> BatchResult:
-    await _check_references(repository, batch)
+    unknown = await _unknown_references(repository, References.of(batch))
+    if unknown:
+        raise UnknownReferences(unknown)
     topics_upserted = await repository.upsert_topics(batch.topics)
     actors_upserted = await repository.upsert_actors(batch.actors)
 
@@ -225,37 +241,43 @@ def _change_between(stored: CurrentClaim, claim: ClaimContent) -> Change:
     return Change.UPDATED
 
 
-async def _check_references(repository: IndexRepository, batch: IndexBatch) -> None:
-    """Every actor and topic a batch names must exist in it or in the database; no cycles."""
-    batch_actors = {actor.id for actor in batch.actors}
-    batch_topics = {topic.id: topic.parent_id for topic in batch.topics}
-    wanted_actors = {claim.actor_id for claim in batch.claims} - batch_actors
+async def _unknown_references(
+    repository: IndexRepository, references: References
+) -> list[tuple[str, str]]:
+    """Actors and topics a batch names that exist neither in it nor in the database, and topic
+    parents that would loop, as (field path, description) pairs."""
+    batch_topics = {
+        topic_id: parent_id for topic_id, parent_id in references.topics if topic_id is not None
+    }
+    wanted_actors = {actor_id for actor_id, _ in references.claims if actor_id is not None}
+    wanted_actors -= references.actor_ids
     known_actors = await repository.existing_actor_ids(wanted_actors) if wanted_actors else set()
-    wanted_topics = {topic for claim in batch.claims for topic in claim.topic_ids}
+    wanted_topics = {topic for _, topic_ids in references.claims for topic in topic_ids if topic}
     wanted_topics |= {parent for parent in batch_topics.values() if parent}
     stored_topics = await repository.topic_ancestry(wanted_topics | batch_topics.keys())
     parents = {**stored_topics, **batch_topics}
 
     violations: list[tuple[str, str]] = []
-    for index, topic in enumerate(batch.topics):
-        if topic.parent_id and topic.parent_id not in parents:
-            violations.append((f"topics[{index}].parentId", f"unknown topic {topic.parent_id!r}"))
-        elif _loops(topic.id, parents):
+    for index, (topic_id, parent_id) in enumerate(references.topics):
+        if parent_id is None or topic_id is None:
+            continue
+        if parent_id not in parents:
+            violations.append((f"topics[{index}].parentId", f"unknown topic {parent_id!r}"))
+        elif _loops(topic_id, parents):
             violations.append(
                 (f"topics[{index}].parentId", "would make the topic its own ancestor")
             )
-    for index, claim in enumerate(batch.claims):
-        if claim.actor_id not in batch_actors and claim.actor_id not in known_actors:
+    for index, (actor_id, topic_ids) in enumerate(references.claims):
+        if actor_id is not None and actor_id not in references.actor_ids | known_actors:
             violations.append(
-                (f"claims[{index}].actorId", f"unknown actor {claim.actor_id!r}: define it first")
+                (f"claims[{index}].actorId", f"unknown actor {actor_id!r}: define it first")
             )
-        for position, topic_id in enumerate(claim.topic_ids):
-            if topic_id not in parents:
+        for position, topic_id in enumerate(topic_ids):
+            if topic_id is not None and topic_id not in parents:
                 violations.append(
                     (f"claims[{index}].topicIds[{position}]", f"unknown topic {topic_id!r}")
                 )
-    if violations:
-        raise UnknownReferences(violations)
+    return violations
 
 
 def _loops(topic_id: str, parents: dict[str, str | None]) -> bool:

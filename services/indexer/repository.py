@@ -15,6 +15,7 @@ from typing import Any
 import asyncpg
 
 from panoptic.core.db import DatabaseUrl
+from panoptic.core.timestamps import clamped_sql, readable_sql
 from services.indexer.domain import (
     ActorRecord,
     Change,
@@ -31,6 +32,12 @@ _CLAIM_COLUMNS = (
     " source_published_at, language, confidence, state"
 )
 # The claims' twelve parallel arrays ($1-$12) as `unnest` takes them, the rows named `u`.
+# The stored claim as the indexer reads it back to change it. A time outside the accepted range
+# (stored before migration 0007, which repairs such times the same way) is taken as the nearest
+# accepted one, so that the claim can be corrected or retracted and its day counts follow.
+_STORED_CLAIM_COLUMNS = _CLAIM_COLUMNS.replace(
+    "stated_at,", f"{clamped_sql('stated_at')} AS stated_at,"
+).replace("source_published_at,", f"{clamped_sql('source_published_at')} AS source_published_at,")
 _CLAIM_ARRAYS = (
     "$1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::text[], $7::text[],"
     " $8::text[], $9::timestamptz[], $10::text[], $11::float8[], $12::text[]"
@@ -214,7 +221,8 @@ class IndexRepository:
     async def lock_claims(self, ids: Sequence[str]) -> dict[str, CurrentClaim]:
         """The stored claims among `ids`, locked for update until the transaction ends."""
         rows = await self._db.fetch(
-            "SELECT id, revision, content_hash, state, actor_id, topic_ids, stated_at FROM claims"
+            "SELECT id, revision, content_hash, state, actor_id, topic_ids,"
+            f" {clamped_sql('stated_at')} AS stated_at FROM claims"
             " WHERE id = ANY($1::text[]) ORDER BY id FOR UPDATE",
             list(ids),
         )
@@ -317,7 +325,9 @@ class IndexRepository:
         """A claim's full current state; with `lock`, locked for update until the transaction
         ends."""
         row = await self._db.fetchrow(
-            f"SELECT {_CLAIM_COLUMNS}, revision, create_time, update_time FROM claims"
+            f"SELECT {_STORED_CLAIM_COLUMNS}, revision,"
+            f" {readable_sql('create_time')} AS create_time,"
+            f" {readable_sql('update_time')} AS update_time FROM claims"
             f" WHERE id = $1{' FOR UPDATE' if lock else ''}",
             claim_id,
         )

@@ -16,7 +16,12 @@ import grpc
 from panoptic.core.rpc_status import abort, abort_invalid
 from panoptic.v1 import indexer_service_pb2, indexer_service_pb2_grpc, resources_pb2
 from services.indexer import metrics
-from services.indexer.convert import batch_from_request, claim_message, response_from_result
+from services.indexer.convert import (
+    batch_from_request,
+    claim_message,
+    references_from_request,
+    response_from_result,
+)
 from services.indexer.domain import (
     ClaimNotFound,
     Replay,
@@ -121,12 +126,11 @@ class IndexerServicer(indexer_service_pb2_grpc.IndexerServiceServicer):
         """Indexes one batch; returns the response and whether it was a replay."""
         violations = validate_index_request(request, self._limits)
         if violations:
-            reason = (
-                "BATCH_TOO_LARGE"
-                if any(v.reason == "BATCH_TOO_LARGE" for v in violations)
-                else "INVALID_ARGUMENT"
-            )
+            too_large = any(v.reason == "BATCH_TOO_LARGE" for v in violations)
+            reason = "BATCH_TOO_LARGE" if too_large else "INVALID_ARGUMENT"
             problems = [(v.field, v.description) for v in violations]
+            if not too_large:  # one answer names every problem, unknown references too
+                problems += await self._handler.unknown_references(references_from_request(request))
             await self._rejected(request.request_id, reason, problems)
             await abort_invalid(
                 context, problems, reason, metadata={"requestId": request.request_id}

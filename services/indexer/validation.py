@@ -17,7 +17,11 @@ from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
 
 import langcodes
+from google.protobuf import timestamp_pb2
+from google.protobuf.descriptor import FieldDescriptor
+from google.protobuf.message import Message
 
+from panoptic.core.timestamps import timestamp_problem, to_datetime
 from panoptic.v1 import indexer_service_pb2, resources_pb2
 
 SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,126}[a-z0-9])?$")
@@ -58,6 +62,7 @@ def validate_index_request(
     """Every problem of the request that can be seen without the database."""
     now = now or datetime.now(UTC)
     problems = _request_id_problems(request.request_id)
+    problems += character_problems(request)
     if len(request.claims) > limits.max_batch_claims:
         problems.append(
             FieldViolation(
@@ -85,12 +90,39 @@ def validate_retract_request(
 ) -> list[FieldViolation]:
     """Every problem of a retraction request."""
     problems = _request_id_problems(request.request_id)
+    problems += character_problems(request)
     if not request.claim_id:
         problems.append(FieldViolation("claimId", "required", "REQUIRED"))
     elif not CLAIM_ID.match(request.claim_id):
         problems.append(FieldViolation("claimId", "is not a valid claim id"))
     if len(request.reason) > MAX_REASON_CHARS:
         problems.append(FieldViolation("reason", f"longer than {MAX_REASON_CHARS} characters"))
+    return problems
+
+
+def character_problems(message: Message, path: str = "") -> list[FieldViolation]:
+    """Characters PostgreSQL cannot store, in every string field of `message`, however deep.
+
+    PostgreSQL's text refuses NUL. Lone surrogates and invalid UTF-8 never get this far:
+    protobuf refuses them as it parses a request. Each field's length is checked with its
+    other rules, where its limit is known.
+    """
+    problems = []
+    for field, value in message.ListFields():
+        name = f"{path}.{field.json_name}" if path else field.json_name
+        repeated = field.is_repeated
+        items = (
+            [(f"{name}[{index}]", item) for index, item in enumerate(value)]
+            if repeated
+            else [(name, value)]
+        )
+        for item_path, item in items:
+            if field.type == FieldDescriptor.TYPE_STRING and "\x00" in item:
+                problems.append(
+                    FieldViolation(item_path, "contains a NUL character, which cannot be stored")
+                )
+            elif field.type == FieldDescriptor.TYPE_MESSAGE:
+                problems += character_problems(item, item_path)
     return problems
 
 
@@ -237,8 +269,6 @@ def _claim_problems(
                 "TEXT_TOO_LONG",
             )
         )
-    if "\x00" in claim.text:
-        problems.append(FieldViolation(f"{path}.text", "contains a NUL character"))
     problems += _stated_at_problems(f"{path}.statedAt", claim, now)
     problems += _language_problems(f"{path}.language", claim.language)
     if not (math.isfinite(claim.confidence) and 0.0 <= claim.confidence <= 1.0):
@@ -256,11 +286,10 @@ def _stated_at_problems(
 ) -> list[FieldViolation]:
     if not claim.HasField("stated_at"):
         return [FieldViolation(path, "required: when the statement was made", "REQUIRED")]
-    try:
-        stated_at = claim.stated_at.ToDatetime(tzinfo=UTC)
-    except (ValueError, OverflowError):
-        return [FieldViolation(path, "is not a valid time")]
-    if stated_at > now + CLOCK_SKEW:
+    problems = _time_problems(path, claim.stated_at)
+    if problems:
+        return problems
+    if to_datetime(claim.stated_at) > now + CLOCK_SKEW:
         return [FieldViolation(path, "is in the future", "IN_FUTURE")]
     return []
 
@@ -287,8 +316,10 @@ def _source_problems(path: str, source: resources_pb2.Source) -> list[FieldViola
         if len(getattr(source, name)) > MAX_NAME_CHARS * 4:
             problems.append(FieldViolation(f"{path}.{name}", "too long"))
     if source.HasField("published_at"):
-        try:
-            source.published_at.ToDatetime(tzinfo=UTC)
-        except (ValueError, OverflowError):
-            problems.append(FieldViolation(f"{path}.publishedAt", "is not a valid time"))
+        problems += _time_problems(f"{path}.publishedAt", source.published_at)
     return problems
+
+
+def _time_problems(path: str, value: timestamp_pb2.Timestamp) -> list[FieldViolation]:
+    problem = timestamp_problem(value)
+    return [] if problem is None else [FieldViolation(path, problem, "TIME_OUT_OF_RANGE")]

@@ -22,6 +22,8 @@ from typing import Any, Final, NamedTuple, Protocol
 
 import asyncpg
 
+from panoptic.core.timestamps import readable_sql
+
 # --- values --------------------------------------------------------------------------------------
 
 
@@ -184,10 +186,18 @@ async def reading(
 
 # --- claims --------------------------------------------------------------------------------------
 
+
+def _readable(column: str) -> str:
+    """A time column as read: any value its type allows comes back as a datetime (see
+    `readable_sql`), so that no stored row can fail a read; named as the column."""
+    return f"{readable_sql(column)} AS {column.rpartition('.')[2]}"
+
+
 _CLAIM_COLUMNS: Final = (
-    "c.id, c.actor_id, c.topic_ids, c.text, c.stated_at, c.source_url, c.source_title,"
-    " c.source_publisher, c.source_published_at, c.language, c.confidence, c.state,"
-    " c.revision, c.create_time, c.update_time"
+    f"c.id, c.actor_id, c.topic_ids, c.text, {_readable('c.stated_at')}, c.source_url,"
+    f" c.source_title, c.source_publisher, {_readable('c.source_published_at')}, c.language,"
+    f" c.confidence, c.state, c.revision, {_readable('c.create_time')},"
+    f" {_readable('c.update_time')}"
 )
 
 
@@ -454,7 +464,7 @@ async def search_claims(
         )
         SELECT {_CLAIM_COLUMNS}, p.score,
             ts_headline('english', {_ESCAPED_TEXT}, q, '{_HEADLINE_OPTIONS}') AS headline,
-            f.stated_at AS floor_stated_at, f.id AS floor_id
+            {readable_sql("f.stated_at")} AS floor_stated_at, f.id AS floor_id
         FROM page p
         JOIN claims c ON c.id = p.id
         CROSS JOIN websearch_to_tsquery('english', {text}) AS q
@@ -506,8 +516,8 @@ def _gathered_by_period(
     periods run newest first until `window` rows are out: older periods are never read. They
     run from the newest claim's to the oldest's, within the filters' statement-time range.
     """
-    newest = "(SELECT max(stated_at) FROM claims)"
-    oldest = "(SELECT min(stated_at) FROM claims)"
+    newest = f"(SELECT {readable_sql('max(stated_at)')} FROM claims)"
+    oldest = f"(SELECT {readable_sql('min(stated_at)')} FROM claims)"
     if filters.stated_before is not None:
         newest = f"least({newest}, {params(filters.stated_before)})"
     if filters.stated_after is not None:
@@ -573,7 +583,8 @@ async def _cheapest_finding(
     if matches <= window:
         return _Finding.GATHER
     span = await connection.fetchrow(
-        "SELECT min(stated_at) AS oldest, max(stated_at) AS newest,"
+        f"SELECT {readable_sql('min(stated_at)')} AS oldest,"
+        f" {readable_sql('max(stated_at)')} AS newest,"
         " (SELECT reltuples FROM pg_class WHERE oid = 'claims'::regclass) AS claims"
         " FROM claims"
     )
@@ -631,10 +642,11 @@ async def list_revisions(
 ) -> list[RevisionRow]:
     """A claim's revisions numbered above `after`, oldest first."""
     rows = await connection.fetch(
-        "SELECT r.revision, r.change, r.record_time, r.request_id, r.reason, r.claim_id AS id,"
-        " r.actor_id, r.topic_ids, r.text, r.stated_at, r.source_url, r.source_title,"
-        " r.source_publisher, r.source_published_at, r.language, r.confidence, r.state,"
-        " c.create_time, r.record_time AS update_time"
+        f"SELECT r.revision, r.change, {_readable('r.record_time')}, r.request_id, r.reason,"
+        f" r.claim_id AS id, r.actor_id, r.topic_ids, r.text, {_readable('r.stated_at')},"
+        " r.source_url, r.source_title, r.source_publisher,"
+        f" {_readable('r.source_published_at')}, r.language, r.confidence, r.state,"
+        f" {_readable('c.create_time')}, {readable_sql('r.record_time')} AS update_time"
         " FROM claim_revisions r JOIN claims c ON c.id = r.claim_id"
         " WHERE r.claim_id = $1 AND r.revision > $2 ORDER BY r.revision LIMIT $3",
         claim_id,
@@ -665,7 +677,7 @@ async def claim_exists(connection: asyncpg.Connection, claim_id: str) -> bool:
 
 _ACTOR_COLUMNS: Final = (
     "a.id, a.display_name, a.aliases, a.kind, a.description, a.claim_count,"
-    " a.create_time, a.update_time"
+    f" {_readable('a.create_time')}, {_readable('a.update_time')}"
 )
 
 
@@ -792,7 +804,7 @@ async def actor_timeline(
     ]
     rows = await connection.fetch(
         f"""
-        SELECT b.bucket, b.claim_count, {_CLAIM_COLUMNS}
+        SELECT {_readable("b.bucket")}, b.claim_count, {_CLAIM_COLUMNS}
         FROM (
             SELECT k.bucket, sum(k.claims) AS claim_count
             FROM ({" UNION ALL ".join(counted)}) k

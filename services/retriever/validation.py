@@ -7,12 +7,13 @@ through gRPC and through the gateway alike.
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Final
 
 import langcodes
 from google.protobuf import timestamp_pb2
 
+from panoptic.core.timestamps import timestamp_problem, to_datetime
 from panoptic.v1 import retriever_service_pb2 as api
 from services.retriever import paging
 from services.retriever.domain import (
@@ -208,11 +209,11 @@ def _time(
     if not request.HasField(attribute):
         return None
     value: timestamp_pb2.Timestamp = getattr(request, attribute)
-    try:
-        return value.ToDatetime(tzinfo=UTC)
-    except (ValueError, OverflowError):
-        problems.add(field_name, "is not a valid time")
+    problem = timestamp_problem(value)
+    if problem is not None:
+        problems.add(field_name, problem)
         return None
+    return to_datetime(value)
 
 
 def _language(problems: Violations, tag: str) -> str | None:

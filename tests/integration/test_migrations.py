@@ -27,7 +27,7 @@ from tests.conftest import random_id
 from tests.support.roles import execute_read_write
 
 # The newest revision in migrations/versions: what `upgrade head` leaves a database at.
-HEAD_REVISION = "0006"
+HEAD_REVISION = "0007"
 
 TABLES = sorted(metadata.tables)
 RETRIEVER_TABLES = [
