@@ -23,6 +23,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from google.protobuf import timestamp_pb2
 
 from panoptic.core.db import DatabaseUrl
 from panoptic.core.timestamps import timestamp
@@ -484,6 +485,217 @@ async def test_every_problem_of_a_batch_is_reported_at_once(
         "claims[3].statedAt",
         "claims[4].language",
     ]
+
+
+def _time(text: str) -> timestamp_pb2.Timestamp:
+    moment = timestamp_pb2.Timestamp()
+    moment.FromJsonString(text)
+    return moment
+
+
+def _with_source_time(original: resources_pb2.Claim, published_at: Any) -> resources_pb2.Claim:
+    copy = edited(original)
+    copy.source.published_at.CopyFrom(published_at)
+    return copy
+
+
+@pytest.mark.parametrize(
+    ("statedAt", "publishedAt", "field"),
+    [
+        (_time("0001-01-01T00:00:00Z"), None, "claims[0].statedAt"),
+        (_time("0001-01-01T23:59:59.999999999Z"), None, "claims[0].statedAt"),
+        (
+            timestamp_pb2.Timestamp(seconds=-62135596801),
+            None,
+            "claims[0].statedAt",
+        ),
+        (
+            timestamp_pb2.Timestamp(seconds=0, nanos=-1),
+            None,
+            "claims[0].statedAt",
+        ),
+        (
+            timestamp_pb2.Timestamp(seconds=0, nanos=1_000_000_000),
+            None,
+            "claims[0].statedAt",
+        ),
+        (None, _time("0001-01-01T00:00:00Z"), "claims[0].source.publishedAt"),
+        (None, _time("9999-12-31T00:00:00Z"), "claims[0].source.publishedAt"),
+        (None, _time("9999-12-31T23:59:59.999999999Z"), "claims[0].source.publishedAt"),
+    ],
+    ids=[
+        "stated-year-1",
+        "stated-last-of-first-day",
+        "stated-before-protobuf",
+        "stated-negative-nanos",
+        "stated-nanos-overflow",
+        "published-year-1",
+        "published-end",
+        "published-last-nanosecond",
+    ],
+)
+@pytest.mark.asyncio(loop_scope="session")
+async def test_times_outside_the_accepted_range_are_refused_naming_the_field(
+    stub: indexer_service_pb2_grpc.IndexerServiceStub,
+    token: Metadata,
+    db: asyncpg.Connection,
+    statedAt: Any,  # noqa: N803 - named as the field
+    publishedAt: Any,  # noqa: N803 - named as the field
+    field: str,
+) -> None:
+    """A time outside [0001-01-02T00:00:00Z, 9999-12-31T00:00:00Z), or with nanos outside
+    0..999999999, is INVALID_ARGUMENT naming the field and stating the range; nothing is
+    written (0001-01-01T00:00:00Z used to be stored as -infinity)."""
+    jane, energy = actor(), topic()
+    wrong = claim(jane.id, [energy.id])
+    if statedAt is not None:
+        wrong.stated_at.CopyFrom(statedAt)
+    if publishedAt is not None:
+        wrong = _with_source_time(wrong, publishedAt)
+
+    error = await failure(
+        stub.IndexClaims(
+            index_request(wrong, actors=(jane,), topics=(energy,)), metadata=token, timeout=10
+        )
+    )
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert violated_fields(error) == [field]
+    assert await stored_claim_ids(db, [wrong.id]) == set()
+
+
+@pytest.mark.asyncio(loop_scope="session")
+async def test_the_ends_of_the_accepted_range_are_stored_exactly(
+    stub: indexer_service_pb2_grpc.IndexerServiceStub, token: Metadata, db: asyncpg.Connection
+) -> None:
+    """The first accepted microsecond and the last one are stored as those times, not as
+    infinities, and the claim can be retracted (its day counted and uncounted)."""
+    jane, energy = actor(), topic()
+    first = claim(jane.id, [energy.id], stated_at=_time("0001-01-02T00:00:00Z"))
+    first = _with_source_time(first, _time("9999-12-30T23:59:59.999999999Z"))
+    await stub.IndexClaims(
+        index_request(first, actors=(jane,), topics=(energy,)), metadata=token, timeout=10
+    )
+    row = await db.fetchrow(
+        "SELECT stated_at = '0001-01-02 00:00:00+00' AS first,"
+        " source_published_at = '9999-12-30 23:59:59.999999+00' AS last"
+        " FROM claims WHERE id = $1",
+        first.id,
+    )
+    assert row is not None
+    assert (row["first"], row["last"]) == (True, True)
+    retract = indexer_service_pb2.RetractClaimRequest(
+        claim_id=first.id, reason="placeholder date", request_id=random_id("req")
+    )
+    retracted = await stub.RetractClaim(retract, metadata=token, timeout=10)
+    assert retracted.state == resources_pb2.CLAIM_STATE_RETRACTED
+    assert retracted.stated_at == _time("0001-01-02T00:00:00Z")
+
+
+_NUL = "bad\x00value"
+
+
+@pytest.mark.parametrize(
+    "field",
+    [
+        "actors[0].displayName",
+        "actors[0].aliases[1]",
+        "actors[0].description",
+        "topics[0].displayName",
+        "claims[0].text",
+        "claims[0].source.title",
+        "claims[0].source.publisher",
+        "claims[0].source.url",
+    ],
+)
+@pytest.mark.asyncio(loop_scope="session")
+async def test_a_nul_character_in_any_string_is_refused_naming_the_field(
+    stub: indexer_service_pb2_grpc.IndexerServiceStub,
+    token: Metadata,
+    db: asyncpg.Connection,
+    indexer_env: dict[str, str],
+    field: str,
+) -> None:
+    """A NUL, which PostgreSQL cannot store, is INVALID_ARGUMENT naming the field, counted as a
+    rejected batch and not a failed one; nothing is written (it used to be INTERNAL)."""
+    jane = actor(aliases=["JD", "Jane"], description="Senator")
+    energy = topic()
+    good = claim(jane.id, [energy.id])
+    setters = {
+        "actors[0].displayName": lambda: setattr(jane, "display_name", _NUL),
+        "actors[0].aliases[1]": lambda: jane.aliases.__setitem__(1, _NUL),
+        "actors[0].description": lambda: setattr(jane, "description", _NUL),
+        "topics[0].displayName": lambda: setattr(energy, "display_name", _NUL),
+        "claims[0].text": lambda: setattr(good, "text", _NUL),
+        "claims[0].source.title": lambda: setattr(good.source, "title", _NUL),
+        "claims[0].source.publisher": lambda: setattr(good.source, "publisher", _NUL),
+        "claims[0].source.url": lambda: setattr(good.source, "url", "https://x.example/" + _NUL),
+    }
+    setters[field]()
+    port = indexer_env["PANOPTIC_INDEXER_METRICS_PORT"]
+    failed_before = value(scrape(port), "panoptic_indexer_batches_total", result="failed")
+
+    error = await failure(
+        stub.IndexClaims(
+            index_request(good, actors=(jane,), topics=(energy,)), metadata=token, timeout=10
+        )
+    )
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert field in violated_fields(error)
+    assert await stored_claim_ids(db, [good.id]) == set()
+    assert value(scrape(port), "panoptic_indexer_batches_total", result="failed") == failed_before
+
+
+@pytest.mark.asyncio(loop_scope="session")
+async def test_a_nul_character_in_a_retraction_reason_is_refused_naming_it(
+    stub: indexer_service_pb2_grpc.IndexerServiceStub, token: Metadata, db: asyncpg.Connection
+) -> None:
+    """RetractClaim with a NUL in its reason is INVALID_ARGUMENT naming `reason`; the claim
+    stays active."""
+    jane, energy = actor(), topic()
+    standing = claim(jane.id, [energy.id])
+    await stub.IndexClaims(
+        index_request(standing, actors=(jane,), topics=(energy,)), metadata=token, timeout=10
+    )
+    request = indexer_service_pb2.RetractClaimRequest(
+        claim_id=standing.id, reason=_NUL, request_id=random_id("req")
+    )
+
+    error = await failure(stub.RetractClaim(request, metadata=token, timeout=10))
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert violated_fields(error) == ["reason"]
+    assert await db.fetchval("SELECT state FROM claims WHERE id = $1", standing.id) == "ACTIVE"
+
+
+@pytest.mark.asyncio(loop_scope="session")
+async def test_field_errors_and_unknown_references_come_back_in_one_answer(
+    stub: indexer_service_pb2_grpc.IndexerServiceStub, token: Metadata, db: asyncpg.Connection
+) -> None:
+    """A batch with bad fields and unknown actors or topics names all of them in one
+    BadRequest; references are checked on the well-formed ids, and nothing is written."""
+    jane, energy = actor(), topic()
+    orphan = topic(parent_id=random_id("no-parent"))
+    claims = [
+        claim(jane.id, [energy.id], text=""),
+        claim(random_id("nobody"), [energy.id]),
+        claim(jane.id, [energy.id, random_id("nowhere"), "Not A Slug"]),
+    ]
+
+    error = await failure(
+        stub.IndexClaims(
+            index_request(*claims, actors=(jane,), topics=(energy, orphan)),
+            metadata=token,
+            timeout=10,
+        )
+    )
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert sorted(violated_fields(error)) == [
+        "claims[0].text",
+        "claims[1].actorId",
+        "claims[2].topicIds[1]",
+        "claims[2].topicIds[2]",
+        "topics[1].parentId",
+    ]
+    assert await stored_claim_ids(db, [c.id for c in claims]) == set()
 
 
 @pytest.mark.asyncio(loop_scope="session")
