@@ -510,6 +510,53 @@ async def test_get_claim_with_a_malformed_id_is_invalid(stub: Stub, claim_id: st
     assert list(violations) == ["claimId"]
 
 
+_YEAR_ONE = timestamp_pb2.Timestamp(seconds=-62135596800)
+_END = timestamp_pb2.Timestamp(seconds=253402214400)  # 9999-12-31T00:00:00Z
+_BAD_NANOS = timestamp_pb2.Timestamp(seconds=0, nanos=-1)
+_NUL = "en\x00"
+
+
+@pytest.mark.parametrize(
+    ("method", "request_", "field"),
+    [
+        ("ListClaims", api.ListClaimsRequest(stated_after=_YEAR_ONE), "statedAfter"),
+        ("ListClaims", api.ListClaimsRequest(stated_before=_END), "statedBefore"),
+        ("SearchClaims", api.SearchClaimsRequest(query="w", stated_after=_YEAR_ONE), "statedAfter"),
+        ("SearchClaims", api.SearchClaimsRequest(query="w", stated_before=_END), "statedBefore"),
+        (
+            "GetActorTimeline",
+            api.GetActorTimelineRequest(
+                actor_id="jane", interval=api.TIMELINE_INTERVAL_DAY, stated_after=_YEAR_ONE
+            ),
+            "statedAfter",
+        ),
+        (
+            "GetActorTimeline",
+            api.GetActorTimelineRequest(
+                actor_id="jane", interval=api.TIMELINE_INTERVAL_DAY, stated_before=_BAD_NANOS
+            ),
+            "statedBefore",
+        ),
+        ("ListClaims", api.ListClaimsRequest(language=_NUL), "language"),
+        ("ListClaims", api.ListClaimsRequest(actor_id=_NUL), "actorId"),
+        ("ListClaims", api.ListClaimsRequest(order_by=_NUL), "orderBy"),
+        ("SearchClaims", api.SearchClaimsRequest(query=_NUL), "query"),
+        ("ListActors", api.ListActorsRequest(query=_NUL), "query"),
+        ("GetClaim", api.GetClaimRequest(claim_id=_NUL), "claimId"),
+        ("ListTopics", api.ListTopicsRequest(parent_id=_NUL), "parentId"),
+    ],
+)
+@pytest.mark.asyncio(loop_scope="session")
+async def test_out_of_range_times_and_nul_characters_are_refused_naming_the_field(
+    stub: Stub, method: str, request_: Any, field: str
+) -> None:
+    """A filter time outside [0001-01-02T00:00:00Z, 9999-12-31T00:00:00Z) or with bad nanos,
+    and a NUL in any string parameter, is INVALID_ARGUMENT naming the field."""
+    code, _, violations = await _refused(getattr(stub, method)(request_, timeout=10))
+    assert code == grpc.StatusCode.INVALID_ARGUMENT
+    assert field in violations
+
+
 # --- ListClaims: filters and order -----------------------------------------------------------
 
 
