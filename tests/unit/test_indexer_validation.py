@@ -7,16 +7,18 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
 import pytest
+from google.protobuf import timestamp_pb2
 
-from panoptic.core.timestamps import timestamp
+from panoptic.core.timestamps import timestamp, timestamp_problem
 from panoptic.v1 import indexer_service_pb2, resources_pb2
-from services.indexer.convert import batch_from_request
-from services.indexer.domain import IndexBatch, UnknownReferences
-from services.indexer.handler import _check_references
+from services.indexer.convert import batch_from_request, references_from_request
+from services.indexer.domain import IndexBatch, References
+from services.indexer.handler import _unknown_references
 from services.indexer.repository import IndexRepository
 from services.indexer.validation import (
     CLOCK_SKEW,
     Limits,
+    character_problems,
     validate_index_request,
     validate_retract_request,
 )
@@ -337,27 +339,81 @@ def batch(*claims: resources_pb2.Claim) -> IndexBatch:
 async def test_references_to_stored_or_batch_actors_and_topics_pass() -> None:
     """Claims may name actors and topics from the batch or from the database."""
     stored = FakeReferences({"old-actor"}, {"old-topic": None})
-    await _check_references(
+    unknown = await _unknown_references(
         cast(IndexRepository, stored),
-        batch(claim("c-1"), claim("c-2", actor_id="old-actor", topic_ids=["old-topic"])),
+        References.of(
+            batch(claim("c-1"), claim("c-2", actor_id="old-actor", topic_ids=["old-topic"]))
+        ),
     )
+    assert unknown == []
 
 
 @pytest.mark.asyncio
 async def test_unknown_actors_and_topics_are_all_named() -> None:
     """Every claim naming an actor or topic that exists nowhere is reported, by path."""
     stored = FakeReferences({"old-actor"}, {"old-topic": None})
-    with pytest.raises(UnknownReferences) as refused:
-        await _check_references(
-            cast(IndexRepository, stored),
+    unknown = await _unknown_references(
+        cast(IndexRepository, stored),
+        References.of(
             batch(
                 claim("c-0"),
                 claim("c-1", actor_id="nobody"),
                 claim("c-2", topic_ids=["energy", "nowhere"]),
                 claim("c-3", actor_id="old-actor", topic_ids=["old-topic"]),
-            ),
-        )
-    assert [field for field, _ in refused.value.violations] == [
+            )
+        ),
+    )
+    assert [field for field, _ in unknown] == [
         "claims[1].actorId",
         "claims[2].topicIds[1]",
     ]
+
+
+@pytest.mark.asyncio
+async def test_a_refused_request_has_its_well_formed_references_checked() -> None:
+    """References of a request that fails validation are checked where their ids are
+    well-formed, by their positions in the request; malformed ids are left to validation."""
+    stored = FakeReferences(set(), {"energy": None})
+    message = request(
+        claim("c-0", text="", actor_id="nobody"),
+        claim("c-1", actor_id="Not A Slug", topic_ids=["nowhere", "Bad Topic"]),
+    )
+    unknown = await _unknown_references(
+        cast(IndexRepository, stored), references_from_request(message)
+    )
+    assert [field for field, _ in unknown] == [
+        "claims[0].actorId",
+        "claims[1].topicIds[0]",
+    ]
+
+
+def test_every_string_field_is_checked_for_nul_however_deep() -> None:
+    """`character_problems` names a NUL in nested, repeated and top-level strings by path."""
+    message = request(claim("c-0", text="a\x00b"), request_id="r\x00")
+    message.claims[0].source.title = "\x00"
+    message.claims[0].topic_ids.append("x\x00")
+    assert sorted(v.field for v in character_problems(message)) == [
+        "claims[0].source.title",
+        "claims[0].text",
+        "claims[0].topicIds[1]",
+        "requestId",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("seconds", "nanos", "accepted"),
+    [
+        (-62135596800, 0, False),  # 0001-01-01T00:00:00Z, which asyncpg stores as -infinity
+        (-62135510401, 999_999_999, False),  # the last nanosecond of 0001-01-01
+        (-62135510400, 0, True),  # 0001-01-02T00:00:00Z
+        (253402214399, 999_999_999, True),  # the last nanosecond before 9999-12-31
+        (253402214400, 0, False),  # 9999-12-31T00:00:00Z
+        (0, -1, False),
+        (0, 1_000_000_000, False),
+    ],
+)
+def test_the_accepted_time_range(seconds: int, nanos: int, accepted: bool) -> None:
+    """Times are accepted from 0001-01-02T00:00:00Z up to, not including, 9999-12-31, with
+    nanos in 0..999999999."""
+    value = timestamp_pb2.Timestamp(seconds=seconds, nanos=nanos)
+    assert (timestamp_problem(value) is None) is accepted
