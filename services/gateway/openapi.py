@@ -2,7 +2,10 @@
 
 Descriptions are the proto comments (when the descriptors carry source info); schemas follow the
 proto3 JSON mapping the responses use (int64 as strings, timestamps as RFC 3339 strings, enums
-by name); every operation documents the AIP-193 error shape.
+by name); every operation documents the AIP-193 error shape. A parameter's schema states what the
+service accepts, no more: its type's range, a REQUIRED field's non-empty value, and the field's
+`(panoptic.v1.field_rules)` option (pattern, minimum, maximum, maxLength, format), so that every
+request the document calls valid is served and every other one is refused.
 """
 
 from __future__ import annotations
@@ -14,24 +17,29 @@ import grpc
 from google.api import field_behavior_pb2
 from google.protobuf import descriptor
 
+from panoptic.core.timestamps import RANGE_TEXT
+from panoptic.v1 import field_rules_pb2
 from services.gateway.descriptors import LoadedDescriptors
 from services.gateway.rules import GatewayRoute, PathTemplate
-from services.gateway.transcode import FIELDS_PARAMETER, query_slots
+from services.gateway.transcode import FIELDS_PARAMETER, field_mask_pattern, query_slots
 
 FieldDescriptor = descriptor.FieldDescriptor
 JSON = dict[str, Any]
 
+_INT32: JSON = {"minimum": -(2**31), "maximum": 2**31 - 1}
+_UINT32: JSON = {"minimum": 0, "maximum": 2**32 - 1}
 _SCALARS: Mapping[int, JSON] = {
     FieldDescriptor.TYPE_STRING: {"type": "string"},
     FieldDescriptor.TYPE_BYTES: {"type": "string", "format": "byte"},
     FieldDescriptor.TYPE_BOOL: {"type": "boolean"},
     FieldDescriptor.TYPE_DOUBLE: {"type": "number", "format": "double"},
     FieldDescriptor.TYPE_FLOAT: {"type": "number", "format": "float"},
-    FieldDescriptor.TYPE_INT32: {"type": "integer", "format": "int32"},
-    FieldDescriptor.TYPE_SINT32: {"type": "integer", "format": "int32"},
-    FieldDescriptor.TYPE_SFIXED32: {"type": "integer", "format": "int32"},
-    FieldDescriptor.TYPE_UINT32: {"type": "integer", "format": "int64", "minimum": 0},
-    FieldDescriptor.TYPE_FIXED32: {"type": "integer", "format": "int64", "minimum": 0},
+    # OpenAPI's `format` is a hint validators need not enforce: the range is stated as well.
+    FieldDescriptor.TYPE_INT32: {"type": "integer", "format": "int32", **_INT32},
+    FieldDescriptor.TYPE_SINT32: {"type": "integer", "format": "int32", **_INT32},
+    FieldDescriptor.TYPE_SFIXED32: {"type": "integer", "format": "int32", **_INT32},
+    FieldDescriptor.TYPE_UINT32: {"type": "integer", "format": "int64", **_UINT32},
+    FieldDescriptor.TYPE_FIXED32: {"type": "integer", "format": "int64", **_UINT32},
     # The proto3 JSON mapping writes 64-bit integers as strings.
     FieldDescriptor.TYPE_INT64: {"type": "string", "format": "int64", "pattern": "^-?[0-9]+$"},
     FieldDescriptor.TYPE_SINT64: {"type": "string", "format": "int64", "pattern": "^-?[0-9]+$"},
@@ -62,6 +70,25 @@ _WELL_KNOWN: Mapping[str, JSON] = {
     "google.protobuf.StringValue": {"type": ["string", "null"]},
     "google.protobuf.BytesValue": {"type": ["string", "null"], "format": "byte"},
 }
+# Every time a request carries must lie from 0001-01-02T00:00:00Z up to, not including,
+# 9999-12-31T00:00:00Z (the range PostgreSQL and Python both hold exactly), written as protobuf's
+# JSON parser reads it: upper-case `T` and `Z`, at most 9 fractional digits. A pattern cannot do
+# the arithmetic of offsets, so on the first and last two days of that range it accepts only
+# times in UTC on the second and the second-to-last day; every time it matches is accepted.
+# `(?!\n)$` ends it in ECMA-262 and Python alike (Python's `$` alone lets a final newline by).
+_YEAR_2_TO_9998 = (
+    "(?:000[2-9]|00[1-9][0-9]|0[1-9][0-9]{2}|[1-8][0-9]{3}|9[0-8][0-9]{2}|99[0-8][0-9])"
+)
+_MONTH_DAY = "(?:0[1-9]|1[0-2])-(?:0[1-9]|[12][0-9]|3[01])"
+_DATE_INSIDE = (
+    f"(?:{_YEAR_2_TO_9998}-{_MONTH_DAY}|0001-01-(?:0[3-9]|[12][0-9]|3[01])"
+    f"|0001-(?:0[2-9]|1[0-2])-(?:0[1-9]|[12][0-9]|3[01])|9999-12-(?:0[1-9]|1[0-9]|2[0-9])"
+    f"|9999-(?:0[1-9]|1[01])-(?:0[1-9]|[12][0-9]|3[01]))"
+)
+_TIME = "T(?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](?:\\.[0-9]{1,9})?"
+_OFFSET = "(?:Z|[+-](?:[01][0-9]|2[0-3]):[0-5][0-9])"
+TIMESTAMP_PATTERN = f"^(?:{_DATE_INSIDE}{_TIME}{_OFFSET}|(?:0001-01-02|9999-12-30){_TIME}Z)(?!\\n)$"
+_TIMESTAMP = "google.protobuf.Timestamp"
 _ERROR_SCHEMA: JSON = {
     "type": "object",
     "description": "An error, per AIP-193.",
@@ -96,6 +123,7 @@ _ERROR_REF = {"$ref": "#/components/schemas/Error"}
 _ERROR_RESPONSES = {
     "400": "A query parameter is unknown or malformed (the message names it).",
     "404": "The resource does not exist.",
+    "414": "The request line is longer than the gateway takes (PANOPTIC_GATEWAY_MAX_URL_BYTES).",
     "429": "Too many requests from this client; see Retry-After.",
     "503": "The service is unavailable; retry shortly.",
     "504": "The request took too long.",
@@ -143,6 +171,48 @@ class _Schemas:
             schema = {**schema, "readOnly": True}
         return schema
 
+    def parameter(self, field: FieldDescriptor, name: str, where: str, *, required: bool) -> JSON:
+        """A path or query parameter setting `field`: its schema allows what the API accepts."""
+        single = self._accepted(field, required=required)
+        rules = _rules(field)
+        text = self.comments.get(field.full_name, "")
+        if field.message_type is not None and field.message_type.full_name == _TIMESTAMP:
+            text = f"{text}\n\nRFC 3339, {RANGE_TEXT}.".strip()
+        parameter: JSON = {"name": name, "in": where, "required": required}
+        if rules.after:
+            # OpenAPI has no rule across parameters: stated for people, and for tools in `x-after`.
+            assert field.containing_type is not None  # a field of a request message
+            earlier = field.containing_type.fields_by_name[rules.after].json_name
+            text = f"{text}\n\nWhen `{earlier}` is given too, this must be after it.".strip()
+            parameter["x-after"] = earlier
+        schema = {"type": "array", "items": single} if field.is_repeated else single
+        return {**parameter, "description": text, "schema": schema}
+
+    def _accepted(self, field: FieldDescriptor, *, required: bool) -> JSON:
+        """One value of the field as the API accepts it, per its type, behaviour and rules."""
+        if field.enum_type is not None:
+            # A REQUIRED enum must be set, so its zero (`..._UNSPECIFIED`) value is refused.
+            names = [v.name for v in field.enum_type.values if not (required and v.number == 0)]
+            schema: JSON = {"type": "string", "enum": names}
+        elif field.message_type is not None and field.message_type.full_name == _TIMESTAMP:
+            schema = {"type": "string", "format": "date-time", "pattern": TIMESTAMP_PATTERN}
+        else:
+            schema = self._single(field)
+            if required and field.type == FieldDescriptor.TYPE_STRING:
+                schema["minLength"] = 1
+        rules = _rules(field)
+        if rules.pattern:
+            schema["pattern"] = rules.pattern
+        if rules.format:
+            schema["format"] = rules.format
+        if rules.HasField("max_length"):
+            schema["maxLength"] = rules.max_length
+        if rules.HasField("minimum"):
+            schema["minimum"] = max(rules.minimum, schema.get("minimum", rules.minimum))
+        if rules.HasField("maximum"):
+            schema["maximum"] = min(rules.maximum, schema.get("maximum", rules.maximum))
+        return schema
+
     def _single(self, field: FieldDescriptor) -> JSON:
         if field.message_type is not None:
             return self.message_ref(field.message_type)
@@ -180,6 +250,12 @@ class _Schemas:
         return {"$ref": f"#/components/schemas/{name}"}
 
 
+def _rules(field: FieldDescriptor) -> field_rules_pb2.FieldRules:
+    extensions: Any = field.GetOptions().Extensions  # the stubs do not type custom options
+    rules: field_rules_pb2.FieldRules = extensions[field_rules_pb2.field_rules]
+    return rules
+
+
 def _behaviors(field: FieldDescriptor) -> set[str]:
     values = field.GetOptions().Extensions[field_behavior_pb2.field_behavior]
     return {field_behavior_pb2.FieldBehavior.Name(value) for value in values}
@@ -212,30 +288,16 @@ def build_openapi(
         parameters: list[JSON] = []
         for capture in route.template.captures:
             field = _resolve(method.input_type, capture.field_path)
-            parameters.append(
-                {
-                    "name": capture.field_path,
-                    "in": "path",
-                    "required": True,
-                    "description": comments.get(field.full_name, ""),
-                    "schema": {"type": "string", "minLength": 1},
-                }
-            )
+            parameter = schemas.parameter(field, capture.field_path, "path", required=True)
+            parameter["description"] = comments.get(field.full_name, "")
+            parameters.append(parameter)
         for slot in query_slots(method.input_type):
             if slot.proto_name in bound:
                 continue
-            schema = schemas.for_field(slot.leaf)
-            description = schema.pop("description", "")
-            schema.pop("readOnly", None)
-            parameter: JSON = {
-                "name": slot.json_name,
-                "in": "query",
-                "required": len(slot.path) == 1 and "REQUIRED" in _behaviors(slot.leaf),
-                "description": f"{description}\n\nAlso accepted as `{slot.proto_name}`."
-                if slot.proto_name != slot.json_name
-                else description,
-                "schema": schema,
-            }
+            required = len(slot.path) == 1 and "REQUIRED" in _behaviors(slot.leaf)
+            parameter = schemas.parameter(slot.leaf, slot.json_name, "query", required=required)
+            if slot.proto_name != slot.json_name:
+                parameter["description"] += f"\n\nAlso accepted as `{slot.proto_name}`."
             if slot.repeated:
                 parameter.update(style="form", explode=True)
             parameters.append(parameter)
@@ -246,7 +308,7 @@ def build_openapi(
                 "required": False,
                 "description": "A partial response: comma-separated fields to return, by JSON "
                 "name, dotted into nested and repeated messages (e.g. `claims.id,nextPageToken`).",
-                "schema": {"type": "string"},
+                "schema": {"type": "string", "pattern": field_mask_pattern(_masked_type(route))},
             }
         )
         output = method.output_type
@@ -303,6 +365,14 @@ def _resolve(message_type: descriptor.Descriptor, field_path: str) -> FieldDescr
         current = field.message_type
     assert field is not None
     return field
+
+
+def _masked_type(route: GatewayRoute) -> descriptor.Descriptor:
+    """The message `fields=` selects from: the response, or its `response_body` field's."""
+    output = route.method.output_type
+    if route.response_body:
+        return output.fields_by_name[route.response_body].message_type or output
+    return output
 
 
 def _first_sentence(text: str) -> str:

@@ -5,7 +5,8 @@ API reflection describes. Query parameters are accepted by JSON name and by prot
 fields by dotted path (`source.publishedAt`), repeated fields by repeating the parameter, enums
 by name (with or without their prefix, any case) or number, timestamps and durations in their
 JSON form (RFC 3339, `1.5s`). A parameter that is unknown, malformed or repeated where it may
-not be is a `QueryError` naming it, with a did-you-mean for unknown names.
+not be, or a field given by both its names, is a `QueryError` naming it, with a did-you-mean for
+unknown names.
 """
 
 from __future__ import annotations
@@ -150,18 +151,27 @@ class RequestTranscoder:
         for field_path, value in captures.items():
             slot = self._by_name[field_path]
             _assign(request, slot, value, slot.json_name)
-        grouped: dict[str, list[str]] = {}
+        # Grouped by field, not by spelling: `actorId=a&actor_id=b` names one field twice.
+        grouped: dict[str, tuple[FieldSlot, list[str], list[str]]] = {}
         for name, value in query:
-            grouped.setdefault(name, []).append(value)
-        for name, values in grouped.items():
             if name in SYSTEM_PARAMETERS:
                 continue
             found = self._by_name.get(name)
             if found is None:
                 raise QueryError(name, self._unknown(name))
-            slot = found
-            if slot.proto_name in self.bound_by_path:
+            if found.proto_name in self.bound_by_path:
                 raise QueryError(name, f"'{name}' is set by the path; leave it out of the query")
+            _, names, values = grouped.setdefault(found.proto_name, (found, [], []))
+            if name not in names:
+                names.append(name)
+            values.append(value)
+        for slot, names, values in grouped.values():
+            name = names[0]
+            if len(names) > 1:
+                raise QueryError(
+                    slot.json_name,
+                    f"'{names[0]}' and '{names[1]}' name the same field; give it by one name",
+                )
             if len(values) > 1 and not slot.repeated:
                 raise QueryError(name, f"'{name}' takes one value but was given {len(values)}")
             for value in values:
@@ -427,9 +437,9 @@ def parse_field_mask(values: Sequence[str], message_type: descriptor.Descriptor)
     """
     tree: MaskTree = {}
     paths = [path.strip() for value in values for path in value.split(",") if path.strip()]
-    if not paths or "*" in paths:
-        return None
     for path in paths:
+        if path == "*":
+            continue  # the whole response, once every other path is known to be valid
         node = tree
         current: descriptor.Descriptor | None = message_type
         walked: list[str] = []
@@ -451,7 +461,36 @@ def parse_field_mask(values: Sequence[str], message_type: descriptor.Descriptor)
                 node[field.json_name] = existing
                 node = existing
                 current = None if opaque else sub
-    return tree
+    return None if not paths or "*" in paths else tree
+
+
+def field_mask_pattern(message_type: descriptor.Descriptor) -> str:
+    """A regular expression matching exactly the `fields=` values `parse_field_mask` accepts.
+
+    Python's `str.strip` and the pattern's `\\s` agree on what whitespace is. Recursive messages
+    are followed to `MAX_DEPTH` levels (the API has none).
+    """
+    item = f"\\s*(?:\\*|{_mask_paths(message_type, (message_type.full_name,))})?\\s*"
+    return f"^{item}(?:,{item})*$"
+
+
+def _mask_paths(message_type: descriptor.Descriptor, seen: tuple[str, ...]) -> str:
+    choices = []
+    for field in message_type.fields:
+        names = "|".join(re.escape(name) for name in dict.fromkeys((field.json_name, field.name)))
+        sub = field.message_type
+        if (
+            sub is None
+            or sub.GetOptions().map_entry
+            or sub.full_name in _STRING_WKT
+            or not sub.fields
+            or sub.full_name in seen
+            or len(seen) > MAX_DEPTH
+        ):
+            choices.append(f"(?:{names})")
+        else:
+            choices.append(f"(?:{names})(?:\\.{_mask_paths(sub, (*seen, sub.full_name))})?")
+    return f"(?:{'|'.join(choices)})"
 
 
 def _field_by_any_name(message_type: descriptor.Descriptor, name: str) -> FieldDescriptor | None:

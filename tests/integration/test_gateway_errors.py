@@ -141,6 +141,8 @@ def test_the_request_id_is_forwarded_and_echoed(client: httpx.Client, fake: Fake
         ("statedAfter=yesterday", "statedAfter", "'statedAfter' must be an RFC 3339 timestamp"),
         ("showRetracted=maybe", "showRetracted", "'showRetracted' must be true or false"),
         ("language=en&language=fr", "language", "'language' takes one value but was given 2"),
+        ("actorId=ann&actor_id=bob", "actorId", "'actorId' and 'actor_id' name the same field"),
+        ("actor_id=ann&actorId=ann", "actorId", "'actor_id' and 'actorId' name the same field"),
         ("fields=claims.txt", "fields", "did you mean 'claims.text'?"),
         ("actorId=%FF", "query", "not valid UTF-8"),
     ],
@@ -154,6 +156,7 @@ def test_bad_query_parameters_are_400s_naming_the_parameter(
     assert message in error["message"]
     violations = [d for d in error["details"] if d["@type"].endswith("rpc.BadRequest")]
     assert violations[0]["fieldViolations"][0]["field"] == parameter
+    assert message in violations[0]["fieldViolations"][0]["description"]
 
 
 def test_an_unknown_route_is_a_json_404(client: httpx.Client) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from google.protobuf import descriptor_pb2
 
-from panoptic.v1 import resources_pb2, retriever_service_pb2
+from panoptic.v1 import field_rules_pb2, resources_pb2, retriever_service_pb2
 from services.gateway.descriptors import build
 from services.gateway.rules import (
     Router,
@@ -190,7 +190,7 @@ def test_an_unknown_or_missing_service_is_refused() -> None:
 def test_reflected_descriptors_get_the_comments_of_the_compiled_set() -> None:
     """Descriptors as grpcio reflection serves them (no comments) take the set's comments."""
     served = []
-    for module in (resources_pb2, retriever_service_pb2):
+    for module in (field_rules_pb2, resources_pb2, retriever_service_pb2):
         served.append(
             descriptor_pb2.FileDescriptorProto.FromString(module.DESCRIPTOR.serialized_pb)
         )
@@ -202,7 +202,7 @@ def test_reflected_descriptors_get_the_comments_of_the_compiled_set() -> None:
     assert loaded.comments["panoptic.v1.Claim.text"].startswith("The statement itself")
     assert loaded.comments["panoptic.v1.ClaimState.CLAIM_STATE_RETRACTED"].startswith("The claim")
     changed = descriptor_pb2.FileDescriptorProto()
-    changed.CopyFrom(served[1])
+    changed.CopyFrom(served[2])
     changed.message_type[0].field[0].name = "renamed_id"
-    elsewhere = build([*dependencies, served[0], changed], packaged_files())
+    elsewhere = build([*dependencies, *served[:2], changed], packaged_files())
     assert "panoptic.v1.RetrieverService.GetClaim" not in elsewhere.comments

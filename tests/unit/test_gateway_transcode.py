@@ -124,6 +124,32 @@ def test_proto_names_are_accepted_as_well_as_json_names() -> None:
     )
 
 
+@pytest.mark.parametrize(
+    ("query", "first", "second", "field"),
+    [
+        ([("pageSize", "3"), ("page_size", "4")], "pageSize", "page_size", "pageSize"),
+        ([("page_size", "3"), ("pageSize", "3")], "page_size", "pageSize", "pageSize"),
+        (
+            [
+                ("window.start_time", "2024-01-02T03:04:05Z"),
+                ("window.startTime", "2025-01-01T00:00:00Z"),
+            ],
+            "window.start_time",
+            "window.startTime",
+            "window.startTime",
+        ),
+    ],
+)
+def test_a_field_given_by_both_its_names_is_refused_naming_both(
+    query: list[tuple[str, str]], first: str, second: str, field: str
+) -> None:
+    """`pageSize=3&page_size=4` is one field given twice: refused, not the last value kept."""
+    with pytest.raises(QueryError) as raised:
+        kinds_transcoder().build({}, query)
+    assert raised.value.parameter == field
+    assert f"'{first}' and '{second}' name the same field" in raised.value.message
+
+
 def test_repeated_fields_take_repeated_parameters_in_order() -> None:
     """`tags=a&tags=b` appends both; repeated enums too."""
     request = kinds_transcoder().build(
