@@ -1,8 +1,9 @@
 """The dashboard's ASGI application: login, the pages, and the middleware around them.
 
-Every page is a GET that reads; the only POSTs are login and logout. An edge middleware gives
-each request its security headers, metrics and one summary log line, and sends any request
-without a valid session to the login page. Claims, actors, topics, search, revisions and
+Every page is a GET that reads; the only POSTs are login and logout. The outermost middleware
+gives every response its security headers, error pages included; an edge middleware gives each
+request metrics and one summary log line, and sends any request without a valid session to the
+login page. Claims, actors, topics, search, revisions and
 timelines are read through the retriever's handler (its SQL, its keyset page tokens); the
 overview and the database health through `services.dashboard.queries`.
 """
@@ -83,7 +84,10 @@ MAX_FORM_BYTES: Final = 4096
 LANGUAGE_MAX_CHARS: Final = 35
 QUERY_MAX_CHARS: Final = 500
 
+# On every response, whatever its status: no page, error or file may be framed, sniffed,
+# stored by a cache, or load anything from elsewhere.
 _SECURITY_HEADERS: Final = (
+    (b"cache-control", b"no-store"),
     (
         b"content-security-policy",
         b"default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self';"
@@ -94,6 +98,7 @@ _SECURITY_HEADERS: Final = (
     (b"referrer-policy", b"same-origin"),
     (b"cross-origin-opener-policy", b"same-origin"),
 )
+_SECURITY_HEADER_NAMES: Final = frozenset(name for name, _ in _SECURITY_HEADERS)
 
 
 @dataclass(frozen=True)
@@ -175,8 +180,36 @@ def url_with(params: QueryParams | Mapping[str, str], path: str, **changes: obje
 # --- the edge: headers, metrics, log line, and the login gate ------------------------------------
 
 
+class SecurityHeadersMiddleware:
+    """The security headers on every response, in place of any the app set.
+
+    It wraps the whole app, outside Starlette's ServerErrorMiddleware (which sits outside every
+    user middleware): the 500 page that middleware sends gets them as much as any page.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = [
+                    (name, value)
+                    for name, value in message.get("headers", [])
+                    if name.lower() not in _SECURITY_HEADER_NAMES
+                ]
+                message["headers"] = [*headers, *_SECURITY_HEADERS]
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
 class EdgeMiddleware:
-    """Security headers, metrics and a log line for every request; login for every page."""
+    """Metrics and a log line for every request; login for every page."""
 
     def __init__(self, app: ASGIApp, dashboard: Dashboard) -> None:
         self.app = app
@@ -188,24 +221,18 @@ class EdgeMiddleware:
             return
         started = time.perf_counter()
         path: str = scope["path"]
-        status = 500
-        static = path.startswith(PUBLIC_PREFIXES)
+        status = 500  # unless a response starts: the exception goes on to the 500 page
 
-        async def send_with_headers(message: Message) -> None:
+        async def send_observed(message: Message) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                headers = list(message.get("headers", []))
-                headers.extend(_SECURITY_HEADERS)
-                if not static:
-                    headers.append((b"cache-control", b"no-store"))
-                message["headers"] = headers
                 HTTP_DURATION.labels(_route_of(scope)).observe(time.perf_counter() - started)
             await send(message)
 
         try:
-            if path in PUBLIC_PATHS or static:
-                await self.app(scope, receive, send_with_headers)
+            if path in PUBLIC_PATHS or path.startswith(PUBLIC_PREFIXES):
+                await self.app(scope, receive, send_observed)
                 return
             request = Request(scope)
             session = self.dashboard.sessions.open(request.cookies.get(SESSION_COOKIE))
@@ -219,10 +246,10 @@ class EdgeMiddleware:
                     response.delete_cookie(
                         SESSION_COOKIE, path="/", httponly=True, samesite="strict"
                     )
-                await response(scope, receive, send_with_headers)
+                await response(scope, receive, send_observed)
                 return
             scope.setdefault("state", {})["session"] = session
-            await self.app(scope, receive, send_with_headers)
+            await self.app(scope, receive, send_observed)
         finally:
             route = _route_of(scope)
             HTTP_REQUESTS.labels(route, scope["method"], str(status)).inc()
@@ -926,9 +953,14 @@ async def database_page(request: Request) -> Response:
 # --- errors --------------------------------------------------------------------------------------
 
 
-async def _error_page(request: Request, status: int, title: str, message: str) -> Response:
+async def _error_page(
+    request: Request, status: int, title: str, message: str, *, with_session: bool = True
+) -> Response:
     dashboard: Dashboard = request.app.state.dashboard
-    return dashboard.render(request, "error.html", status, title=title, message=message)
+    context: dict[str, Any] = {"title": title, "message": message}
+    if not with_session:
+        context["session"] = None
+    return dashboard.render(request, "error.html", status, **context)
 
 
 async def http_error(request: Request, error: Exception) -> Response:
@@ -956,10 +988,18 @@ async def retrieval_error(request: Request, error: Exception) -> Response:
 
 
 async def server_error(request: Request, error: Exception) -> Response:
-    """A page for a failure nobody expected; the details go to the log only."""
+    """A page for a failure nobody expected; the details go to the log only.
+
+    It shows no session (no navigation, no logout form with its CSRF token): an error page is
+    the one most likely to be kept, in a bug report or a screenshot, and needs neither.
+    """
     log.exception("request failed", path=request.url.path)
     return await _error_page(
-        request, 500, "Something went wrong", "The error was logged; please try again later."
+        request,
+        500,
+        "Something went wrong",
+        "The error was logged; please try again later.",
+        with_session=False,
     )
 
 
@@ -986,9 +1026,17 @@ def routes() -> list[BaseRoute]:
     ]
 
 
+class DashboardApp(Starlette):
+    """Starlette with the security headers outside its own outermost middleware."""
+
+    def build_middleware_stack(self) -> ASGIApp:
+        """Starlette's stack (its 500 page outermost), wrapped in the security headers."""
+        return SecurityHeadersMiddleware(super().build_middleware_stack())
+
+
 def build_app(dashboard: Dashboard) -> Starlette:
     """The dashboard as an ASGI app."""
-    app = Starlette(
+    app = DashboardApp(
         routes=routes(),
         middleware=[Middleware(EdgeMiddleware, dashboard=dashboard)],
         exception_handlers={
