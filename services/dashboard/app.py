@@ -40,12 +40,16 @@ from panoptic.core.logging import get_logger
 from panoptic.core.metrics import HTTP_DURATION, HTTP_REQUESTS
 from services.dashboard import metrics, queries
 from services.dashboard.auth import (
+    DEVICE_COOKIE,
+    DEVICE_SECONDS,
     LOGIN_CSRF_COOKIE,
     SESSION_COOKIE,
     Credentials,
+    LoginClient,
     LoginThrottle,
     Session,
     SessionCodec,
+    retry_after_header,
     safe_next,
     same_token,
 )
@@ -348,22 +352,29 @@ async def login_form(request: Request) -> Response:
 
 
 async def login(request: Request) -> Response:
-    """Checks the credentials; on success sets the session cookie and goes where asked."""
+    """Checks the credentials; on success sets the session cookie and goes where asked.
+
+    A user and client that failed several times wait a few seconds before their next attempt
+    (429 until then, the password unchecked); no other client waits for them.
+    """
     dashboard: Dashboard = request.app.state.dashboard
-    client = _client(request)
     form = await _form(request)
     next_path = safe_next(form.get("next"))
-    wait = dashboard.throttle.retry_after(client)
+    user = form.get("user", "")
+    device = dashboard.sessions.device_of(request.cookies.get(DEVICE_COOKIE), user)
+    client = LoginClient.of(device, _client(request))
+    wait = dashboard.throttle.retry_after(user, client)
     if wait:
         metrics.LOGINS.labels("throttled").inc()
-        log.warning("login throttled", client=client, retry_after=wait)
+        log.warning("login throttled", client=_client(request), retry_after=round(wait, 2))
+        seconds = retry_after_header(wait)
         return _login_page(
             dashboard,
             request,
             status_code=429,
-            error=f"Too many failed attempts. Try again in {wait} s.",
+            error=f"Too many failed attempts. Try again in {seconds} s.",
             next_path=next_path,
-            headers={"retry-after": str(wait)},
+            headers={"retry-after": seconds},
         )
     csrf_ok = dashboard.sessions.check_login_token(
         request.cookies.get(LOGIN_CSRF_COOKIE), form.get("csrf_token", "")
@@ -377,11 +388,10 @@ async def login(request: Request) -> Response:
             error="The form had expired. Please sign in again.",
             next_path=next_path,
         )
-    user = form.get("user", "")
     if not dashboard.config.credentials.check(user, form.get("password", "")):
-        dashboard.throttle.failed(client)
+        dashboard.throttle.failed(user, client)
         metrics.LOGINS.labels("wrong").inc()
-        log.warning("login refused", client=client)
+        log.warning("login refused", client=_client(request))
         return _login_page(
             dashboard,
             request,
@@ -389,20 +399,31 @@ async def login(request: Request) -> Response:
             error="Wrong user name or password.",
             next_path=next_path,
         )
-    dashboard.throttle.succeeded(client)
+    dashboard.throttle.succeeded(user, client)
     metrics.LOGINS.labels("ok").inc()
+    log.info("login", user=user, client=_client(request))
+    return _logged_in(dashboard, user, next_path)
+
+
+def _logged_in(dashboard: Dashboard, user: str, next_path: str) -> Response:
+    """The redirect after a login: a new session, and this browser known as one that logged in
+    (the throttle spares it others' failures)."""
     _, cookie = dashboard.sessions.issue(user)
-    log.info("login", user=user, client=client)
     response = RedirectResponse(next_path, 303)
-    response.set_cookie(
-        SESSION_COOKIE,
-        cookie,
-        max_age=max(1, int(dashboard.config.session_seconds)),
-        path="/",
-        httponly=True,
-        samesite="strict",
-        secure=dashboard.config.secure_cookie,
+    cookies = (
+        (SESSION_COOKIE, cookie, dashboard.config.session_seconds, "/"),
+        (DEVICE_COOKIE, dashboard.sessions.device_cookie(user), DEVICE_SECONDS, "/login"),
     )
+    for name, value, seconds, path in cookies:
+        response.set_cookie(
+            name,
+            value,
+            max_age=max(1, int(seconds)),
+            path=path,
+            httponly=True,
+            samesite="strict",
+            secure=dashboard.config.secure_cookie,
+        )
     response.delete_cookie(
         LOGIN_CSRF_COOKIE,
         path="/login",

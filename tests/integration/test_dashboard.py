@@ -193,22 +193,37 @@ def test_a_login_without_its_form_token_or_from_another_origin_is_refused(
     assert foreign.status_code == 403
 
 
-def test_failed_logins_are_rate_limited_per_client(
+def test_failed_logins_slow_that_client_down_without_locking_anyone_out(
     env: dict[str, str], corpus: GatewayCorpus, tmp_path: Path
 ) -> None:
-    """After the allowed failures in a minute even the right password gets 429 and Retry-After."""
+    """After the allowed failures a client waits a few seconds (429 with Retry-After) before its
+    next attempt, then gets in with the right password; meanwhile the right password from
+    another address, or from a browser at the same address that has logged in before, or
+    another user's from the failing address, is accepted at once."""
     limited = another_dashboard(env, PANOPTIC_DASHBOARD_LOGIN_FAILURES_PER_MINUTE="3")
+    url = dashboard_url(limited)
+    other_address = httpx.HTTPTransport(local_address="127.0.0.2")
     with (
         running_dashboard(limited, tmp_path / "dashboard.log"),
-        httpx.Client(base_url=dashboard_url(limited), timeout=10) as client,
+        httpx.Client(base_url=url, timeout=10) as guesser,
+        httpx.Client(base_url=url, timeout=10) as operator_browser,
+        httpx.Client(base_url=url, timeout=10, transport=other_address) as elsewhere,
     ):
-        for _ in range(3):
-            assert log_in(client, password="guess").status_code == 401
-        refused = log_in(client)
+        assert log_in(operator_browser).status_code == 303  # a browser that has logged in
+        operator_browser.cookies.delete("panoptic_session")  # and whose session has ended
+        for _ in range(6):
+            assert log_in(guesser, password="guess").status_code in (401, 429)
+        refused = log_in(guesser)
         assert refused.status_code == 429
-        assert 1 <= int(refused.headers["retry-after"]) <= 61
+        wait = int(refused.headers["retry-after"])
+        assert 1 <= wait <= 5
         assert "Too many failed attempts" in refused.text
-        assert client.get("/", follow_redirects=False).status_code == 303
+        assert guesser.get("/", follow_redirects=False).status_code == 303
+        assert log_in(elsewhere).status_code == 303
+        assert log_in(operator_browser).status_code == 303
+        assert log_in(guesser, user="another-user").status_code == 401
+        time.sleep(wait)
+        assert log_in(guesser).status_code == 303
 
 
 # --- sessions ------------------------------------------------------------------------------------
