@@ -17,7 +17,7 @@ import click
 import pydantic
 
 from panoptic.core.errors import PanopticError
-from panoptic.core.lifecycle import run_async
+from panoptic.core.lifecycle import Interrupted, run_async
 from panoptic.core.logging import configure_logging
 from panoptic.core.settings import Settings, SettingsError, get_settings
 
@@ -45,6 +45,9 @@ def friendly_errors(command: Callable[P, T]) -> Callable[P, T]:
             _fail(f"invalid setting PANOPTIC_{field.upper()}: {first['msg']}")
         except (PanopticError, TimeoutError) as error:
             _fail(str(error))
+        except Interrupted as stopped:
+            click.echo(f"panoptic: {stopped}; what it started is stopped", err=True)
+            sys.exit(128 + stopped.signum)  # as a shell reports a command a signal ended
         raise AssertionError("unreachable")
 
     return wrapper
@@ -289,7 +292,7 @@ def bench_ingest(
     """
     import json
 
-    from panoptic.bench.common import benchmark_server, configured_server
+    from panoptic.bench.common import benchmark_server, configured_server, run_benchmark
     from panoptic.bench.ingest import IngestReport, run_ingest_benchmark
 
     settings = settings_for_command()
@@ -307,7 +310,7 @@ def bench_ingest(
                 metrics_port=metrics_port,
             )
 
-    report = run_async(run())
+    report = run_benchmark(run())
     if json_output is not None:
         json_output.write_text(json.dumps(report.as_dict(), indent=2))
     click.echo(report.describe())
@@ -330,7 +333,7 @@ def bench_gateway(
     """
     import json
 
-    from panoptic.bench.common import benchmark_server, configured_server
+    from panoptic.bench.common import benchmark_server, configured_server, run_benchmark
     from panoptic.bench.gateway import GatewayReport, run_gateway_benchmark
 
     settings = settings_for_command()
@@ -342,7 +345,7 @@ def bench_gateway(
                 server, claims=claims, rounds=rounds, seconds=seconds, connections=connections
             )
 
-    report = run_async(run())
+    report = run_benchmark(run())
     if json_output is not None:
         json_output.write_text(json.dumps(report.as_dict(), indent=2))
     click.echo(report.describe())
@@ -396,7 +399,12 @@ def bench_read(
     """
     import json
 
-    from panoptic.bench.common import benchmark_server_with_log, configured_server, free_ports
+    from panoptic.bench.common import (
+        benchmark_server_with_log,
+        configured_server,
+        free_ports,
+        run_benchmark,
+    )
     from panoptic.bench.read import ReadReport, parse_in_flight, parse_scales, run_read_benchmark
 
     try:
@@ -424,7 +432,7 @@ def bench_read(
                 in_flight=levels,
             )
 
-    report = run_async(run())
+    report = run_benchmark(run())
     if json_output is not None:
         json_output.write_text(json.dumps(report.as_dict(), indent=2))
     click.echo(report.describe())
@@ -506,7 +514,12 @@ def bench_report(
     import importlib.util
     import json
 
-    from panoptic.bench.common import benchmark_server_with_log, configured_server, free_ports
+    from panoptic.bench.common import (
+        benchmark_server_with_log,
+        configured_server,
+        free_ports,
+        run_benchmark,
+    )
     from panoptic.bench.read import parse_scales
     from panoptic.bench.report.measure import load_generator_missing
     from panoptic.bench.report.run import (
@@ -556,7 +569,7 @@ def bench_report(
             )
 
     if from_json is None:
-        measurements = run_async(run())
+        measurements = run_benchmark(run())
     else:
         measurements = measurements_from_json(json.loads(from_json.read_text()), targets)
     analysis = analyse(measurements, seed=measurements.options.seed)

@@ -12,17 +12,18 @@ import os
 import re
 import resource
 import shutil
+import signal
 import statistics
 import struct
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import asyncpg
 from google.protobuf import json_format
@@ -30,11 +31,77 @@ from google.protobuf import json_format
 from panoptic.core import migrate
 from panoptic.core.db import DatabaseUrl
 from panoptic.core.health import wait_until_http_ready, wait_until_serving
+from panoptic.core.lifecycle import Interrupted, run_async
 from panoptic.core.settings import Settings
 from panoptic.demo import generate_corpus
 from panoptic.v1 import indexer_service_pb2, resources_pb2
 
 BENCH_TOKEN = "bench-token-not-secret-0123456789"  # noqa: S105 - a throwaway local indexer's
+# Seconds the processes a stopped benchmark leaves get between SIGTERM and SIGKILL.
+STOP_GRACE_SECONDS = 10.0
+
+T = TypeVar("T")
+
+
+def run_benchmark(coroutine: Coroutine[Any, Any, T]) -> T:
+    """Runs a benchmark to its end, or until SIGINT or SIGTERM, which stop it alike.
+
+    SIGTERM is what `timeout`, a CI runner or a container stop sends; its default action would
+    end the process at once, leaving the benchmark's PostgreSQL and services running and its
+    data directory behind. Either signal cancels the benchmark, whose context managers stop
+    what they started and remove what they made; then the processes that threads started,
+    which a cancellation cannot reach, are stopped too. Raises Interrupted after that.
+    """
+    return run_async(_until_signalled(coroutine))
+
+
+async def _until_signalled(coroutine: Coroutine[Any, Any, T]) -> T:
+    task = asyncio.ensure_future(coroutine)
+    loop = asyncio.get_running_loop()
+    received: list[int] = []
+
+    def stop(signum: int) -> None:
+        if not received:  # a second signal changes nothing: the cleanup is under way
+            task.cancel()
+        received.append(signum)
+
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop, signum)
+    try:
+        return await task
+    except asyncio.CancelledError:
+        if not received:
+            raise
+        await asyncio.to_thread(stop_descendants, os.getpid())
+        raise Interrupted(received[0]) from None
+    finally:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(signum)
+
+
+def stop_descendants(pid: int, grace: float = STOP_GRACE_SECONDS) -> None:
+    """SIGTERM to every process `pid` started, directly or not; SIGKILL to those still running
+    after `grace` seconds (Linux /proc)."""
+    descendants = process_tree(pid)[1:]
+    for signum in (signal.SIGTERM, signal.SIGKILL):
+        for member in descendants:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(member, signum)
+        deadline = time.monotonic() + grace
+        while time.monotonic() < deadline:
+            descendants = [member for member in descendants if _running(member)]
+            if not descendants:
+                return
+            time.sleep(0.05)
+
+
+def _running(pid: int) -> bool:
+    """Whether `pid` runs (a zombie has ended; its parent has yet to collect it)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"
 
 
 def configured_server(settings: Settings) -> DatabaseUrl | None:
@@ -75,6 +142,8 @@ async def benchmark_server_with_log(database_url: DatabaseUrl | None) -> AsyncIt
     finally:
         server.stop()
         shutil.rmtree(directory, ignore_errors=True)
+        # Outside `directory` when that path is too long for a socket's (under a long TMPDIR).
+        shutil.rmtree(server.socket_dir, ignore_errors=True)
 
 
 def free_ports() -> Iterator[int]:

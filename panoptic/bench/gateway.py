@@ -194,6 +194,20 @@ def _wait_http(url: str, process: subprocess.Popen[bytes], log: Path, timeout: f
     raise PanopticError(f"{url} did not answer within {timeout} s")
 
 
+def _wait_serving(address: str, process: subprocess.Popen[bytes], log: Path) -> None:
+    """Waits until the gRPC service at `address` is SERVING, or fails as soon as its process
+    ends (a benchmark being stopped ends it) rather than at the timeout."""
+    deadline = time.monotonic() + 60
+    while process.poll() is None:
+        try:
+            asyncio.run(wait_until_serving(address, timeout=0.5))
+            return
+        except TimeoutError:
+            if time.monotonic() > deadline:
+                raise PanopticError(f"{address} did not report SERVING within 60 s") from None
+    raise PanopticError(f"{address} did not start:\n{log.read_text(errors='replace')[-2000:]}")
+
+
 _WRK_RATE = re.compile(r"Requests/sec:\s+([\d.]+)")
 _WRK_PERCENTILE = re.compile(r"^\s+(50|99)(?:\.000)?%\s+([\d.]+)(us|ms|s)\s*$", re.MULTILINE)
 _WRK_ERRORS = re.compile(r"Non-2xx or 3xx responses: (\d+)|Socket errors: .*?timeout (\d+)")
@@ -341,7 +355,7 @@ def _run_targets(
         retriever = stack.enter_context(
             _process([python, "-m", "panoptic", "retriever"], base, work / "retriever.log")
         )
-        asyncio.run(wait_until_serving(f"127.0.0.1:{ports['retriever']}", timeout=60))
+        _wait_serving(f"127.0.0.1:{ports['retriever']}", retriever, work / "retriever.log")
         processes = {"retriever": retriever}
         urls = {
             "peer": f"http://127.0.0.1:{ports['peer']}",

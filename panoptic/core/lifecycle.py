@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
@@ -25,6 +26,14 @@ SUPERVISOR_PID_VARIABLE = "PANOPTIC_SUPERVISOR_PID"
 WORKER_INDEX_VARIABLE = "PANOPTIC_WORKER_INDEX"
 
 log = get_logger("panoptic.lifecycle")
+
+
+class Interrupted(Exception):
+    """A command stopped by a signal, once it has stopped what it started."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(f"stopped by {signal.Signals(signum).name}")
+        self.signum = signum
 
 
 def run_async(coroutine: Coroutine[Any, Any, T]) -> T:

@@ -143,7 +143,8 @@ class Settings(BaseSettings):
     dashboard_session_secret: SecretStr | None = None
     # A session ends this long after its login, whatever the activity.
     dashboard_session_minutes: Annotated[float, Field(gt=0)] = 60.0
-    # Failed logins per client IP and minute before further attempts get 429 for the minute.
+    # Failed logins of one user from one client in a minute before that client must wait (1 s,
+    # doubling with each further failure, at most 5 s) before its next attempt for that user.
     dashboard_login_failures_per_minute: Annotated[int, Field(ge=1)] = 5
     # Send the session cookie only over HTTPS. Unset: on in production, off in development.
     dashboard_secure_cookie: bool | None = None

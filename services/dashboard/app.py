@@ -1,8 +1,9 @@
 """The dashboard's ASGI application: login, the pages, and the middleware around them.
 
-Every page is a GET that reads; the only POSTs are login and logout. An edge middleware gives
-each request its security headers, metrics and one summary log line, and sends any request
-without a valid session to the login page. Claims, actors, topics, search, revisions and
+Every page is a GET that reads; the only POSTs are login and logout. The outermost middleware
+gives every response its security headers, error pages included; an edge middleware gives each
+request metrics and one summary log line, and sends any request without a valid session to the
+login page. Claims, actors, topics, search, revisions and
 timelines are read through the retriever's handler (its SQL, its keyset page tokens); the
 overview and the database health through `services.dashboard.queries`.
 """
@@ -39,12 +40,16 @@ from panoptic.core.logging import get_logger
 from panoptic.core.metrics import HTTP_DURATION, HTTP_REQUESTS
 from services.dashboard import metrics, queries
 from services.dashboard.auth import (
+    DEVICE_COOKIE,
+    DEVICE_SECONDS,
     LOGIN_CSRF_COOKIE,
     SESSION_COOKIE,
     Credentials,
+    LoginClient,
     LoginThrottle,
     Session,
     SessionCodec,
+    retry_after_header,
     safe_next,
     same_token,
 )
@@ -83,7 +88,10 @@ MAX_FORM_BYTES: Final = 4096
 LANGUAGE_MAX_CHARS: Final = 35
 QUERY_MAX_CHARS: Final = 500
 
+# On every response, whatever its status: no page, error or file may be framed, sniffed,
+# stored by a cache, or load anything from elsewhere.
 _SECURITY_HEADERS: Final = (
+    (b"cache-control", b"no-store"),
     (
         b"content-security-policy",
         b"default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self';"
@@ -94,6 +102,7 @@ _SECURITY_HEADERS: Final = (
     (b"referrer-policy", b"same-origin"),
     (b"cross-origin-opener-policy", b"same-origin"),
 )
+_SECURITY_HEADER_NAMES: Final = frozenset(name for name, _ in _SECURITY_HEADERS)
 
 
 @dataclass(frozen=True)
@@ -175,8 +184,36 @@ def url_with(params: QueryParams | Mapping[str, str], path: str, **changes: obje
 # --- the edge: headers, metrics, log line, and the login gate ------------------------------------
 
 
+class SecurityHeadersMiddleware:
+    """The security headers on every response, in place of any the app set.
+
+    It wraps the whole app, outside Starlette's ServerErrorMiddleware (which sits outside every
+    user middleware): the 500 page that middleware sends gets them as much as any page.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = [
+                    (name, value)
+                    for name, value in message.get("headers", [])
+                    if name.lower() not in _SECURITY_HEADER_NAMES
+                ]
+                message["headers"] = [*headers, *_SECURITY_HEADERS]
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
 class EdgeMiddleware:
-    """Security headers, metrics and a log line for every request; login for every page."""
+    """Metrics and a log line for every request; login for every page."""
 
     def __init__(self, app: ASGIApp, dashboard: Dashboard) -> None:
         self.app = app
@@ -188,24 +225,18 @@ class EdgeMiddleware:
             return
         started = time.perf_counter()
         path: str = scope["path"]
-        status = 500
-        static = path.startswith(PUBLIC_PREFIXES)
+        status = 500  # unless a response starts: the exception goes on to the 500 page
 
-        async def send_with_headers(message: Message) -> None:
+        async def send_observed(message: Message) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                headers = list(message.get("headers", []))
-                headers.extend(_SECURITY_HEADERS)
-                if not static:
-                    headers.append((b"cache-control", b"no-store"))
-                message["headers"] = headers
                 HTTP_DURATION.labels(_route_of(scope)).observe(time.perf_counter() - started)
             await send(message)
 
         try:
-            if path in PUBLIC_PATHS or static:
-                await self.app(scope, receive, send_with_headers)
+            if path in PUBLIC_PATHS or path.startswith(PUBLIC_PREFIXES):
+                await self.app(scope, receive, send_observed)
                 return
             request = Request(scope)
             session = self.dashboard.sessions.open(request.cookies.get(SESSION_COOKIE))
@@ -219,10 +250,10 @@ class EdgeMiddleware:
                     response.delete_cookie(
                         SESSION_COOKIE, path="/", httponly=True, samesite="strict"
                     )
-                await response(scope, receive, send_with_headers)
+                await response(scope, receive, send_observed)
                 return
             scope.setdefault("state", {})["session"] = session
-            await self.app(scope, receive, send_with_headers)
+            await self.app(scope, receive, send_observed)
         finally:
             route = _route_of(scope)
             HTTP_REQUESTS.labels(route, scope["method"], str(status)).inc()
@@ -321,22 +352,29 @@ async def login_form(request: Request) -> Response:
 
 
 async def login(request: Request) -> Response:
-    """Checks the credentials; on success sets the session cookie and goes where asked."""
+    """Checks the credentials; on success sets the session cookie and goes where asked.
+
+    A user and client that failed several times wait a few seconds before their next attempt
+    (429 until then, the password unchecked); no other client waits for them.
+    """
     dashboard: Dashboard = request.app.state.dashboard
-    client = _client(request)
     form = await _form(request)
     next_path = safe_next(form.get("next"))
-    wait = dashboard.throttle.retry_after(client)
+    user = form.get("user", "")
+    device = dashboard.sessions.device_of(request.cookies.get(DEVICE_COOKIE), user)
+    client = LoginClient.of(device, _client(request))
+    wait = dashboard.throttle.retry_after(user, client)
     if wait:
         metrics.LOGINS.labels("throttled").inc()
-        log.warning("login throttled", client=client, retry_after=wait)
+        log.warning("login throttled", client=_client(request), retry_after=round(wait, 2))
+        seconds = retry_after_header(wait)
         return _login_page(
             dashboard,
             request,
             status_code=429,
-            error=f"Too many failed attempts. Try again in {wait} s.",
+            error=f"Too many failed attempts. Try again in {seconds} s.",
             next_path=next_path,
-            headers={"retry-after": str(wait)},
+            headers={"retry-after": seconds},
         )
     csrf_ok = dashboard.sessions.check_login_token(
         request.cookies.get(LOGIN_CSRF_COOKIE), form.get("csrf_token", "")
@@ -350,11 +388,10 @@ async def login(request: Request) -> Response:
             error="The form had expired. Please sign in again.",
             next_path=next_path,
         )
-    user = form.get("user", "")
     if not dashboard.config.credentials.check(user, form.get("password", "")):
-        dashboard.throttle.failed(client)
+        dashboard.throttle.failed(user, client)
         metrics.LOGINS.labels("wrong").inc()
-        log.warning("login refused", client=client)
+        log.warning("login refused", client=_client(request))
         return _login_page(
             dashboard,
             request,
@@ -362,20 +399,31 @@ async def login(request: Request) -> Response:
             error="Wrong user name or password.",
             next_path=next_path,
         )
-    dashboard.throttle.succeeded(client)
+    dashboard.throttle.succeeded(user, client)
     metrics.LOGINS.labels("ok").inc()
+    log.info("login", user=user, client=_client(request))
+    return _logged_in(dashboard, user, next_path)
+
+
+def _logged_in(dashboard: Dashboard, user: str, next_path: str) -> Response:
+    """The redirect after a login: a new session, and this browser known as one that logged in
+    (the throttle spares it others' failures)."""
     _, cookie = dashboard.sessions.issue(user)
-    log.info("login", user=user, client=client)
     response = RedirectResponse(next_path, 303)
-    response.set_cookie(
-        SESSION_COOKIE,
-        cookie,
-        max_age=max(1, int(dashboard.config.session_seconds)),
-        path="/",
-        httponly=True,
-        samesite="strict",
-        secure=dashboard.config.secure_cookie,
+    cookies = (
+        (SESSION_COOKIE, cookie, dashboard.config.session_seconds, "/"),
+        (DEVICE_COOKIE, dashboard.sessions.device_cookie(user), DEVICE_SECONDS, "/login"),
     )
+    for name, value, seconds, path in cookies:
+        response.set_cookie(
+            name,
+            value,
+            max_age=max(1, int(seconds)),
+            path=path,
+            httponly=True,
+            samesite="strict",
+            secure=dashboard.config.secure_cookie,
+        )
     response.delete_cookie(
         LOGIN_CSRF_COOKIE,
         path="/login",
@@ -926,9 +974,14 @@ async def database_page(request: Request) -> Response:
 # --- errors --------------------------------------------------------------------------------------
 
 
-async def _error_page(request: Request, status: int, title: str, message: str) -> Response:
+async def _error_page(
+    request: Request, status: int, title: str, message: str, *, with_session: bool = True
+) -> Response:
     dashboard: Dashboard = request.app.state.dashboard
-    return dashboard.render(request, "error.html", status, title=title, message=message)
+    context: dict[str, Any] = {"title": title, "message": message}
+    if not with_session:
+        context["session"] = None
+    return dashboard.render(request, "error.html", status, **context)
 
 
 async def http_error(request: Request, error: Exception) -> Response:
@@ -956,10 +1009,18 @@ async def retrieval_error(request: Request, error: Exception) -> Response:
 
 
 async def server_error(request: Request, error: Exception) -> Response:
-    """A page for a failure nobody expected; the details go to the log only."""
+    """A page for a failure nobody expected; the details go to the log only.
+
+    It shows no session (no navigation, no logout form with its CSRF token): an error page is
+    the one most likely to be kept, in a bug report or a screenshot, and needs neither.
+    """
     log.exception("request failed", path=request.url.path)
     return await _error_page(
-        request, 500, "Something went wrong", "The error was logged; please try again later."
+        request,
+        500,
+        "Something went wrong",
+        "The error was logged; please try again later.",
+        with_session=False,
     )
 
 
@@ -986,9 +1047,17 @@ def routes() -> list[BaseRoute]:
     ]
 
 
+class DashboardApp(Starlette):
+    """Starlette with the security headers outside its own outermost middleware."""
+
+    def build_middleware_stack(self) -> ASGIApp:
+        """Starlette's stack (its 500 page outermost), wrapped in the security headers."""
+        return SecurityHeadersMiddleware(super().build_middleware_stack())
+
+
 def build_app(dashboard: Dashboard) -> Starlette:
     """The dashboard as an ASGI app."""
-    app = Starlette(
+    app = DashboardApp(
         routes=routes(),
         middleware=[Middleware(EdgeMiddleware, dashboard=dashboard)],
         exception_handlers={

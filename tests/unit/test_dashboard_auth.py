@@ -7,7 +7,14 @@ import time
 import pytest
 
 from panoptic.core.settings import Environment, Settings, SettingsError
-from services.dashboard.auth import Credentials, LoginThrottle, SessionCodec, safe_next, same_token
+from services.dashboard.auth import (
+    Credentials,
+    LoginClient,
+    LoginThrottle,
+    SessionCodec,
+    safe_next,
+    same_token,
+)
 
 SECRET = "unit-test-session-secret-0123456789"
 
@@ -103,22 +110,83 @@ def test_csrf_tokens_compare_exactly() -> None:
     assert not same_token("abc", "abd")
 
 
-def test_the_throttle_refuses_a_client_at_the_limit_for_the_rest_of_the_minute() -> None:
-    """Five failures in a minute block that client (and only it) until the first one is a
-    minute old; a successful login forgets its failures."""
+ALICE_ADDRESS = LoginClient.of(None, "10.0.0.1")
+
+
+def waits_while_failing(throttle: LoginThrottle, clock: Clock, attempts: int) -> list[float]:
+    """The wait before each of `attempts` wrong passwords from ALICE_ADDRESS for `admin`, each
+    sent as soon as the throttle allows; checks the attempt is allowed once waited for."""
+    waits = []
+    for _ in range(attempts):
+        wait = throttle.retry_after("admin", ALICE_ADDRESS)
+        waits.append(wait)
+        clock.now += wait
+        assert throttle.retry_after("admin", ALICE_ADDRESS) == 0
+        throttle.failed("admin", ALICE_ADDRESS)
+    return waits
+
+
+def test_repeated_failures_wait_longer_each_time_up_to_a_cap_and_never_lock_out() -> None:
+    """Below the limit a failure costs nothing; from it on the wait before the next attempt
+    doubles from one second up to five, and an attempt is always allowed once it has waited."""
     clock = Clock()
-    throttle = LoginThrottle(5, clock=clock)
-    for _ in range(5):
-        assert throttle.retry_after("10.0.0.1") == 0
-        throttle.failed("10.0.0.1")
-        clock.now += 1
-    assert 55 <= throttle.retry_after("10.0.0.1") <= 57
-    assert throttle.retry_after("10.0.0.2") == 0
-    clock.now += 56
-    assert throttle.retry_after("10.0.0.1") == 0
-    throttle.failed("10.0.0.3")
-    throttle.succeeded("10.0.0.3")
-    assert throttle.retry_after("10.0.0.3") == 0
+    throttle = LoginThrottle(3, clock=clock)
+    assert waits_while_failing(throttle, clock, 10) == [0, 0, 0, 1, 2, 4, 5, 5, 5, 5]
+    clock.now += 2
+    assert throttle.retry_after("admin", ALICE_ADDRESS) == pytest.approx(3)
+    clock.now += 3
+    assert throttle.retry_after("admin", ALICE_ADDRESS) == 0
+
+
+def test_failures_are_forgotten_after_a_minute_or_a_login() -> None:
+    """Failures older than a minute no longer count; a login forgets that client's failures."""
+    clock = Clock()
+    throttle = LoginThrottle(3, clock=clock)
+    assert waits_while_failing(throttle, clock, 4) == [0, 0, 0, 1]
+    clock.now += 61
+    assert waits_while_failing(throttle, clock, 4) == [0, 0, 0, 1]
+    assert throttle.retry_after("admin", ALICE_ADDRESS) == 2
+    throttle.succeeded("admin", ALICE_ADDRESS)
+    assert throttle.retry_after("admin", ALICE_ADDRESS) == 0
+
+
+def test_a_client_that_has_not_failed_never_waits() -> None:
+    """Another address, a browser that logged in before (even at the same address) and another
+    user at the same address may try at once after many failures from one address."""
+    clock = Clock()
+    throttle = LoginThrottle(3, clock=clock)
+    waits_while_failing(throttle, clock, 8)
+    assert throttle.retry_after("admin", ALICE_ADDRESS) > 0
+    assert throttle.retry_after("admin", LoginClient.of(None, "10.0.0.2")) == 0
+    assert throttle.retry_after("admin", LoginClient.of("device-1", "10.0.0.1")) == 0
+    assert throttle.retry_after("bob", ALICE_ADDRESS) == 0
+
+
+def test_a_failing_address_also_waits_for_the_users_failures_from_elsewhere() -> None:
+    """Guesses spread over addresses slow down: after one failure, a new address waits as long
+    as the user's failures from everywhere would have it; a known browser waits only for its
+    own failures."""
+    clock = Clock()
+    throttle = LoginThrottle(3, clock=clock)
+    waits_while_failing(throttle, clock, 6)  # the user's 6th failure: a wait of 5 s
+    other, browser = LoginClient.of(None, "10.0.0.2"), LoginClient.of("device-1", "10.0.0.3")
+    throttle.failed("admin", other)
+    throttle.failed("admin", browser)
+    assert throttle.retry_after("admin", other) == pytest.approx(5)
+    assert throttle.retry_after("admin", browser) == 0
+
+
+def test_a_device_cookie_names_a_browser_that_logged_in_as_its_user_only() -> None:
+    """A device cookie opens to a device id for the user it was issued for, and to nothing for
+    another user or when forged; each login gets a new one."""
+    sessions = codec(Clock())
+    cookie = sessions.device_cookie("admin")
+    device = sessions.device_of(cookie, "admin")
+    assert device
+    assert sessions.device_of(sessions.device_cookie("admin"), "admin") not in (None, device)
+    assert sessions.device_of(cookie, "bob") is None
+    assert sessions.device_of("forged." + cookie, "admin") is None
+    assert sessions.device_of(None, "admin") is None
 
 
 @pytest.mark.parametrize(
