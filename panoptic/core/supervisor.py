@@ -17,10 +17,10 @@ import secrets
 import signal
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Coroutine, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, Any, TypeVar
 
 from panoptic.core import migrate, monitoring
 from panoptic.core.db import SERVICE_ROLES, DatabaseUrl, check_connection
@@ -31,6 +31,8 @@ from panoptic.core.lifecycle import SUPERVISOR_PID_VARIABLE
 from panoptic.core.logging import get_logger
 from panoptic.core.ports import check_port_free
 from panoptic.core.settings import DEVELOPMENT_DASHBOARD_PASSWORD, Settings
+
+T = TypeVar("T")
 
 log = get_logger("panoptic.up")
 
@@ -122,14 +124,22 @@ def indexer_token(settings: Settings) -> tuple[str, bool]:
 
 async def prepare_database(settings: Settings) -> tuple[DatabaseUrl, EmbeddedPostgres | None]:
     """The owner's URL after migrating; and the embedded server if this call started it."""
-    started: EmbeddedPostgres | None = None
     if settings.database_url is not None:
         url = DatabaseUrl(settings.database_url.get_secret_value())
-    else:
-        server = EmbeddedPostgres(settings.pgdata_dir)
-        if server.ensure_started():
-            started = server
+        return await _migrated(url, settings), None
+    server = EmbeddedPostgres(settings.pgdata_dir)
+    started = server if server.ensure_started() else None
+    try:
         url = DatabaseUrl(await server.ensure_owner_database())
+        return await _migrated(url, settings), started
+    except BaseException:  # failed, or cancelled by a signal: stop what this call started
+        if started is not None:
+            started.stop()
+        raise
+
+
+async def _migrated(url: DatabaseUrl, settings: Settings) -> DatabaseUrl:
+    """`url`, once the database answers, is migrated and its roles have their passwords."""
     await check_connection(url, timeout=settings.db_connect_timeout_seconds)
     await migrate.upgrade_async(url)
     for service in SERVICE_ROLES:
@@ -138,7 +148,7 @@ async def prepare_database(settings: Settings) -> tuple[DatabaseUrl, EmbeddedPos
             await migrate.set_role_password(
                 url, SERVICE_ROLES[service], password.get_secret_value()
             )
-    return url, started
+    return url
 
 
 class Suite:
@@ -228,28 +238,28 @@ async def run_suite(
         )
     if with_monitoring:  # --with-monitoring: refuse before anything starts
         monitoring.check_can_start(settings)
-    owner_url, embedded = await prepare_database(settings)
-    token, generated = indexer_token(settings)
-    suite = Suite(settings, owner_url, token)
+    # SIGINT (Ctrl-C) and SIGTERM (a container or CI stop) alike are heeded from here on: while
+    # the database starts and migrates, while the suite starts and loads the demo corpus (an
+    # interrupted load goes on at the next start), and once it is ready.
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
-    exit_code = 0
     stopper = asyncio.ensure_future(stop.wait())
+    prepared = await _unless_stopped(prepare_database(settings), stopper)
+    if prepared is None:
+        return 0
+    owner_url, embedded = prepared
+    token, generated = indexer_token(settings)
+    suite = Suite(settings, owner_url, token)
+    exit_code = 0
     try:
-        # Ctrl-C is heeded while the suite starts and loads the demo corpus too, not only once
-        # it is ready; an interrupted demo load goes on at the next start.
-        starting = asyncio.ensure_future(
-            _start_suite(suite, services, settings, owner_url, token, load_demo, with_monitoring)
+        demo_note = await _unless_stopped(
+            _start_suite(suite, services, settings, owner_url, token, load_demo, with_monitoring),
+            stopper,
         )
-        await asyncio.wait({starting, stopper}, return_when=asyncio.FIRST_COMPLETED)
-        if not starting.done():
-            starting.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await starting
+        if demo_note is None:
             return exit_code
-        demo_note = starting.result()
         _print_ready(
             settings,
             owner_url,
@@ -277,6 +287,19 @@ async def run_suite(
         if embedded is not None:
             embedded.stop()
     return exit_code
+
+
+async def _unless_stopped(work: Coroutine[Any, Any, T], stopper: asyncio.Future[Any]) -> T | None:
+    """The work's result; or None, once it is cancelled and has unwound, if `stopper` is done
+    first."""
+    task = asyncio.ensure_future(work)
+    await asyncio.wait({task, stopper}, return_when=asyncio.FIRST_COMPLETED)
+    if task.done():
+        return task.result()
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    return None
 
 
 async def _start_suite(

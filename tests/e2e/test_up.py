@@ -187,3 +187,28 @@ def test_services_stop_by_themselves_when_up_is_killed(tmp_path: Path) -> None:
     finally:
         up.stop(signal.SIGKILL)
         server.stop()
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_a_signal_while_the_database_starts_stops_it(tmp_path: Path, signum: int) -> None:
+    """SIGTERM (a container or CI stop), like Ctrl-C, heeded as soon as the embedded PostgreSQL
+    runs, before any service: `up` exits cleanly and leaves no PostgreSQL and no service
+    running, its data kept for the next start."""
+    import psutil
+
+    data_dir = tmp_path / "data"
+    env = service_env("", data_dir)
+    del env["DATABASE_URL"]
+    server = EmbeddedPostgres(data_dir / "postgres")
+    up = PanopticProcess(("up", "--no-demo"), env, tmp_path / "up.log").start()
+    try:
+        wait_for(server.is_running, timeout=120, interval=0.05)
+        started = psutil.Process(up.process.pid).children(recursive=True)
+    finally:
+        code = up.stop(signum, timeout=60)
+    assert code == 0, up.output
+    assert "Panoptic is ready" not in up.output
+    assert not server.is_running(), f"the embedded PostgreSQL outlived up:\n{up.output}"
+    _, alive = psutil.wait_procs(started, timeout=10)
+    assert not alive, f"still running after up stopped: {alive}"
+    assert server.is_initialised()
