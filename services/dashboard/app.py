@@ -36,6 +36,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from panoptic.core import timestamps
 from panoptic.core.logging import get_logger
 from panoptic.core.metrics import HTTP_DURATION, HTTP_REQUESTS
 from services.dashboard import metrics, queries
@@ -566,13 +567,19 @@ class ClaimQuery:
 
 
 def _date(value: str, field: str, errors: list[str]) -> datetime | None:
+    """The start of the day `value` names; a whole day past it must be within the range a
+    claim's time may take too, since "to" takes claims stated before the next day."""
     if not value:
         return None
     try:
-        return datetime.combine(date.fromisoformat(value), clock_time(), UTC)
+        moment = datetime.combine(date.fromisoformat(value), clock_time(), UTC)
     except ValueError:
         errors.append(f"{field}: “{value}” is not a date (YYYY-MM-DD)")
         return None
+    if not timestamps.EARLIEST <= moment < timestamps.END - timedelta(days=1):
+        errors.append(f"{field}: “{value}” is outside the dates claims can have")
+        return None
+    return moment
 
 
 def claim_query(params: QueryParams) -> ClaimQuery:

@@ -507,6 +507,9 @@ def test_every_response_carries_the_security_headers(
     [
         ("/claims?from=yesterday", 400),
         ("/claims?state=deleted", 400),
+        ("/claims?to=9999-12-31", 400),
+        ("/claims?from=0001-01-01", 400),
+        ("/claims?q=people&from=0001-01-01&to=9999-12-31", 400),
         ("/claims?page=not-a-token", 400),
         ("/claims?actor=nobody-here", 404),
         ("/claims/no-such-claim", 404),
@@ -517,7 +520,8 @@ def test_every_response_carries_the_security_headers(
     ],
 )
 def test_bad_input_gets_a_page_with_a_4xx(operator: httpx.Client, path: str, status: int) -> None:
-    """Malformed filters, forged page links and unknown ids are 4xx pages, never 500."""
+    """Malformed filters, dates outside the range a claim's time may take, forged page links and
+    unknown ids are 4xx pages, never 500."""
     response = operator.get(path)
     assert response.status_code == status
     assert response.headers["content-type"].startswith("text/html")
