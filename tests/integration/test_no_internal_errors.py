@@ -271,7 +271,7 @@ async def _rows(db: asyncpg.Connection, request: indexer_service_pb2.IndexClaims
 
 
 @pytest.mark.asyncio(loop_scope="session")
-@settings(GENERATION, max_examples=150)
+@settings(GENERATION, max_examples=250)
 @given(data=st.data())
 async def test_generated_index_requests_are_written_whole_or_refused_with_nothing_written(
     indexer_stub: indexer_service_pb2_grpc.IndexerServiceStub,
@@ -294,6 +294,11 @@ async def test_generated_index_requests_are_written_whole_or_refused_with_nothin
         ):
             assert set(after[table]) == {item.id for item in items}, table
         assert after["idempotency"] == 1
+        assert not await db.fetch(
+            "SELECT id FROM claims WHERE id = ANY($1::text[]) AND NOT (isfinite(stated_at)"
+            " AND coalesce(isfinite(source_published_at), true))",
+            list(after["claims"]),
+        ), "a time was stored as something else than the one sent"
     else:
         assert after == before, f"{code.name}, yet something was written"
 

@@ -18,6 +18,7 @@ from google.protobuf.message import Message
 from hypothesis import strategies as st
 
 from panoptic.v1 import indexer_service_pb2, resources_pb2, retriever_service_pb2
+from tests.conftest import random_id
 
 api = retriever_service_pb2
 INT32 = st.integers(-(2**31), 2**31 - 1)
@@ -56,9 +57,18 @@ AWKWARD_TEXTS = (
     "https://example.org/a",
     "javascript:alert(1)",
 )
+# Characters that text columns, JSON or terminals may refuse or mangle.
+AWKWARD_CHARACTERS = ("\x00", "\x01", "\x7f", "\u0085", "\u2028", "\ufffe", "\uffff", "\U0010ffff")
 TEXTS = st.one_of(
     st.text(CHARACTERS, max_size=40),
     st.sampled_from(AWKWARD_TEXTS),
+    # An ordinary name with one awkward character in it, which a validator must still see.
+    st.builds(
+        "{}{}{}".format,
+        st.sampled_from(("", "Jane ", "en")),
+        st.sampled_from(AWKWARD_CHARACTERS),
+        st.sampled_from(("", " Doe", "x")),
+    ),
     # Around the limits (names 300, reasons 2,000, search 1,000, text 20,000 characters),
     # and far beyond them, in one or several bytes per character.
     st.builds(operator.mul, CHARACTERS, st.sampled_from((129, 301, 1_001, 2_001, 20_001, 60_000))),
@@ -79,10 +89,17 @@ _EDGE_SECONDS = (
     -(2**63),
     2**63 - 1,
 )
-TIMESTAMPS = st.builds(
-    timestamp_pb2.Timestamp,
-    seconds=st.one_of(st.sampled_from(_EDGE_SECONDS), st.integers(-(10**12), 10**12), INT64),
-    nanos=st.one_of(st.just(0), st.integers(0, 999_999_999), INT32),
+TIMESTAMPS = st.one_of(
+    st.builds(
+        timestamp_pb2.Timestamp,
+        seconds=st.sampled_from(_EDGE_SECONDS),
+        nanos=st.sampled_from((0, 999_999_999)),
+    ),
+    st.builds(
+        timestamp_pb2.Timestamp,
+        seconds=st.one_of(st.integers(-(10**12), 10**12), INT64),
+        nanos=st.one_of(st.integers(0, 999_999_999), INT32),
+    ),
 )
 
 _SCALARS: dict[int, st.SearchStrategy[Any]] = {
@@ -219,6 +236,23 @@ _PLAUSIBLE_TIMES = st.builds(
 )
 
 
+# The first and last instants a Timestamp (and Python) holds: valid times that a careless
+# conversion turns into something else (asyncpg writes Python's extremes as infinities).
+_FIRST_AND_LAST_INSTANTS = st.builds(
+    timestamp_pb2.Timestamp,
+    seconds=st.sampled_from((-62_135_596_800, 253_402_300_799)),
+    nanos=st.sampled_from((0, 999_999_999)),
+)
+
+
+def _fresh_request_ids(known: Known) -> st.SearchStrategy[str]:
+    """A request id never used before, so that a request is not refused as a reused one.
+
+    Random rather than drawn: Hypothesis draws the same few values again and again.
+    """
+    return st.builds(lambda: random_id(known.salt))
+
+
 def _page_size() -> st.SearchStrategy[int]:
     return st.integers(0, 3)
 
@@ -251,7 +285,7 @@ def _new_topic(draw: st.DrawFn, known: Known) -> resources_pb2.Topic:
 def _new_claim(
     draw: st.DrawFn, known: Known, actor_ids: Sequence[str], topic_ids: Sequence[str]
 ) -> resources_pb2.Claim:
-    stated_at = draw(_PLAUSIBLE_TIMES)
+    stated_at = draw(st.one_of(_PLAUSIBLE_TIMES, _FIRST_AND_LAST_INSTANTS))
     return resources_pb2.Claim(
         id=f"{known.salt}-c{draw(st.integers(0, 200))}",
         actor_id=draw(st.sampled_from(actor_ids)),
@@ -285,11 +319,11 @@ def valid_index_requests(draw: st.DrawFn, known: Known) -> indexer_service_pb2.I
     topic_ids = [*known.topic_ids, *(topic.id for topic in topics)]
     claims = draw(
         st.lists(
-            _new_claim(known, actor_ids, topic_ids), max_size=3, unique_by=lambda claim: claim.id
+            _new_claim(known, actor_ids, topic_ids), max_size=2, unique_by=lambda claim: claim.id
         )
     )
     return indexer_service_pb2.IndexClaimsRequest(
-        request_id=f"{known.salt}:{draw(st.integers(0, 10**9))}",
+        request_id=draw(_fresh_request_ids(known)),
         actors=actors,
         topics=topics,
         claims=claims,
@@ -330,7 +364,7 @@ def retract_requests(known: Known) -> st.SearchStrategy[indexer_service_pb2.Retr
             st.integers(0, 200).map(lambda n: f"{known.salt}-c{n}"),
         ),
         reason=_maybe(st.just("Misattributed.")),
-        request_id=st.integers(0, 10**9).map(lambda n: f"{known.salt}:retract:{n}"),
+        request_id=_fresh_request_ids(known),
     )
     return requests(indexer_service_pb2.RetractClaimRequest, valid)
 
