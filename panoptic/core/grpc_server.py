@@ -1,8 +1,9 @@
 """The one gRPC server bootstrap every Panoptic service uses.
 
 It registers health and reflection, installs the observability interceptor (canonical log
-line, go-grpc-prometheus metrics, request ids, no internal detail in errors) and any
-service-specific ones (authentication), serves Prometheus metrics, and shuts down gracefully
+line, go-grpc-prometheus metrics, request ids, no internal detail in errors), any
+service-specific ones (authentication) and, innermost, the one that refuses requests whose
+bytes are not a valid message, serves Prometheus metrics, and shuts down gracefully
 on SIGTERM or SIGINT: health turns NOT_SERVING, in-flight calls get the grace period, then
 the service's resources close.
 """
@@ -27,6 +28,7 @@ from panoptic.core import metrics
 from panoptic.core.lifecycle import stop_when_orphaned, worker_index
 from panoptic.core.logging import get_logger
 from panoptic.core.ports import PortInUse, check_port_free
+from panoptic.core.rpc_status import abort
 
 REQUEST_ID_KEY = "x-request-id"
 HEALTH_SERVICE = "grpc.health.v1.Health"
@@ -230,6 +232,122 @@ async def _responses(result: Any) -> AsyncIterator[Any]:
         await result
 
 
+@dataclass(frozen=True)
+class MalformedRequest:
+    """What a method's handler receives in place of a request whose bytes do not parse."""
+
+    message_type: str
+    """The full name of the message the bytes should have been, e.g. `panoptic.v1.X`."""
+
+
+class MalformedRequestInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
+    """Answers a request whose bytes are not a valid message with INVALID_ARGUMENT.
+
+    gRPC answers UNKNOWN, naming the parser's exception, when a method's deserializer raises,
+    and a stream's handler sees the exception as its own (INTERNAL). So each method's
+    deserializer hands on a `MalformedRequest` instead, which its handler refuses with a
+    neutral message. Installed innermost, so that authentication comes first. Each method's
+    handler is wrapped once, not per call.
+    """
+
+    def __init__(self) -> None:
+        self._wrapped: dict[str, tuple[grpc.RpcMethodHandler, grpc.RpcMethodHandler]] = {}
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler:
+        handler = await continuation(handler_call_details)
+        if handler is None:
+            return None
+        method = handler_call_details.method
+        known = self._wrapped.get(method)
+        if known is not None and known[0] is handler:
+            return known[1]
+        wrapped = _refusing_malformed(handler)
+        self._wrapped[method] = (handler, wrapped)
+        return wrapped
+
+
+def _tolerant(deserializer: Callable[[bytes], Any] | None) -> Callable[[bytes], Any] | None:
+    """The deserializer, returning a `MalformedRequest` where it would raise."""
+    if deserializer is None:
+        return None
+    descriptor = getattr(getattr(deserializer, "__self__", None), "DESCRIPTOR", None)
+    malformed = MalformedRequest(getattr(descriptor, "full_name", "request"))
+
+    def deserialize(raw: bytes) -> Any:
+        try:
+            return deserializer(raw)
+        except Exception:  # whatever the parser raises on them, the bytes are the caller's
+            return malformed
+
+    return deserialize
+
+
+async def _refuse_malformed(
+    context: grpc.aio.ServicerContext[Any, Any], request: MalformedRequest, position: int = 0
+) -> None:
+    which = f"message {position} of the stream" if position else "the request"
+    await abort(
+        context,
+        grpc.StatusCode.INVALID_ARGUMENT,
+        f"{which} is not a valid {request.message_type} message",
+        "MALFORMED_REQUEST",
+    )
+
+
+async def _parsed(
+    requests: AsyncIterator[Any], context: grpc.aio.ServicerContext[Any, Any]
+) -> AsyncIterator[Any]:
+    """A request stream that ends the call at its first malformed message."""
+    position = 0
+    async for request in requests:
+        position += 1
+        if isinstance(request, MalformedRequest):
+            await _refuse_malformed(context, request, position)
+        yield request
+
+
+def _refusing_malformed(handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
+    """The same handler with a tolerant deserializer, refusing what it could not parse."""
+    deserializer = _tolerant(handler.request_deserializer)
+    serializer = handler.response_serializer
+    if handler.unary_unary:
+        inner_uu = handler.unary_unary
+
+        async def unary_unary(request: Any, context: Any) -> Any:
+            if isinstance(request, MalformedRequest):
+                await _refuse_malformed(context, request)
+            return await inner_uu(request, context)
+
+        return grpc.unary_unary_rpc_method_handler(unary_unary, deserializer, serializer)
+    if handler.unary_stream:
+        inner_us = handler.unary_stream
+
+        async def unary_stream(request: Any, context: Any) -> AsyncIterator[Any]:
+            if isinstance(request, MalformedRequest):
+                await _refuse_malformed(context, request)
+            async for response in _responses(inner_us(request, context)):
+                yield response
+
+        return grpc.unary_stream_rpc_method_handler(unary_stream, deserializer, serializer)
+    if handler.stream_unary:
+        inner_su = handler.stream_unary
+
+        async def stream_unary(requests: Any, context: Any) -> Any:
+            return await inner_su(_parsed(requests, context), context)
+
+        return grpc.stream_unary_rpc_method_handler(stream_unary, deserializer, serializer)
+    inner_ss = handler.stream_stream
+
+    def stream_stream(requests: Any, context: Any) -> Any:
+        return inner_ss(_parsed(requests, context), context)
+
+    return grpc.stream_stream_rpc_method_handler(stream_stream, deserializer, serializer)
+
+
 async def serve(spec: GrpcServerSpec) -> None:
     """Runs the service until SIGTERM or SIGINT, then stops it gracefully.
 
@@ -242,7 +360,11 @@ async def serve(spec: GrpcServerSpec) -> None:
         spec.check_port_free()
         metrics_server = metrics.start_metrics_server(spec.host, spec.metrics_port, spec.name)
     server = grpc.aio.server(
-        interceptors=[ObservabilityInterceptor(), *spec.interceptors],
+        interceptors=[
+            ObservabilityInterceptor(),
+            *spec.interceptors,
+            MalformedRequestInterceptor(),
+        ],
         options=[
             ("grpc.max_receive_message_length", spec.max_message_bytes),
             ("grpc.max_send_message_length", spec.max_message_bytes),
@@ -286,4 +408,12 @@ async def serve(spec: GrpcServerSpec) -> None:
         log.info("stopped", service=spec.name, worker=worker)
 
 
-__all__ = ["GrpcServerSpec", "ObservabilityInterceptor", "PortInUse", "request_id_of", "serve"]
+__all__ = [
+    "GrpcServerSpec",
+    "MalformedRequest",
+    "MalformedRequestInterceptor",
+    "ObservabilityInterceptor",
+    "PortInUse",
+    "request_id_of",
+    "serve",
+]
