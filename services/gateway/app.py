@@ -393,8 +393,9 @@ class TranscodingEndpoint:
                 metadata=((REQUEST_ID_HEADER, context.request_id),),
             )
         except grpc.aio.AioRpcError as error:
-            code = error.code().name
-            raise from_rpc_error(error, context.request_id, surface.loaded.pool) from None
+            told = self.upstream.explain(error)
+            code = told.code().name
+            raise from_rpc_error(told, context.request_id, surface.loaded.pool) from None
         finally:
             context.upstream_seconds = elapsed = time.perf_counter() - started
             metrics.UPSTREAM_DURATION.labels(route.method.name, code).observe(elapsed)

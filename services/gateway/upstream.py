@@ -1,6 +1,6 @@
-"""The gateway's side of gRPC: one long-lived channel to the retriever, the API surface compiled
-from its descriptors (swapped whole when the retriever is redeployed with a new API), and its
-readiness.
+"""The gateway's side of gRPC: long-lived channels to the retriever that ride out its restarts,
+the API surface compiled from its descriptors (swapped whole when the retriever is redeployed
+with a new API), and its readiness.
 """
 
 from __future__ import annotations
@@ -43,8 +43,18 @@ from services.gateway.transcode import (
 
 log = get_logger("panoptic.gateway")
 
-# How long a readiness answer is reused, so probes (or a flood of them) cost one call a second.
+# How long a "ready" answer is reused, so probes (or a flood of them) cost one call a second.
+# A "not ready" is not reused: it cost the retriever nothing (no connection, no call), and the
+# gateway reports ready again as soon as the retriever is back.
 READINESS_TTL_SECONDS = 1.0
+# Reconnecting to a retriever that went away: the first pause, and the longest one (gRPC's
+# defaults are 1 s and 120 s); attempts to a refused port cost nothing, so the gateway retries
+# often and a retriever that is back is used within half a second.
+RECONNECT_BACKOFF_INITIAL_MS = 100
+RECONNECT_BACKOFF_MAX_MS = 500
+# The least time a connection attempt is given (gRPC's default: 20 s): a retriever host that
+# vanished (SYNs unanswered) is tried again after 2 s, not 20.
+CONNECT_TIMEOUT_MIN_MS = 2_000
 MASK_CACHE_SIZE = 256
 
 
@@ -132,6 +142,61 @@ def _per_method(table: dict[str, Any], method: descriptor.MethodDescriptor) -> A
     return table.get(method.full_name, table.get(method.name))
 
 
+def channel_options(settings: Settings) -> list[tuple[str, Any]]:
+    """The options of the gateway's channels to the retriever, which ride out its restarts.
+
+    gRPC's own machinery does it, no loop of ours: a channel whose retriever went away tries
+    to connect again every half second at most (by default the pause grows to 2 minutes, and
+    the gateway answered 503 for seconds after the retriever was back); and the service config
+    makes every call of the exposed services (all free of side effects) wait for a connection
+    within its deadline, and retry when the retriever refused it while stopping.
+    """
+    return [
+        ("grpc.max_receive_message_length", settings.max_message_bytes),
+        ("grpc.keepalive_time_ms", 30_000),
+        ("grpc.keepalive_timeout_ms", 10_000),
+        ("grpc.initial_reconnect_backoff_ms", RECONNECT_BACKOFF_INITIAL_MS),
+        ("grpc.max_reconnect_backoff_ms", RECONNECT_BACKOFF_MAX_MS),
+        ("grpc.min_reconnect_backoff_ms", CONNECT_TIMEOUT_MIN_MS),
+        ("grpc.enable_retries", 1),
+        ("grpc.service_config", service_config(settings.gateway_services)),
+    ]
+
+
+def service_config(services: list[str]) -> str:
+    """The channels' service config: wait for ready, and a retry policy, for `services`."""
+    return orjson.dumps(
+        {
+            "methodConfig": [
+                {
+                    "name": [{"service": service} for service in services],
+                    # A call waits while the channel (re)connects instead of failing at once;
+                    # its deadline, the route's, still bounds the wait (see `explain`).
+                    "waitForReady": True,
+                    "retryPolicy": {
+                        # A retry waits for a connection of its own (wait for ready): the
+                        # pauses between attempts can be short, 10 to 80 ms, so that five
+                        # attempts fit in even a short deadline.
+                        "maxAttempts": 5,
+                        "initialBackoff": "0.01s",
+                        "maxBackoff": "0.08s",
+                        "backoffMultiplier": 2,
+                        # A retriever that is stopping refuses calls that reach it after its
+                        # GOAWAY left: UNAVAILABLE, or CANCELLED (RST_STREAM) for those its
+                        # connection had already taken. The retry goes to a fresh connection,
+                        # another worker or the restarted retriever.
+                        "retryableStatusCodes": ["UNAVAILABLE", "CANCELLED"],
+                    },
+                }
+            ],
+            # No retry storm against a retriever that keeps failing: once half of a channel's
+            # 10 tokens are spent (one per failed attempt, a tenth back per success), its calls
+            # are tried once.
+            "retryThrottling": {"maxTokens": 10, "tokenRatio": 0.1},
+        }
+    ).decode()
+
+
 class TakingTurns:
     """Channels to one address, each with a connection of its own; unary calls take turns.
 
@@ -153,6 +218,11 @@ class TakingTurns:
     def __getattr__(self, name: str) -> Any:
         return getattr(self.channels[0], name)
 
+    def connected(self) -> bool:
+        """Whether any of the channels has a connection to the retriever right now."""
+        ready = grpc.ChannelConnectivity.READY
+        return any(channel.get_state() == ready for channel in self.channels)
+
     async def close(self, grace: float | None = None) -> None:
         """Closes every channel, letting calls in flight finish."""
         await asyncio.gather(*(channel.close(grace) for channel in self.channels))
@@ -166,17 +236,11 @@ class Upstream:
         self.channel = channel or TakingTurns(
             settings.retriever_address,
             settings.gateway_retriever_connections,
-            [
-                ("grpc.max_receive_message_length", settings.max_message_bytes),
-                ("grpc.keepalive_time_ms", 30_000),
-                ("grpc.keepalive_timeout_ms", 10_000),
-                ("grpc.enable_retries", 1),
-            ],
+            channel_options(settings),
         )
         self.surface: ApiSurface | None = None
         self._health = health_pb2_grpc.HealthStub(self.channel)
         self._ready_until = 0.0
-        self._ready = False
         self._source_info = packaged_source_info(PACKAGED_DESCRIPTOR_SET)
 
     @property
@@ -255,7 +319,7 @@ class Upstream:
             return False
         now = time.monotonic()
         if now < self._ready_until:
-            return self._ready
+            return True
         ready = True
         for service in self.settings.gateway_services:
             try:
@@ -268,8 +332,22 @@ class Upstream:
             if reply.status != health_pb2.HealthCheckResponse.SERVING:
                 ready = False
                 break
-        self._ready, self._ready_until = ready, now + READINESS_TTL_SECONDS
+        if ready:
+            self._ready_until = now + READINESS_TTL_SECONDS
         return ready
+
+    def explain(self, error: grpc.aio.AioRpcError) -> grpc.aio.AioRpcError:
+        """The failure a client is told of: UNAVAILABLE rather than DEADLINE_EXCEEDED when the
+        call waited for a connection until its deadline ran out (the retriever is down, not
+        slow: 503, not a 504 telling the client to narrow its request down)."""
+        if error.code() != grpc.StatusCode.DEADLINE_EXCEEDED or self.channel.connected():
+            return error
+        return grpc.aio.AioRpcError(
+            grpc.StatusCode.UNAVAILABLE,
+            grpc.aio.Metadata(),
+            grpc.aio.Metadata(),
+            details="no connection to the retriever within the deadline",
+        )
 
     async def close(self) -> None:
         """Closes the channel, letting calls in flight finish."""
