@@ -1,6 +1,6 @@
 """Alembic's entry point: migrates the database the caller names, or else `DATABASE_URL`'s.
 
-From code (`panoptic.core.migrate`) the URL arrives in `config.attributes["database_url"]`; from
+From code (`panoptic.suite.migrate`) the URL arrives in `config.attributes["database_url"]`; from
 the `alembic` command line it is read from the environment, as the services read it.
 """
 
@@ -14,9 +14,9 @@ from alembic import context
 from alembic.util import CommandError
 from sqlalchemy import Connection
 
+from migrations.engine import migration_engine
 from migrations.schema import AUTOGENERATE_OPTIONS, metadata
 from panoptic.core.db import DatabaseUrl, DatabaseUrlError
-from panoptic.core.migrate import migration_engine
 
 # Held until the migration's transaction ends, so concurrent runs on one database take turns and
 # the later one finds the work done. The key is the bytes of "panoptic".
@@ -30,7 +30,7 @@ if config.config_file_name is not None:
 
 
 def database_url() -> DatabaseUrl:
-    """The URL handed over by `panoptic.core.migrate`, or `DATABASE_URL` from the environment."""
+    """The URL handed over by `panoptic.suite.migrate`, or `DATABASE_URL` from the environment."""
     given = config.attributes.get("database_url")
     if isinstance(given, DatabaseUrl):
         return given

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -60,6 +61,19 @@ def settings_for_command() -> Settings:
     return settings
 
 
+def settings_for_service() -> Settings:
+    """A service's settings; without DATABASE_URL, pointed at the running embedded PostgreSQL
+    through the environment, as `panoptic up` points the services it starts (a retriever's
+    worker processes read their settings from the environment too)."""
+    from panoptic.suite.embedded_pg import EmbeddedPostgres, owner_database_url
+
+    settings = settings_for_command()
+    if settings.database_url is None and EmbeddedPostgres(settings.pgdata_dir).is_running():
+        os.environ["DATABASE_URL"] = owner_database_url(settings).value
+        settings = get_settings()
+    return settings
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="panoptic")
 def main() -> None:
@@ -76,7 +90,7 @@ def main() -> None:
 @friendly_errors
 def up(no_demo: bool, with_monitoring: bool) -> None:
     """Run the whole suite (what `make run` does) until Ctrl-C."""
-    from panoptic.core.supervisor import run_suite, single_instance
+    from panoptic.suite.supervisor import run_suite, single_instance
 
     settings = settings_for_command()
     settings.require_production_ready(database="owner", token=True)
@@ -90,8 +104,8 @@ def up(no_demo: bool, with_monitoring: bool) -> None:
 @friendly_errors
 def migrate() -> None:
     """Bring the database schema, roles and grants up to date (idempotent)."""
-    from panoptic.core import migrate as migrations
-    from panoptic.core.supervisor import prepare_database
+    from panoptic.suite import migrate as migrations
+    from panoptic.suite.supervisor import prepare_database
 
     settings = settings_for_command()
     settings.require_production_ready(database="owner")
@@ -111,7 +125,7 @@ def migrate() -> None:
 @friendly_errors
 def expire_requests_command() -> None:
     """Delete expired idempotency records (as the owner; `up` does this hourly by itself)."""
-    from panoptic.core.db import owner_database_url
+    from panoptic.suite.embedded_pg import owner_database_url
     from services.indexer.repository import expire_requests_as_owner
 
     settings = settings_for_command()
@@ -127,7 +141,7 @@ def indexer() -> None:
     from panoptic.core.grpc_server import serve
     from services.indexer.server import build_spec
 
-    settings = settings_for_command()
+    settings = settings_for_service()
     settings.require_production_ready(database="indexer", token=True)
     if settings.indexer_token is None:
         raise SettingsError("PANOPTIC_INDEXER_TOKEN is not set; the indexer refuses to run open")
@@ -142,7 +156,7 @@ def retriever() -> None:
     from panoptic.core.workers import serve_in_workers
     from services.retriever.server import build_spec
 
-    settings = settings_for_command()
+    settings = settings_for_service()
     settings.require_production_ready(database="retriever")
     if settings.retriever_workers > 1:
         run_async(serve_in_workers(build_spec, settings, settings.retriever_workers))
@@ -166,7 +180,7 @@ def dashboard() -> None:
     """Run the admin dashboard alone: HTML pages for operators, on a read-only role."""
     from services.dashboard.server import serve
 
-    settings = settings_for_command()
+    settings = settings_for_service()
     run_async(serve(settings))
 
 
@@ -178,7 +192,7 @@ def health(address: str, service: str, timeout: float) -> None:
     """Exit 0 when the gRPC server at ADDRESS reports SERVING (for container healthchecks)."""
     import grpc
 
-    from panoptic.core.health import check
+    from panoptic.suite.health import check
 
     try:
         status = run_async(check(address, service, timeout=timeout))
@@ -225,8 +239,9 @@ def index(
     """
     import grpc
 
-    from panoptic.core.supervisor import known_indexer_token
-    from services.indexer.client import ClientOptions, index_file
+    from panoptic.client.indexing import ClientOptions, index_file
+    from panoptic.suite.progress import claims_bar
+    from panoptic.suite.supervisor import known_indexer_token
 
     settings = settings_for_command()
     token = known_indexer_token(settings)
@@ -248,11 +263,16 @@ def index(
         batch_size=batch_size,
         credentials=credentials,
     )
-    summary = run_async(
-        index_file(
-            path, options, progress_dir=settings.data_dir / "index-progress", resume=not no_resume
+    with claims_bar(path) as bar:
+        summary = run_async(
+            index_file(
+                path,
+                options,
+                progress_dir=settings.data_dir / "index-progress",
+                resume=not no_resume,
+                on_claims=bar.advance,
+            )
         )
-    )
     click.echo(summary.describe(), err=True)
 
 
@@ -377,7 +397,7 @@ def bench_gateway(
 @click.option(
     "--in-flight",
     # A moderate load and a deep queue, under which concurrent GetClaims share queries more
-    # often (see services.retriever.batching).
+    # often (see panoptic.reads.batching).
     default="16,64",
     show_default=True,
     help="Calls in flight during the throughput runs; each level is measured in every round.",
@@ -602,7 +622,7 @@ def bench_report(
 )
 def demo_data(seed: int, claims: int, actors: int, topics: int, output: Path | None) -> None:
     """Write a deterministic synthetic corpus as JSON Lines of IndexRecord."""
-    from panoptic.demo import generate_corpus, write_jsonl
+    from panoptic.suite.demo import generate_corpus, write_jsonl
 
     records = generate_corpus(seed=seed, claims=claims, actors=actors, topics=topics)
     if output is None:

@@ -18,7 +18,7 @@ import pytest
 import pytest_asyncio
 
 from panoptic.core.db import DatabaseUrl
-from panoptic.core.embedded_pg import EmbeddedPostgres
+from panoptic.suite.embedded_pg import EmbeddedPostgres
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -73,7 +73,7 @@ async def drop_database(server_url: DatabaseUrl, url: DatabaseUrl) -> None:
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
 async def database_url(postgres_server_url: DatabaseUrl) -> AsyncIterator[DatabaseUrl]:
     """The owner's URL of the session's database, migrated to head once."""
-    from panoptic.core import migrate
+    from panoptic.suite import migrate
 
     url = await create_database(postgres_server_url)
     await migrate.upgrade_async(url)

@@ -28,12 +28,12 @@ from typing import Any, TypeVar
 import asyncpg
 from google.protobuf import json_format
 
-from panoptic.core import migrate
 from panoptic.core.db import DatabaseUrl
-from panoptic.core.health import wait_until_http_ready, wait_until_serving
 from panoptic.core.lifecycle import Interrupted, run_async
 from panoptic.core.settings import Settings
-from panoptic.demo import generate_corpus
+from panoptic.suite import migrate
+from panoptic.suite.demo import generate_corpus
+from panoptic.suite.health import wait_until_http_ready, wait_until_serving
 from panoptic.v1 import indexer_service_pb2, resources_pb2
 
 BENCH_TOKEN = "bench-token-not-secret-0123456789"  # noqa: S105 - a throwaway local indexer's
@@ -132,7 +132,7 @@ async def benchmark_server_with_log(database_url: DatabaseUrl | None) -> AsyncIt
     if database_url is not None:
         yield BenchServer(database_url, None)
         return
-    from panoptic.core.embedded_pg import EmbeddedPostgres
+    from panoptic.suite.embedded_pg import EmbeddedPostgres
 
     directory = Path(tempfile.mkdtemp(prefix="panoptic-bench-"))
     server = EmbeddedPostgres(directory / "data")

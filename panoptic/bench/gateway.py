@@ -49,7 +49,7 @@ from panoptic.bench.common import (
 )
 from panoptic.core.db import SERVICE_ROLES, DatabaseUrl
 from panoptic.core.errors import PanopticError
-from panoptic.core.health import wait_until_serving
+from panoptic.suite.health import wait_until_serving
 from services.indexer.convert import batch_from_request, response_from_result
 from services.indexer.handler import IndexingHandler
 from services.indexer.servicer import fingerprint

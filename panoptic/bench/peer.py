@@ -22,8 +22,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from services.retriever import queries
-from services.retriever.queries import ClaimRow
+from panoptic.reads import queries
+from panoptic.reads.queries import ClaimRow
 
 
 def _time(value: datetime | None) -> str | None:

@@ -46,7 +46,7 @@ from panoptic.bench.common import (
     warm_up_seconds,
 )
 from panoptic.core.db import DatabaseUrl
-from panoptic.core.progress import ProgressReporter
+from panoptic.suite.progress import ProgressReporter
 from panoptic.v1 import (
     indexer_service_pb2,
     indexer_service_pb2_grpc,

@@ -15,7 +15,7 @@ from urllib.parse import quote, unquote, urlsplit, urlunsplit
 import asyncpg
 
 from panoptic.core.errors import PanopticError
-from panoptic.core.settings import Settings
+from panoptic.core.settings import Settings, SettingsError
 
 # Sent with every connection so operators can tell the services apart in pg_stat_activity.
 APPLICATION_NAME = "panoptic-{service}"
@@ -102,8 +102,13 @@ def service_database_url(settings: Settings, service: str) -> DatabaseUrl:
     if explicit is not None:
         return DatabaseUrl(explicit.get_secret_value())
     password = getattr(settings, f"{service}_db_password")
+    if settings.database_url is None:
+        raise SettingsError(
+            f"neither DATABASE_URL nor PANOPTIC_{service.upper()}_DATABASE_URL is set, and no "
+            f"embedded PostgreSQL runs in {settings.pgdata_dir} (start the suite with `make run`)"
+        )
     return role_url(
-        owner_database_url(settings),
+        DatabaseUrl(settings.database_url.get_secret_value()),
         SERVICE_ROLES[service],
         password.get_secret_value() if password else None,
     )
@@ -172,26 +177,6 @@ class DatabaseUnavailable(PanopticError):
             f"cannot connect to PostgreSQL at {url.redacted()}: {reason}. "
             "Check DATABASE_URL and that the server is running."
         )
-
-
-def owner_database_url(settings: Settings) -> DatabaseUrl:
-    """The owner's URL: `DATABASE_URL`, or the embedded server's when that is running.
-
-    Raises `DatabaseUnavailable` when neither is there, saying how to get one.
-    """
-    if settings.database_url is not None:
-        return DatabaseUrl(settings.database_url.get_secret_value())
-    from panoptic.core.embedded_pg import DATABASE, OWNER_ROLE, EmbeddedPostgres
-
-    server = EmbeddedPostgres(settings.pgdata_dir)
-    url = DatabaseUrl(server.url(user=OWNER_ROLE, database=DATABASE))
-    if not server.is_running():
-        raise DatabaseUnavailable(
-            url,
-            f"no DATABASE_URL is set and the embedded PostgreSQL in {settings.pgdata_dir} "
-            "is not running (start the suite with `make run`)",
-        )
-    return url
 
 
 class KeptConnection:

@@ -39,6 +39,21 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from panoptic.core import timestamps
 from panoptic.core.logging import get_logger
 from panoptic.core.metrics import HTTP_DURATION, HTTP_REQUESTS
+from panoptic.reads import queries as reads
+from panoptic.reads.domain import (
+    ClaimListing,
+    ClaimSearch,
+    DatabaseUnavailable,
+    DeadlineExceeded,
+    Interval,
+    NotFound,
+    PageRequest,
+    RetrievalError,
+    TimelineRequest,
+)
+from panoptic.reads.handler import RetrieverHandler
+from panoptic.reads.paging import PageTokenCodec
+from panoptic.reads.queries import ClaimFilters, TimelineBucket
 from services.dashboard import metrics, queries
 from services.dashboard.auth import (
     DEVICE_COOKIE,
@@ -57,21 +72,6 @@ from services.dashboard.auth import (
 from services.dashboard.charts import Bar, bar_chart
 from services.dashboard.formatting import FILTERS
 from services.dashboard.revisions import claim_diff, history_diffs
-from services.retriever import queries as reads
-from services.retriever.domain import (
-    ClaimListing,
-    ClaimSearch,
-    DatabaseUnavailable,
-    DeadlineExceeded,
-    Interval,
-    NotFound,
-    PageRequest,
-    RetrievalError,
-    TimelineRequest,
-)
-from services.retriever.handler import RetrieverHandler
-from services.retriever.paging import PageTokenCodec
-from services.retriever.queries import ClaimFilters, TimelineBucket
 
 log = get_logger("panoptic.dashboard")
 

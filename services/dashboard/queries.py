@@ -2,7 +2,7 @@
 
 Claims, actors, topics, search, revisions and timelines are read through the retriever's
 `queries` module (via its handler); what is here exists only for operators. Every function takes
-a connection inside a read-only transaction opened by `services.retriever.queries.reading`.
+a connection inside a read-only transaction opened by `panoptic.reads.queries.reading`.
 Statistics come from PostgreSQL's catalogs and views, never from scanning a large table.
 """
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Final, Literal
 
-from services.retriever.queries import ClaimRow, RevisionRow
+from panoptic.reads.queries import ClaimRow, RevisionRow
 
 # Words and the whitespace between them, kept as separate tokens so the text is rebuilt exactly.
 _TOKENS: Final = re.compile(r"\s+|[^\s]+")

@@ -11,14 +11,14 @@ request the document calls valid is served and every other one is refused.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import grpc
 from google.api import field_behavior_pb2
-from google.protobuf import descriptor
+from google.protobuf import descriptor, descriptor_pool, message_factory
 
 from panoptic.core.timestamps import RANGE_TEXT
-from panoptic.v1 import field_rules_pb2
 from services.gateway.descriptors import LoadedDescriptors
 from services.gateway.rules import GatewayRoute, PathTemplate
 from services.gateway.transcode import FIELDS_PARAMETER, field_mask_pattern, query_slots
@@ -151,8 +151,9 @@ def openapi_path(template: PathTemplate) -> str:
 class _Schemas:
     """Collects component schemas for the messages and enums the routes reach."""
 
-    def __init__(self, comments: Mapping[str, str]) -> None:
+    def __init__(self, comments: Mapping[str, str], rules: FieldRulesReader) -> None:
         self.comments = comments
+        self.rules = rules
         self.components: dict[str, JSON] = {}
 
     def for_field(self, field: FieldDescriptor) -> JSON:
@@ -174,7 +175,7 @@ class _Schemas:
     def parameter(self, field: FieldDescriptor, name: str, where: str, *, required: bool) -> JSON:
         """A path or query parameter setting `field`: its schema allows what the API accepts."""
         single = self._accepted(field, required=required)
-        rules = _rules(field)
+        rules = self.rules.of(field)
         text = self.comments.get(field.full_name, "")
         if field.message_type is not None and field.message_type.full_name == _TIMESTAMP:
             text = f"{text}\n\nRFC 3339, {RANGE_TEXT}.".strip()
@@ -200,16 +201,16 @@ class _Schemas:
             schema = self._single(field)
             if required and field.type == FieldDescriptor.TYPE_STRING:
                 schema["minLength"] = 1
-        rules = _rules(field)
+        rules = self.rules.of(field)
         if rules.pattern:
             schema["pattern"] = rules.pattern
         if rules.format:
             schema["format"] = rules.format
-        if rules.HasField("max_length"):
+        if rules.max_length is not None:
             schema["maxLength"] = rules.max_length
-        if rules.HasField("minimum"):
+        if rules.minimum is not None:
             schema["minimum"] = max(rules.minimum, schema.get("minimum", rules.minimum))
-        if rules.HasField("maximum"):
+        if rules.maximum is not None:
             schema["maximum"] = min(rules.maximum, schema.get("maximum", rules.maximum))
         return schema
 
@@ -250,10 +251,52 @@ class _Schemas:
         return {"$ref": f"#/components/schemas/{name}"}
 
 
-def _rules(field: FieldDescriptor) -> field_rules_pb2.FieldRules:
-    extensions: Any = field.GetOptions().Extensions  # the stubs do not type custom options
-    rules: field_rules_pb2.FieldRules = extensions[field_rules_pb2.field_rules]
-    return rules
+# The option in which the API states the rules of its request fields (`field_rules.proto`).
+FIELD_RULES_OPTION = "panoptic.v1.field_rules"
+
+
+@dataclass(frozen=True)
+class FieldRules:
+    """What `(panoptic.v1.field_rules)` says of one field; empty where it says nothing."""
+
+    pattern: str = ""
+    minimum: int | None = None
+    maximum: int | None = None
+    max_length: int | None = None
+    format: str = ""
+    after: str = ""
+
+
+class FieldRulesReader:
+    """Reads the rules option from the descriptors the gateway learned, as it reads the rest of
+    the API, so that it imports no generated code: the option's value is decoded by the
+    message types of the same descriptor pool. An API without the option has no rules."""
+
+    def __init__(self, pool: descriptor_pool.DescriptorPool) -> None:
+        try:
+            self._extension: FieldDescriptor | None = pool.FindExtensionByName(FIELD_RULES_OPTION)
+        except KeyError:
+            self._extension = None
+            return
+        options_type = pool.FindMessageTypeByName("google.protobuf.FieldOptions")
+        self._options_class = message_factory.GetMessageClass(options_type)
+
+    def of(self, field: FieldDescriptor) -> FieldRules:
+        if self._extension is None:
+            return FieldRules()
+        # Typed as Any: the stubs know extensions only as generated descriptors.
+        options: Any = self._options_class.FromString(field.GetOptions().SerializeToString())
+        if not options.HasExtension(self._extension):
+            return FieldRules()
+        rules: Any = options.Extensions[self._extension]
+        return FieldRules(
+            pattern=rules.pattern,
+            minimum=rules.minimum if rules.HasField("minimum") else None,
+            maximum=rules.maximum if rules.HasField("maximum") else None,
+            max_length=rules.max_length if rules.HasField("max_length") else None,
+            format=rules.format,
+            after=rules.after,
+        )
 
 
 def _behaviors(field: FieldDescriptor) -> set[str]:
@@ -270,7 +313,7 @@ def build_openapi(
 ) -> JSON:
     """The whole document."""
     comments = loaded.comments
-    schemas = _Schemas(comments)
+    schemas = _Schemas(comments, FieldRulesReader(loaded.pool))
     paths: dict[str, JSON] = {}
     operation_ids: dict[str, int] = {}
     services: dict[str, str] = {}

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from panoptic.core.timestamps import timestamp_fields
-from panoptic.v1 import resources_pb2, retriever_service_pb2
-from services.retriever.queries import (
+from panoptic.reads.queries import (
     ActorRow,
     ClaimRow,
     RevisionRow,
@@ -12,6 +11,7 @@ from services.retriever.queries import (
     TimelineBucket,
     TopicRow,
 )
+from panoptic.v1 import resources_pb2, retriever_service_pb2
 
 _STATES = {
     "ACTIVE": resources_pb2.CLAIM_STATE_ACTIVE,

@@ -10,9 +10,9 @@ import grpc
 from panoptic.core.grpc_server import GrpcServerSpec
 from panoptic.core.service import PoolHolder
 from panoptic.core.settings import DEVELOPMENT_SECRETS, Environment, Settings, SettingsError
+from panoptic.reads.handler import RetrieverHandler
+from panoptic.reads.paging import PageTokenCodec
 from panoptic.v1 import retriever_service_pb2, retriever_service_pb2_grpc
-from services.retriever.handler import RetrieverHandler
-from services.retriever.paging import PageTokenCodec
 from services.retriever.servicer import RetrieverServicer
 
 SERVICE_NAME = retriever_service_pb2.DESCRIPTOR.services_by_name["RetrieverService"].full_name

@@ -10,16 +10,16 @@ from __future__ import annotations
 import grpc
 
 from panoptic.core.rpc_status import abort, abort_invalid
-from panoptic.v1 import resources_pb2, retriever_service_pb2, retriever_service_pb2_grpc
-from services.retriever import convert, validation
-from services.retriever.domain import (
+from panoptic.reads.domain import (
     DatabaseUnavailable,
     DeadlineExceeded,
     InvalidArgument,
     NotFound,
     RetrievalError,
 )
-from services.retriever.handler import RetrieverHandler
+from panoptic.reads.handler import RetrieverHandler
+from panoptic.v1 import resources_pb2, retriever_service_pb2, retriever_service_pb2_grpc
+from services.retriever import convert, validation
 
 _CODES = {
     NotFound: grpc.StatusCode.NOT_FOUND,

@@ -14,9 +14,8 @@ import langcodes
 from google.protobuf import timestamp_pb2
 
 from panoptic.core.timestamps import timestamp_problem, to_datetime
-from panoptic.v1 import retriever_service_pb2 as api
-from services.retriever import paging
-from services.retriever.domain import (
+from panoptic.reads import paging
+from panoptic.reads.domain import (
     ClaimListing,
     ClaimSearch,
     Interval,
@@ -24,7 +23,8 @@ from services.retriever.domain import (
     TimelineRequest,
     Violations,
 )
-from services.retriever.queries import ClaimFilters
+from panoptic.reads.queries import ClaimFilters
+from panoptic.v1 import retriever_service_pb2 as api
 
 # The same shapes the schema's CHECK constraints enforce (migrations/versions/0001_initial.py).
 SLUG: Final = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,126}[a-z0-9])?$")

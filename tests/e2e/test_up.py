@@ -17,7 +17,7 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from panoptic.core.embedded_pg import DATABASE, OWNER_ROLE, EmbeddedPostgres
+from panoptic.suite.embedded_pg import DATABASE, OWNER_ROLE, EmbeddedPostgres
 from tests.support.processes import ROOT, PanopticProcess, service_env, wait_for
 
 pytestmark = pytest.mark.slow

@@ -19,7 +19,7 @@ from pypdf import PdfReader
 from panoptic.bench.read import ENDPOINTS
 from panoptic.bench.report.measure import corpus_fingerprint
 from panoptic.bench.report.run import QUICK_SCALES
-from panoptic.demo import generate_corpus
+from panoptic.suite.demo import generate_corpus
 from tests.support.processes import ROOT
 
 pytestmark = [

@@ -18,8 +18,8 @@ import httpx
 import pytest
 import pytest_asyncio
 
-from panoptic.core import migrate
 from panoptic.core.db import SERVICE_ROLES, DatabaseUrl
+from panoptic.suite import migrate
 from tests.support.dashboard import (
     PASSWORD,
     USER,

@@ -58,7 +58,7 @@ async def test_row_estimates_follow_indexing_and_analyze(
 ) -> None:
     """In a new database the estimate is the live row count until the first ANALYZE, then
     pg_class.reltuples: both count claims just indexed."""
-    from panoptic.core import migrate
+    from panoptic.suite import migrate
 
     await migrate.upgrade_async(scratch_database_url)
     records = [

@@ -21,10 +21,10 @@ import grpc
 import pytest
 import pytest_asyncio
 
-from panoptic.core import migrate
 from panoptic.core.db import DatabaseUrl
-from panoptic.core.embedded_pg import EmbeddedPostgres
-from panoptic.demo import generate_corpus
+from panoptic.suite import migrate
+from panoptic.suite.demo import generate_corpus
+from panoptic.suite.embedded_pg import EmbeddedPostgres
 from panoptic.v1 import indexer_service_pb2, indexer_service_pb2_grpc
 from tests.conftest import random_id
 from tests.support.corpus import batches_of

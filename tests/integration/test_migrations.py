@@ -21,8 +21,8 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Connection
 
 from migrations.schema import AUTOGENERATE_OPTIONS, metadata
-from panoptic.core import migrate
 from panoptic.core.db import DatabaseUrl
+from panoptic.suite import migrate
 from tests.conftest import random_id
 from tests.support.roles import execute_read_write
 
@@ -266,7 +266,7 @@ async def test_concurrent_upgrades_take_turns(scratch_database_url: DatabaseUrl)
     script = (
         "import sys\n"
         "from panoptic.core.db import DatabaseUrl\n"
-        "from panoptic.core.migrate import upgrade\n"
+        "from panoptic.suite.migrate import upgrade\n"
         "upgrade(DatabaseUrl(sys.argv[1]))\n"
     )
     processes = [

@@ -26,8 +26,8 @@ from grpc_reflection.v1alpha import reflection_pb2
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from panoptic.core import migrate
 from panoptic.core.db import DatabaseUrl
+from panoptic.suite import migrate
 from panoptic.v1 import (
     indexer_service_pb2,
     indexer_service_pb2_grpc,

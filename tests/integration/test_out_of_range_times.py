@@ -16,9 +16,9 @@ import grpc
 import pytest
 import pytest_asyncio
 
-from panoptic.core import migrate
 from panoptic.core.db import DatabaseUrl
 from panoptic.core.timestamps import timestamp
+from panoptic.suite import migrate
 from panoptic.v1 import (
     indexer_service_pb2,
     indexer_service_pb2_grpc,

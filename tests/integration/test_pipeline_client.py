@@ -14,9 +14,9 @@ import asyncpg
 import pytest
 import pytest_asyncio
 
-from panoptic.core import migrate
 from panoptic.core.db import DatabaseUrl
-from panoptic.demo import generate_corpus, write_jsonl
+from panoptic.suite import migrate
+from panoptic.suite.demo import generate_corpus, write_jsonl
 from tests.conftest import create_database, drop_database
 from tests.support.indexer import running_indexer, start_indexer
 from tests.support.processes import PanopticProcess, run_panoptic, service_env, wait_for

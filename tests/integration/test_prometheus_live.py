@@ -28,8 +28,8 @@ import grpc
 import pytest
 
 from panoptic.cli import main as cli
-from panoptic.core import monitoring
 from panoptic.core.db import DatabaseUrl
+from panoptic.suite import monitoring
 from panoptic.v1 import (
     indexer_service_pb2,
     indexer_service_pb2_grpc,

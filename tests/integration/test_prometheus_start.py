@@ -9,9 +9,9 @@ from pathlib import Path
 import psutil
 import pytest
 
-from panoptic.core import monitoring
-from panoptic.core.monitoring import MonitoringUnavailable
 from panoptic.core.settings import Settings
+from panoptic.suite import monitoring
+from panoptic.suite.monitoring import MonitoringUnavailable
 from tests.support.processes import free_port
 
 pytestmark = [

@@ -27,7 +27,11 @@ from panoptic.core.db import SERVICE_ROLES, DatabaseUrl, KeptConnection
 from panoptic.core.rpc_status import details_of
 from panoptic.core.service import PoolHolder
 from panoptic.core.settings import Settings
-from panoptic.demo import generate_corpus
+from panoptic.reads import queries
+from panoptic.reads.domain import DatabaseUnavailable, DeadlineExceeded, NotFound
+from panoptic.reads.handler import CONNECTION_FAILURES, RetrieverHandler
+from panoptic.reads.paging import PageTokenCodec
+from panoptic.suite.demo import generate_corpus
 from panoptic.v1 import (
     indexer_service_pb2,
     resources_pb2,
@@ -38,10 +42,6 @@ from services.indexer.convert import claim_message as indexer_claim_message
 from services.indexer.domain import RetractRequest
 from services.indexer.handler import IndexingHandler
 from services.indexer.servicer import fingerprint
-from services.retriever import queries
-from services.retriever.domain import DatabaseUnavailable, DeadlineExceeded, NotFound
-from services.retriever.handler import CONNECTION_FAILURES, RetrieverHandler
-from services.retriever.paging import PageTokenCodec
 from tests.conftest import random_id
 from tests.support.corpus import batches_of, index_requests
 from tests.support.processes import free_port, grpc_serving, running, service_env, wait_for

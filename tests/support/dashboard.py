@@ -11,7 +11,7 @@ import asyncpg
 import httpx
 
 from panoptic.core.db import SERVICE_ROLES, DatabaseUrl
-from panoptic.demo import generate_corpus
+from panoptic.suite.demo import generate_corpus
 from tests.support.corpus import batches_of, index_requests
 from tests.support.gateway import GatewayCorpus, load_corpus
 from tests.support.processes import PanopticProcess, free_port, wait_for

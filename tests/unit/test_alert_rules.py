@@ -135,7 +135,7 @@ def test_every_alert_is_unit_tested_firing_quiet_and_without_data() -> None:
 def test_claims_not_indexed_window_is_a_recording_rule() -> None:
     """ClaimsNotIndexed compares with the window's recording rule, the one value
     `panoptic up --with-monitoring` replaces from PANOPTIC_ALERT_NOT_INDEXED_MINUTES."""
-    from panoptic.core.monitoring import WINDOW_RULE
+    from panoptic.suite.monitoring import WINDOW_RULE
 
     records = {
         rule["record"]: rule["expr"]

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 import pytest
 
-from services.retriever.batching import GATHER_TURNS, KeyedBatcher
+from panoptic.reads.batching import GATHER_TURNS, KeyedBatcher
 
 
 class Store:

@@ -1,4 +1,4 @@
-"""Unit tests for the synthetic corpus generator in `panoptic.demo` (memory only, no I/O)."""
+"""Unit tests for the synthetic corpus generator in `panoptic.suite.demo` (memory only, no I/O)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from google.protobuf import json_format
 
-from panoptic import demo
+from panoptic.suite import demo
 from panoptic.v1 import resources_pb2
 
 SLUG = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from panoptic.core import monitoring
-from panoptic.core.monitoring import (
+from panoptic.suite import monitoring
+from panoptic.suite.monitoring import (
     RULES_FILE,
     WINDOW_RULE,
     MonitoringUnavailable,

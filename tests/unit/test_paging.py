@@ -9,7 +9,7 @@ import pytest
 from pydantic import SecretStr
 
 from panoptic.core.settings import Settings, SettingsError
-from services.retriever.paging import (
+from panoptic.reads.paging import (
     DEFAULT_PAGE_SIZE,
     MAX_PAGE_SIZE,
     InvalidPageToken,

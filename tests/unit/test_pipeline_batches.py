@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from panoptic.demo import generate_corpus, write_jsonl
-from services.indexer.client import IndexFileError, ProgressFile, file_digest, read_batches
+from panoptic.client.indexing import IndexFileError, ProgressFile, file_digest, read_batches
+from panoptic.suite.demo import generate_corpus, write_jsonl
 
 
 def _file(tmp_path: Path, claims: int = 250) -> Path:

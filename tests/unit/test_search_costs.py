@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from services.retriever.queries import _cheapest, _Finding
+from panoptic.reads.queries import _cheapest, _Finding
 
 WINDOW = 2000
 

@@ -59,7 +59,7 @@ from panoptic.bench.report.projection import (
     rows_label,
 )
 from panoptic.core.db import DatabaseUrl
-from panoptic.core.progress import ProgressReporter
+from panoptic.suite.progress import ProgressReporter
 
 DEFAULT_SCALES = (10_000, 100_000, 1_000_000)
 QUICK_SCALES = (1_000, 3_000, 10_000)

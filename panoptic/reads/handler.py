@@ -15,9 +15,9 @@ from typing import Final, TypeVar
 import asyncpg
 
 from panoptic.core.db import KeptConnection
-from services.retriever import metrics, queries
-from services.retriever.batching import KeyedBatcher
-from services.retriever.domain import (
+from panoptic.reads import metrics, queries
+from panoptic.reads.batching import KeyedBatcher
+from panoptic.reads.domain import (
     ClaimListing,
     ClaimSearch,
     DatabaseUnavailable,
@@ -28,8 +28,8 @@ from services.retriever.domain import (
     PageRequest,
     TimelineRequest,
 )
-from services.retriever.paging import InvalidPageToken, PageTokenCodec, Scalar
-from services.retriever.queries import (
+from panoptic.reads.paging import InvalidPageToken, PageTokenCodec, Scalar
+from panoptic.reads.queries import (
     ActorRow,
     ClaimFilters,
     ClaimKey,

@@ -8,7 +8,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Generic, TypeVar
 
-from services.retriever.queries import ClaimFilters
+from panoptic.reads.queries import ClaimFilters
 
 T = TypeVar("T")
 

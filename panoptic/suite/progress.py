@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import sys
 import time
+from pathlib import Path
 from types import TracebackType
 
 from rich.console import Console
@@ -19,6 +20,8 @@ from rich.progress import (
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
+
+from panoptic.client.indexing import count_claims
 
 
 class ProgressReporter:
@@ -85,3 +88,8 @@ class ProgressReporter:
             self._bar.stop()
         else:
             self._print_line(time.monotonic())
+
+
+def claims_bar(path: Path) -> ProgressReporter:
+    """Progress over the claims of a file of IndexRecords, as `index_file` acknowledges them."""
+    return ProgressReporter(f"indexing {path.name}", count_claims(path), unit="claims")

@@ -16,7 +16,7 @@ import hashlib
 import json
 import random
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,7 +24,6 @@ import grpc
 from google.protobuf import json_format
 
 from panoptic.core.errors import PanopticError
-from panoptic.core.progress import ProgressReporter
 from panoptic.core.rpc_status import details_of
 from panoptic.v1 import indexer_service_pb2, indexer_service_pb2_grpc, resources_pb2
 
@@ -208,8 +207,13 @@ async def index_file(
     *,
     progress_dir: Path | None = None,
     resume: bool = True,
+    on_claims: Callable[[int], object] = lambda claims: None,
 ) -> Summary:
-    """Streams `path` to the indexer; returns the summary, or raises `IndexFileError`."""
+    """Streams `path` to the indexer; returns the summary, or raises `IndexFileError`.
+
+    `on_claims` hears of each run of claims acknowledged (or skipped, being acknowledged by an
+    earlier run), for a progress bar over `count_claims(path)`.
+    """
     started = time.monotonic()
     digest = file_digest(path)
     progress = ProgressFile(progress_dir or path.parent / ".panoptic-progress", digest)
@@ -222,21 +226,20 @@ async def index_file(
         channel = grpc.aio.insecure_channel(options.address)
     async with channel:
         stub = indexer_service_pb2_grpc.IndexerServiceStub(channel)
-        with ProgressReporter(f"indexing {path.name}", count_claims(path), unit="claims") as bar:
-            chunk: list[Batch] = []
-            for batch in read_batches(path, digest, options.batch_size):
-                if batch.index < skip:
-                    bar.advance(len(batch.request.claims))
-                    continue
-                chunk.append(batch)
-                if len(chunk) == options.batches_per_stream:
-                    await _send(stub, chunk, metadata, options, summary)
-                    progress.record(chunk[-1].index + 1)
-                    bar.advance(sum(len(b.request.claims) for b in chunk))
-                    chunk = []
-            if chunk:
+        chunk: list[Batch] = []
+        for batch in read_batches(path, digest, options.batch_size):
+            if batch.index < skip:
+                on_claims(len(batch.request.claims))
+                continue
+            chunk.append(batch)
+            if len(chunk) == options.batches_per_stream:
                 await _send(stub, chunk, metadata, options, summary)
-                bar.advance(sum(len(b.request.claims) for b in chunk))
+                progress.record(chunk[-1].index + 1)
+                on_claims(sum(len(b.request.claims) for b in chunk))
+                chunk = []
+        if chunk:
+            await _send(stub, chunk, metadata, options, summary)
+            on_claims(sum(len(b.request.claims) for b in chunk))
     progress.finish()
     summary.seconds = time.monotonic() - started
     return summary

@@ -7,6 +7,6 @@ from prometheus_client import Histogram
 CLAIMS_PER_QUERY = Histogram(
     "panoptic_retriever_claims_per_query",
     "Claims GetClaim's shared queries looked up, one observation per query: how much concurrent "
-    "GetClaim calls shared (see services/retriever/batching.py).",
+    "GetClaim calls shared (see panoptic/reads/batching.py).",
     buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024),
 )

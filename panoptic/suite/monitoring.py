@@ -115,7 +115,7 @@ def write_files(
     )
     rule_file = directory / "panoptic.rules.yml"
     rule_file.write_text(
-        f"# Rendered from {RULES_FILE} by panoptic/core/monitoring.py; edits are overwritten.\n"
+        f"# Rendered from {RULES_FILE} by panoptic/suite/monitoring.py; edits are overwritten.\n"
         + yaml.safe_dump(rules, sort_keys=False, width=100)
     )
     config = render_config(

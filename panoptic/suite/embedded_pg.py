@@ -18,7 +18,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
 
+from panoptic.core.db import DatabaseUnavailable, DatabaseUrl
 from panoptic.core.errors import PanopticError
+from panoptic.core.settings import Settings
 
 
 def _binaries() -> Path:
@@ -249,3 +251,21 @@ def _make_traversable(path: Path) -> None:
         mode = directory.stat().st_mode
         if mode & 0o011 != 0o011:
             directory.chmod(mode | 0o011)
+
+
+def owner_database_url(settings: Settings) -> DatabaseUrl:
+    """The owner's URL: `DATABASE_URL`, or the embedded server's when that is running.
+
+    Raises `DatabaseUnavailable` when neither is there, saying how to get one.
+    """
+    if settings.database_url is not None:
+        return DatabaseUrl(settings.database_url.get_secret_value())
+    server = EmbeddedPostgres(settings.pgdata_dir)
+    url = DatabaseUrl(server.url(user=OWNER_ROLE, database=DATABASE))
+    if not server.is_running():
+        raise DatabaseUnavailable(
+            url,
+            f"no DATABASE_URL is set and the embedded PostgreSQL in {settings.pgdata_dir} "
+            "is not running (start the suite with `make run`)",
+        )
+    return url

@@ -22,15 +22,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, TypeVar
 
-from panoptic.core import migrate, monitoring
 from panoptic.core.db import SERVICE_ROLES, DatabaseUrl, check_connection
-from panoptic.core.embedded_pg import EmbeddedPostgres
 from panoptic.core.errors import PanopticError
-from panoptic.core.health import wait_until_http_ready, wait_until_serving
 from panoptic.core.lifecycle import SUPERVISOR_PID_VARIABLE
 from panoptic.core.logging import get_logger
 from panoptic.core.ports import check_port_free
 from panoptic.core.settings import DEVELOPMENT_DASHBOARD_PASSWORD, Settings
+from panoptic.suite import migrate, monitoring
+from panoptic.suite.embedded_pg import EmbeddedPostgres
+from panoptic.suite.health import wait_until_http_ready, wait_until_serving
 
 T = TypeVar("T")
 
@@ -352,8 +352,9 @@ async def load_demo_corpus(settings: Settings, owner_url: DatabaseUrl, token: st
     """
     import asyncpg
 
-    from panoptic.demo import generate_corpus, write_jsonl
-    from services.indexer.client import ClientOptions, index_file
+    from panoptic.client.indexing import ClientOptions, index_file
+    from panoptic.suite.demo import generate_corpus, write_jsonl
+    from panoptic.suite.progress import claims_bar
 
     connection = await asyncpg.connect(owner_url.value)
     try:
@@ -371,11 +372,13 @@ async def load_demo_corpus(settings: Settings, owner_url: DatabaseUrl, token: st
         partial.replace(corpus)
     address = f"{_client_host(settings.bind_host)}:{settings.indexer_port}"
     unfinished.touch()
-    summary = await index_file(
-        corpus,
-        ClientOptions(address=address, token=token),
-        progress_dir=settings.data_dir / "index-progress",
-    )
+    with claims_bar(corpus) as bar:
+        summary = await index_file(
+            corpus,
+            ClientOptions(address=address, token=token),
+            progress_dir=settings.data_dir / "index-progress",
+            on_claims=bar.advance,
+        )
     unfinished.unlink()
     return f"demo data: {summary.describe()}"
 

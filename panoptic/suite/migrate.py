@@ -14,11 +14,10 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Connection
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
-from sqlalchemy.pool import NullPool
 
 import migrations
-from panoptic.core.db import APPLICATION_NAME, DatabaseUrl
+from migrations.engine import migration_engine
+from panoptic.core.db import DatabaseUrl
 
 MIGRATIONS_DIR = Path(migrations.__file__).resolve().parent
 
@@ -39,22 +38,6 @@ def alembic_config(url: DatabaseUrl) -> Config:
     config.set_main_option("script_location", str(MIGRATIONS_DIR).replace("%", "%%"))
     config.attributes["database_url"] = url
     return config
-
-
-def migration_engine(url: DatabaseUrl) -> AsyncEngine:
-    """An SQLAlchemy engine over asyncpg that connects with the URL exactly as given.
-
-    asyncpg parses the libpq-style URL itself, so Unix-socket URLs such as
-    `postgresql://u@/db?host=%2Ftmp%2Fpg&port=5432` work unchanged.
-    """
-
-    async def connect() -> asyncpg.Connection:
-        return await asyncpg.connect(
-            url.value,
-            server_settings={"application_name": APPLICATION_NAME.format(service="migrate")},
-        )
-
-    return create_async_engine("postgresql+asyncpg://", async_creator=connect, poolclass=NullPool)
 
 
 def upgrade(url: DatabaseUrl, revision: str = "head") -> None:
