@@ -51,6 +51,21 @@ def axis_label(value: int) -> str:
     return str(value)
 
 
+def _value_axis(top_value: int, plot_height: float) -> list[str]:
+    """Grid lines at 0, half and the top of the value axis, labelled where the value is whole."""
+    parts = []
+    for fraction in (0, 0.5, 1):
+        y = _TOP + plot_height * (1 - fraction)
+        parts.append(f'<line class="grid" x1="{_LEFT}" x2="{WIDTH}" y1="{y:.1f}" y2="{y:.1f}"/>')
+        value = float(top_value * fraction)
+        if value.is_integer():  # counts: no tick at 0.5
+            parts.append(
+                f'<text class="axis" x="{_LEFT - 6}" y="{y + 4:.1f}" text-anchor="end">'
+                f"{axis_label(int(value))}</text>"
+            )
+    return parts
+
+
 def bar_chart(
     bars: Sequence[Bar], *, title: str, series: Sequence[str], height: int = HEIGHT
 ) -> Markup:
@@ -69,15 +84,7 @@ def bar_chart(
         f'aria-label="{escape(title)}">',
         f"<title>{escape(title)}</title>",
     ]
-    for fraction in (0, 0.5, 1):
-        y = _TOP + plot_height * (1 - fraction)
-        parts.append(f'<line class="grid" x1="{_LEFT}" x2="{WIDTH}" y1="{y:.1f}" y2="{y:.1f}"/>')
-        value = float(top_value * fraction)
-        if value.is_integer():  # counts: no tick at 0.5
-            parts.append(
-                f'<text class="axis" x="{_LEFT - 6}" y="{y + 4:.1f}" text-anchor="end">'
-                f"{axis_label(int(value))}</text>"
-            )
+    parts.extend(_value_axis(top_value, plot_height))
     for index, bar in enumerate(bars):
         x = _LEFT + index * slot + (slot - width) / 2
         bottom = float(_TOP + plot_height)

@@ -146,24 +146,10 @@ def phone(browser: Any, base_url: str) -> Iterator[Visit]:
         visit.close()
 
 
-def test_an_operator_walks_through_every_page(laptop: Visit, corpus: GatewayCorpus) -> None:
-    """Log in, overview, keyboard search, a claim and its history diff, an actor's timeline,
-    database health and logout all work in Chromium, with nothing loaded from elsewhere."""
+def _search_by_keyboard(laptop: Visit, corpus: GatewayCorpus) -> Any:
+    """Keyboard only: the skip link, into the content, Tab to the search field, type, Tab to
+    the actor field (other tests' claims share the database), type, Enter; the first hit."""
     page = laptop.page
-    page.goto("/claims")
-    assert "/login?next=%2Fclaims" in page.url
-    laptop.screenshot("01-login")
-
-    laptop.log_in()
-    assert page.url.rstrip("/") == laptop.base_url
-    assert page.locator("h1").inner_text() == "Overview"
-    assert page.locator(".stat-value").first.inner_text().replace("\u202f", "").isdigit()
-    assert page.locator("svg.chart rect.series-0").count() > 0
-    assert "INVALID_ARGUMENT" in page.locator("#rejected-heading + .table-wrap").inner_text()
-    laptop.screenshot("02-overview")
-
-    # Keyboard only: the skip link, into the content, Tab to the search field, type, Tab to
-    # the actor field (other tests' claims share the database), type, Enter.
     page.goto("/claims")
     page.keyboard.press("Tab")
     assert page.evaluate("document.activeElement.className") == "skip-link"
@@ -180,7 +166,13 @@ def test_an_operator_walks_through_every_page(laptop: Visit, corpus: GatewayCorp
     result = page.locator("table.claims tbody tr").first
     assert result.locator("mark").count() > 0
     laptop.screenshot("03-claims-search")
+    return result
 
+
+def _claim_history_then_actor(laptop: Visit, corpus: GatewayCorpus, result: Any) -> None:
+    """From a search hit to its claim, its history diff and two revisions compared, then to its
+    actor's timeline narrowed to one topic."""
+    page = laptop.page
     result.locator("td.text a").click()
     page.wait_for_load_state()
     assert corpus.claim(5) in page.url
@@ -202,6 +194,25 @@ def test_an_operator_walks_through_every_page(laptop: Visit, corpus: GatewayCorp
     assert f"topic={corpus.wind}" in page.url
     assert page.locator("table.claims tbody tr").count() == 2
     laptop.screenshot("05-actor-timeline")
+
+
+def test_an_operator_walks_through_every_page(laptop: Visit, corpus: GatewayCorpus) -> None:
+    """Log in, overview, keyboard search, a claim and its history diff, an actor's timeline,
+    database health and logout all work in Chromium, with nothing loaded from elsewhere."""
+    page = laptop.page
+    page.goto("/claims")
+    assert "/login?next=%2Fclaims" in page.url
+    laptop.screenshot("01-login")
+
+    laptop.log_in()
+    assert page.url.rstrip("/") == laptop.base_url
+    assert page.locator("h1").inner_text() == "Overview"
+    assert page.locator(".stat-value").first.inner_text().replace("\u202f", "").isdigit()
+    assert page.locator("svg.chart rect.series-0").count() > 0
+    assert "INVALID_ARGUMENT" in page.locator("#rejected-heading + .table-wrap").inner_text()
+    laptop.screenshot("02-overview")
+
+    _claim_history_then_actor(laptop, corpus, _search_by_keyboard(laptop, corpus))
 
     page.goto("/actors?q=anabel+quixotc")
     assert page.locator("tbody tr a", has_text=f"Annabel Quixotic {corpus.prefix}").count() == 1

@@ -11,10 +11,12 @@ from starlette.datastructures import QueryParams
 from panoptic.reads.domain import Interval
 from panoptic.reads.queries import ClaimRow, RevisionRow, TimelineBucket
 from services.dashboard import formatting
-from services.dashboard.app import claim_query, timeline_bars, url_with
 from services.dashboard.charts import Bar, axis_label, bar_chart, nice_ceiling
+from services.dashboard.pages.actors import timeline_bars
+from services.dashboard.pages.claims import claim_query
 from services.dashboard.queries import HIDDEN_STATEMENT, _shown_statement, like_pattern
 from services.dashboard.revisions import TextPiece, claim_diff, history_diffs, text_diff
+from services.dashboard.state import url_with
 
 MOMENT = datetime(2024, 5, 1, 12, tzinfo=UTC)
 
