@@ -25,9 +25,9 @@ import time
 from collections import OrderedDict, deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Final
+from typing import Any, Final
 
-from itsdangerous import BadSignature, URLSafeTimedSerializer
+from itsdangerous import BadSignature, TimestampSigner, URLSafeTimedSerializer
 
 SESSION_COOKIE: Final = "panoptic_session"
 LOGIN_CSRF_COOKIE: Final = "panoptic_login"
@@ -71,6 +71,19 @@ class Session:
     issued_at: float
 
 
+class _ClockedSigner(TimestampSigner):
+    """itsdangerous's timestamp signer reading the session codec's clock, so that a session's
+    stamp and the check of its age read one clock, the real one or a test's."""
+
+    def __init__(self, *args: Any, clock: Callable[[], float], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._clock = clock
+
+    def get_timestamp(self) -> int:
+        """Now, in the whole seconds a stamp holds."""
+        return int(self._clock())
+
+
 class SessionCodec:
     """Issues and opens session cookies; remembers sessions ended by logout."""
 
@@ -82,7 +95,10 @@ class SessionCodec:
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._serializer = URLSafeTimedSerializer(
-            secret, salt=f"panoptic-dashboard-session:{credentials.fingerprint}"
+            secret,
+            salt=f"panoptic-dashboard-session:{credentials.fingerprint}",
+            signer=_ClockedSigner,
+            signer_kwargs={"clock": clock},
         )
         self._login_serializer = URLSafeTimedSerializer(secret, salt="panoptic-dashboard-login")
         self._device_serializer = URLSafeTimedSerializer(secret, salt="panoptic-dashboard-device")

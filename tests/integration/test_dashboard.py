@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-import time
 from collections.abc import Callable, Iterator
 from html.parser import HTMLParser
 from pathlib import Path
@@ -23,9 +22,11 @@ from panoptic.suite import migrate
 from tests.support.dashboard import (
     PASSWORD,
     USER,
+    ManualClock,
     another_dashboard,
     csrf_token_of,
     dashboard_env,
+    dashboard_in_process,
     dashboard_url,
     load_dashboard_data,
     log_in,
@@ -49,10 +50,11 @@ def env(
     corpus: GatewayCorpus, database_url: DatabaseUrl, tmp_path_factory: pytest.TempPathFactory
 ) -> dict[str, str]:
     """Settings for this module's dashboard: a test login, free ports, a lenient login limit
-    (the tests of wrong passwords must not lock the others out)."""
+    (the tests of wrong passwords must not lock the others out), sessions of 90 minutes."""
     return dashboard_env(
         service_env(database_url.value, tmp_path_factory.mktemp("data")),
         PANOPTIC_DASHBOARD_LOGIN_FAILURES_PER_MINUTE="100",
+        PANOPTIC_DASHBOARD_SESSION_MINUTES="90",
     )
 
 
@@ -145,8 +147,8 @@ def test_probes_and_static_files_need_no_session(anonymous: httpx.Client) -> Non
 def test_login_sets_a_strict_http_only_session_and_returns_where_asked(
     anonymous: httpx.Client,
 ) -> None:
-    """The right credentials give an HttpOnly, SameSite=Strict, expiring session cookie and a
-    redirect to the page first asked for."""
+    """The right credentials give an HttpOnly, SameSite=Strict session cookie expiring after the
+    configured session time, and a redirect to the page first asked for."""
     response = log_in(anonymous, next_path="/claims?q=wind")
     assert response.status_code == 303
     assert response.headers["location"] == "/claims?q=wind"
@@ -158,7 +160,7 @@ def test_login_sets_a_strict_http_only_session_and_returns_where_asked(
     attributes = {part.strip().split("=")[0].lower() for part in cookie.split(";")}
     assert {"httponly", "samesite", "max-age", "path"} <= attributes
     assert "samesite=strict" in cookie.lower()
-    assert "max-age=3600" in cookie.lower()
+    assert "max-age=5400" in cookie.lower()
     assert anonymous.get("/claims?q=wind").status_code == 200
 
 
@@ -194,17 +196,16 @@ def test_a_login_without_its_form_token_or_from_another_origin_is_refused(
 
 
 def test_failed_logins_slow_that_client_down_without_locking_anyone_out(
-    env: dict[str, str], corpus: GatewayCorpus, tmp_path: Path
+    database_url: DatabaseUrl, corpus: GatewayCorpus
 ) -> None:
     """After the allowed failures a client waits a few seconds (429 with Retry-After) before its
     next attempt, then gets in with the right password; meanwhile the right password from
     another address, or from a browser at the same address that has logged in before, or
     another user's from the failing address, is accepted at once."""
-    limited = another_dashboard(env, PANOPTIC_DASHBOARD_LOGIN_FAILURES_PER_MINUTE="3")
-    url = dashboard_url(limited)
+    clock = ManualClock()
     other_address = httpx.HTTPTransport(local_address="127.0.0.2")
     with (
-        running_dashboard(limited, tmp_path / "dashboard.log"),
+        dashboard_in_process(database_url, clock, login_failures_per_minute=3) as url,
         httpx.Client(base_url=url, timeout=10) as guesser,
         httpx.Client(base_url=url, timeout=10) as operator_browser,
         httpx.Client(base_url=url, timeout=10, transport=other_address) as elsewhere,
@@ -222,7 +223,9 @@ def test_failed_logins_slow_that_client_down_without_locking_anyone_out(
         assert log_in(elsewhere).status_code == 303
         assert log_in(operator_browser).status_code == 303
         assert log_in(guesser, user="another-user").status_code == 401
-        time.sleep(wait)
+        clock.now += wait - 0.5  # steps of half a second add up exactly, to the very instant
+        assert log_in(guesser).status_code == 429
+        clock.now += 0.5
         assert log_in(guesser).status_code == 303
 
 
@@ -244,19 +247,23 @@ def test_logout_ends_the_session_even_for_a_kept_copy_of_the_cookie(
     assert operator.get("/").status_code == 303
 
 
-def test_sessions_expire(env: dict[str, str], corpus: GatewayCorpus, tmp_path: Path) -> None:
-    """A session ends its configured time after login, however busy the operator is."""
-    short = another_dashboard(env, PANOPTIC_DASHBOARD_SESSION_MINUTES="0.05")  # 3 seconds
+def test_sessions_expire(database_url: DatabaseUrl, corpus: GatewayCorpus) -> None:
+    """A session ends its configured time after login, however busy the operator is, and its
+    stale cookie is dropped on the way to the login page."""
+    clock = ManualClock()
     with (
-        running_dashboard(short, tmp_path / "dashboard.log"),
-        httpx.Client(base_url=dashboard_url(short), timeout=10) as client,
+        dashboard_in_process(database_url, clock, session_seconds=180) as url,
+        httpx.Client(base_url=url, timeout=10) as client,
     ):
         assert log_in(client).status_code == 303
-        assert client.get("/claims").status_code == 200
-        time.sleep(3.5)
+        for _ in range(3):
+            clock.now += 59
+            assert client.get("/claims").status_code == 200
+        clock.now += 3
         response = client.get("/claims")
         assert response.status_code == 303
         assert response.headers["location"].startswith("/login")
+        assert "panoptic_session" not in client.cookies
 
 
 # --- the pages -----------------------------------------------------------------------------------

@@ -1,23 +1,32 @@
-"""Driving a real `panoptic dashboard` from tests: data to show, the process, and a login."""
+"""Driving a real dashboard from tests: data to show, the `panoptic dashboard` process, the app
+served in this process on clocks a test moves by hand, and a login."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import re
+import threading
+import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import asyncpg
 import httpx
+import uvicorn
 
-from panoptic.core.db import SERVICE_ROLES, DatabaseUrl
+from panoptic.core.db import SERVICE_ROLES, DatabaseUrl, create_pool
+from panoptic.core.http_server import http_config
 from panoptic.suite.demo import generate_corpus
+from services.dashboard.app import Dashboard, DashboardConfig, build_app
+from services.dashboard.auth import Credentials
 from tests.support.corpus import batches_of, index_requests
 from tests.support.gateway import GatewayCorpus, load_corpus
 from tests.support.processes import PanopticProcess, free_port, wait_for
 
 USER = "operator"
 PASSWORD = "correct horse battery staple"
+SESSION_SECRET = "test-session-secret-0123456789abcdef"
 
 _CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 
@@ -33,7 +42,7 @@ def dashboard_env(env: Mapping[str, str], **overrides: str) -> dict[str, str]:
         **env,
         "PANOPTIC_DASHBOARD_USER": USER,
         "PANOPTIC_DASHBOARD_PASSWORD": PASSWORD,
-        "PANOPTIC_DASHBOARD_SESSION_SECRET": "test-session-secret-0123456789abcdef",
+        "PANOPTIC_DASHBOARD_SESSION_SECRET": SESSION_SECRET,
         **overrides,
     }
 
@@ -67,6 +76,88 @@ def running_dashboard(env: Mapping[str, str], log_path: Path) -> Iterator[Panopt
         yield process
     finally:
         process.stop()
+
+
+class ManualClock:
+    """A clock the test moves by hand, starting at the real time (the login form's and device
+    cookies carry real stamps)."""
+
+    def __init__(self) -> None:
+        self.now = time.time()
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class _ServerThread(threading.Thread):
+    """uvicorn serving `dashboard`'s app on 127.0.0.1:`port` in a thread with a loop of its own,
+    where the pool on the dashboard's read-only role is opened and closed too."""
+
+    def __init__(
+        self, database_url: DatabaseUrl, config: DashboardConfig, clock: ManualClock, port: int
+    ) -> None:
+        super().__init__(name="dashboard-in-process", daemon=True)
+        self.database_url, self.config, self.clock, self.port = database_url, config, clock, port
+        self.server: uvicorn.Server | None = None
+        self.failure: BaseException | None = None
+
+    def run(self) -> None:
+        try:
+            asyncio.run(self._serve())
+        except BaseException as error:  # uvicorn exits the thread with SystemExit on bind errors
+            self.failure = error
+
+    async def _serve(self) -> None:
+        url = self.database_url.with_user(SERVICE_ROLES["dashboard"])
+        pool = await create_pool(url, service="dashboard", max_size=2, read_only=True)
+        try:
+            dashboard = Dashboard(
+                self.config, lambda: pool, session_clock=self.clock, throttle_clock=self.clock
+            )
+            config = http_config(
+                build_app(dashboard), host="127.0.0.1", port=self.port, grace_seconds=1
+            )
+            self.server = uvicorn.Server(config)
+            await self.server.serve()
+        finally:
+            await pool.close()
+
+    def started(self) -> bool:
+        """Whether uvicorn serves; fails the test with the reason if the thread ended instead."""
+        if self.failure is not None or (not self.is_alive() and self.server is None):
+            raise AssertionError(f"the dashboard did not start: {self.failure!r}")
+        return self.server is not None and self.server.started
+
+
+@contextlib.contextmanager
+def dashboard_in_process(
+    database_url: DatabaseUrl,
+    clock: ManualClock,
+    *,
+    session_seconds: float = 3600,
+    login_failures_per_minute: int = 100,
+) -> Iterator[str]:
+    """The dashboard's app served by uvicorn in this process on loopback, its sessions and
+    login throttle on `clock`, for tests of time passing that must not wait for it; yields its
+    URL and stops the server (and closes its pool) after the block."""
+    config = DashboardConfig(
+        credentials=Credentials(USER, PASSWORD),
+        session_secret=SESSION_SECRET,
+        session_seconds=session_seconds,
+        login_failures_per_minute=login_failures_per_minute,
+        secure_cookie=False,
+        statement_timeout=10,
+        not_indexed_minutes=60,
+    )
+    thread = _ServerThread(database_url, config, clock, free_port())
+    thread.start()
+    try:
+        wait_for(thread.started, timeout=30)
+        yield f"http://127.0.0.1:{thread.port}"
+    finally:
+        if thread.server is not None:
+            thread.server.should_exit = True
+        thread.join(timeout=30)
 
 
 def login_form_token(client: httpx.Client) -> str:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
 from panoptic.core.settings import Environment, Settings, SettingsError
@@ -15,21 +13,12 @@ from services.dashboard.auth import (
     safe_next,
     same_token,
 )
+from tests.support.dashboard import ManualClock
 
 SECRET = "unit-test-session-secret-0123456789"
 
 
-class Clock:
-    """A clock the test moves by hand, starting at the real time (cookies carry real stamps)."""
-
-    def __init__(self) -> None:
-        self.now = time.time()
-
-    def __call__(self) -> float:
-        return self.now
-
-
-def codec(clock: Clock, phrase: str = "right", lifetime: float = 60) -> SessionCodec:
+def codec(clock: ManualClock, phrase: str = "right", lifetime: float = 60) -> SessionCodec:
     """Sessions of one minute for user `admin` with the password `phrase`."""
     return SessionCodec(SECRET, Credentials("admin", phrase), lifetime, clock=clock)
 
@@ -45,7 +34,7 @@ def test_credentials_need_both_user_and_password() -> None:
 
 def test_a_session_opens_until_it_expires() -> None:
     """A cookie opens to its session until its lifetime after login has passed."""
-    clock = Clock()
+    clock = ManualClock()
     sessions = codec(clock)
     session, cookie = sessions.issue("admin")
     opened = sessions.open(cookie)
@@ -57,15 +46,28 @@ def test_a_session_opens_until_it_expires() -> None:
     assert sessions.open(cookie) is None
 
 
+def test_a_session_is_stamped_and_aged_by_one_clock() -> None:
+    """The cookie's stamp reads the codec's clock as its expiry check does: a session issued an
+    hour before the real time, by that clock, is over a minute later by that clock."""
+    clock = ManualClock()
+    clock.now -= 3600
+    sessions = codec(clock)
+    _, cookie = sessions.issue("admin")
+    clock.now += 59
+    assert sessions.open(cookie) is not None
+    clock.now += 2
+    assert sessions.open(cookie) is None
+
+
 @pytest.mark.parametrize("value", [None, "", "garbage", "a.b.c"])
 def test_missing_or_garbled_cookies_open_to_nothing(value: str | None) -> None:
     """Anything but a cookie this codec signed is no session."""
-    assert codec(Clock()).open(value) is None
+    assert codec(ManualClock()).open(value) is None
 
 
 def test_a_tampered_cookie_is_refused() -> None:
     """Changing one character of a signed cookie breaks it."""
-    sessions = codec(Clock())
+    sessions = codec(ManualClock())
     _, cookie = sessions.issue("admin")
     # Not the last character: base64's last one may carry padding bits that decode the same.
     position = len(cookie) - 10
@@ -76,7 +78,7 @@ def test_a_tampered_cookie_is_refused() -> None:
 
 def test_changing_the_password_ends_every_session() -> None:
     """Sessions are bound to the credentials they were opened with."""
-    clock = Clock()
+    clock = ManualClock()
     _, cookie = codec(clock, phrase="old").issue("admin")
     assert codec(clock, phrase="old").open(cookie) is not None
     assert codec(clock, phrase="new").open(cookie) is None
@@ -84,7 +86,7 @@ def test_changing_the_password_ends_every_session() -> None:
 
 def test_a_revoked_session_stays_closed() -> None:
     """After logout the same cookie is refused; other sessions go on."""
-    sessions = codec(Clock())
+    sessions = codec(ManualClock())
     session, cookie = sessions.issue("admin")
     _, other = sessions.issue("admin")
     sessions.revoke(session)
@@ -94,7 +96,7 @@ def test_a_revoked_session_stays_closed() -> None:
 
 def test_the_login_form_token_is_vouched_for_by_its_cookie() -> None:
     """The login form's token matches only the cookie issued with it."""
-    sessions = codec(Clock())
+    sessions = codec(ManualClock())
     token, cookie = sessions.login_token()
     other_token, _ = sessions.login_token()
     assert sessions.check_login_token(cookie, token)
@@ -113,7 +115,7 @@ def test_csrf_tokens_compare_exactly() -> None:
 ALICE_ADDRESS = LoginClient.of(None, "10.0.0.1")
 
 
-def waits_while_failing(throttle: LoginThrottle, clock: Clock, attempts: int) -> list[float]:
+def waits_while_failing(throttle: LoginThrottle, clock: ManualClock, attempts: int) -> list[float]:
     """The wait before each of `attempts` wrong passwords from ALICE_ADDRESS for `admin`, each
     sent as soon as the throttle allows; checks the attempt is allowed once waited for."""
     waits = []
@@ -129,7 +131,7 @@ def waits_while_failing(throttle: LoginThrottle, clock: Clock, attempts: int) ->
 def test_repeated_failures_wait_longer_each_time_up_to_a_cap_and_never_lock_out() -> None:
     """Below the limit a failure costs nothing; from it on the wait before the next attempt
     doubles from one second up to five, and an attempt is always allowed once it has waited."""
-    clock = Clock()
+    clock = ManualClock()
     throttle = LoginThrottle(3, clock=clock)
     assert waits_while_failing(throttle, clock, 10) == [0, 0, 0, 1, 2, 4, 5, 5, 5, 5]
     clock.now += 2
@@ -140,7 +142,7 @@ def test_repeated_failures_wait_longer_each_time_up_to_a_cap_and_never_lock_out(
 
 def test_failures_are_forgotten_after_a_minute_or_a_login() -> None:
     """Failures older than a minute no longer count; a login forgets that client's failures."""
-    clock = Clock()
+    clock = ManualClock()
     throttle = LoginThrottle(3, clock=clock)
     assert waits_while_failing(throttle, clock, 4) == [0, 0, 0, 1]
     clock.now += 61
@@ -153,7 +155,7 @@ def test_failures_are_forgotten_after_a_minute_or_a_login() -> None:
 def test_a_client_that_has_not_failed_never_waits() -> None:
     """Another address, a browser that logged in before (even at the same address) and another
     user at the same address may try at once after many failures from one address."""
-    clock = Clock()
+    clock = ManualClock()
     throttle = LoginThrottle(3, clock=clock)
     waits_while_failing(throttle, clock, 8)
     assert throttle.retry_after("admin", ALICE_ADDRESS) > 0
@@ -166,7 +168,7 @@ def test_a_failing_address_also_waits_for_the_users_failures_from_elsewhere() ->
     """Guesses spread over addresses slow down: after one failure, a new address waits as long
     as the user's failures from everywhere would have it; a known browser waits only for its
     own failures."""
-    clock = Clock()
+    clock = ManualClock()
     throttle = LoginThrottle(3, clock=clock)
     waits_while_failing(throttle, clock, 6)  # the user's 6th failure: a wait of 5 s
     other, browser = LoginClient.of(None, "10.0.0.2"), LoginClient.of("device-1", "10.0.0.3")
@@ -179,7 +181,7 @@ def test_a_failing_address_also_waits_for_the_users_failures_from_elsewhere() ->
 def test_a_device_cookie_names_a_browser_that_logged_in_as_its_user_only() -> None:
     """A device cookie opens to a device id for the user it was issued for, and to nothing for
     another user or when forged; each login gets a new one."""
-    sessions = codec(Clock())
+    sessions = codec(ManualClock())
     cookie = sessions.device_cookie("admin")
     device = sessions.device_of(cookie, "admin")
     assert device
