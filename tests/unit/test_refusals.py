@@ -18,6 +18,7 @@ from panoptic.core.refusals import (
     Refusal,
     Unavailable,
 )
+from services.indexer.domain import ClaimNotFound, RequestIdReused, UnknownReferences
 
 # What each list of "the database is down" held before there was one: together, the rule.
 UNAVAILABLE = [
@@ -89,8 +90,14 @@ def test_other_failures_pass_through_the_deadline_bound_block_unchanged() -> Non
     ("refusal", "code"),
     [
         (InvalidArgument([("claimId", "is empty")]), grpc.StatusCode.INVALID_ARGUMENT),
+        (
+            UnknownReferences([("claims[0].actorId", "unknown")], "r-1"),
+            grpc.StatusCode.INVALID_ARGUMENT,
+        ),
         (NotFound("actor 'a' does not exist", "ACTOR_NOT_FOUND"), grpc.StatusCode.NOT_FOUND),
+        (ClaimNotFound("c-1"), grpc.StatusCode.NOT_FOUND),
         (FailedPrecondition("stale", "STALE"), grpc.StatusCode.FAILED_PRECONDITION),
+        (RequestIdReused("r-1"), grpc.StatusCode.FAILED_PRECONDITION),
         (DeadlineExceeded(), grpc.StatusCode.DEADLINE_EXCEEDED),
         (Unavailable("the index is rebuilding", "REBUILDING"), grpc.StatusCode.UNAVAILABLE),
         (DatabaseUnavailable(), grpc.StatusCode.UNAVAILABLE),
