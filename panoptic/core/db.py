@@ -9,12 +9,13 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 import asyncpg
 
 from panoptic.core.errors import PanopticError
+from panoptic.core.refusals import DatabaseUnavailable, DeadlineExceeded
 from panoptic.core.settings import Settings, SettingsError
 
 # Sent with every connection so operators can tell the services apart in pg_stat_activity.
@@ -142,7 +143,7 @@ async def create_pool(
             reset=_keep_session,
         )
     except (TimeoutError, OSError, asyncpg.PostgresError, ValueError) as error:
-        raise DatabaseUnavailable(url, error) from None
+        raise cannot_connect(url, error) from None
     return pool
 
 
@@ -151,7 +152,7 @@ async def check_connection(url: DatabaseUrl, *, timeout: float = 10.0) -> str:
     try:
         connection = await asyncpg.connect(url.value, timeout=timeout)
     except (OSError, TimeoutError, asyncpg.PostgresError, ValueError) as error:
-        raise DatabaseUnavailable(url, error) from None
+        raise cannot_connect(url, error) from None
     try:
         version: str = await connection.fetchval("SHOW server_version")
     finally:
@@ -168,15 +169,78 @@ async def _keep_session(connection: asyncpg.Connection) -> None:
     """
 
 
-class DatabaseUnavailable(PanopticError):
-    """The database cannot be reached or refused the login."""
+def cannot_connect(url: DatabaseUrl, error: Any) -> DatabaseUnavailable:
+    """The refusal for a server that cannot be reached or refused the login, saying where."""
+    reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    return DatabaseUnavailable(
+        f"cannot connect to PostgreSQL at {url.redacted()}: {reason}. "
+        "Check DATABASE_URL and that the server is running."
+    )
 
-    def __init__(self, url: DatabaseUrl, error: Any) -> None:
-        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        super().__init__(
-            f"cannot connect to PostgreSQL at {url.redacted()}: {reason}. "
-            "Check DATABASE_URL and that the server is running."
-        )
+
+# The one rule for "the database is down", following asyncpg's exception classes: the failures
+# of the connection or of the server as a whole, after which nothing of the call was committed
+# and the same call may succeed later. A statement the server refused (a constraint, a syntax
+# error, a full disk) is not among them: retrying it would fail the same way.
+UNAVAILABLE_ERRORS: Final = (
+    # SQLSTATE class 08: the connection failed, was rejected or is gone.
+    asyncpg.PostgresConnectionError,
+    # 57P01-03: shut down by an administrator or after a crash, or starting up / in recovery.
+    # (Not the rest of class 57: 57014 is a cancelled statement, a deadline's business.)
+    asyncpg.AdminShutdownError,
+    asyncpg.CrashShutdownError,
+    asyncpg.CannotConnectNowError,
+    # 53300: no connection slot left, for the server or the role.
+    asyncpg.TooManyConnectionsError,
+    # The client's side: the connection is closed, or the pool is closing.
+    asyncpg.InterfaceError,
+    # A pooled connection whose server has just closed it, used before asyncpg saw the close,
+    # fails in the client's protocol state rather than with a connection error.
+    asyncpg.InternalClientError,
+    # The socket: refused, reset, unreachable.
+    OSError,
+    # Connecting took longer than the pool's connect timeout. Where the work itself is bounded by
+    # the caller's deadline, a timeout is that deadline passing instead (`DatabaseRefusals`).
+    TimeoutError,
+)
+
+
+# Any failure of database work: the database is down, or the server refused a statement. What
+# best-effort work (a note for operators) catches, so that it never changes a call's answer.
+DATABASE_FAILURES: Final = (*UNAVAILABLE_ERRORS, asyncpg.PostgresError)
+
+
+def is_database_unavailable(error: BaseException) -> bool:
+    """Whether `error` says the database cannot serve the call now (see `UNAVAILABLE_ERRORS`)."""
+    return isinstance(error, UNAVAILABLE_ERRORS)
+
+
+class DatabaseRefusals:
+    """Turns the failures of database work bounded by the caller's deadline into refusals: a
+    statement cancelled or timed out is `DeadlineExceeded`, a lost database `DatabaseUnavailable`.
+
+    A class rather than a `contextlib.contextmanager`: every read enters it, and a generator
+    based one costs several times as much. Stateless: `database_refusals` serves every block.
+    """
+
+    __slots__ = ()
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, _: object
+    ) -> None:
+        if kind is None:
+            return
+        # The deadline first: within it, a timeout is the deadline passing, not a lost server.
+        if issubclass(kind, (asyncpg.QueryCanceledError, TimeoutError)):
+            raise DeadlineExceeded() from None
+        if issubclass(kind, UNAVAILABLE_ERRORS):
+            raise DatabaseUnavailable() from None
+
+
+database_refusals: Final = DatabaseRefusals()
 
 
 class KeptConnection:

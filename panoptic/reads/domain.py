@@ -1,16 +1,25 @@
-"""The retriever's requests and refusals as plain values, free of protobuf and SQL."""
+"""The read model's requests as plain values, free of protobuf and SQL.
+
+Its refusals are core's (`panoptic.core.refusals`); the names below stay importable from here
+for the dashboard until it imports them from core.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from typing import Generic, TypeVar
 
+from panoptic.core.refusals import DatabaseUnavailable as DatabaseUnavailable
+from panoptic.core.refusals import DeadlineExceeded as DeadlineExceeded
+from panoptic.core.refusals import InvalidArgument, Refusal
+from panoptic.core.refusals import NotFound as NotFound
 from panoptic.reads.queries import ClaimFilters
 
 T = TypeVar("T")
+
+RetrievalError = Refusal
 
 
 class Interval(StrEnum):
@@ -66,47 +75,6 @@ class TimelineRequest:
     stated_after: datetime | None
     stated_before: datetime | None
     sample_size: int
-
-
-class RetrievalError(Exception):
-    """A call the retriever refuses or cannot complete; the servicer maps each kind to a code."""
-
-    def __init__(
-        self, message: str, reason: str, metadata: Mapping[str, str] | None = None
-    ) -> None:
-        super().__init__(message)
-        self.message = message
-        self.reason = reason
-        self.metadata = dict(metadata or {})
-
-
-class NotFound(RetrievalError):
-    """The named claim, actor or topic does not exist."""
-
-
-class InvalidArgument(RetrievalError):
-    """The request is malformed; `violations` names each offending field by its JSON name."""
-
-    def __init__(self, violations: Sequence[tuple[str, str]], reason: str = "INVALID_ARGUMENT"):
-        super().__init__("invalid request", reason)
-        self.violations = list(violations)
-
-
-class DeadlineExceeded(RetrievalError):
-    """The caller's deadline (or the statement time limit) passed before the read finished."""
-
-    def __init__(self) -> None:
-        super().__init__(
-            "the read did not finish within the deadline; narrow the filters or allow more time",
-            "DEADLINE_EXCEEDED",
-        )
-
-
-class DatabaseUnavailable(RetrievalError):
-    """The database cannot be reached; retrying later may succeed."""
-
-    def __init__(self) -> None:
-        super().__init__("the database is unavailable; retry later", "DATABASE_UNAVAILABLE")
 
 
 @dataclass(frozen=True)

@@ -1,9 +1,9 @@
 """Read logic: each call in one read-only transaction bounded by the caller's deadline.
 
 The handler turns checked request values into queries, keyset positions into page tokens and
-back, and database failures into the retriever's refusals (`domain.RetrievalError`). It never
-sees protobuf; the SQL is in `queries`. GetClaim, the hot path, is the exception to one
-transaction per call: concurrent GetClaims share one statement (see `batching`).
+back, and database failures into refusals (`panoptic.core.refusals`). It never sees protobuf;
+the SQL is in `queries`. GetClaim, the hot path, is the exception to one transaction per call:
+concurrent GetClaims share one statement (see `batching`).
 """
 
 from __future__ import annotations
@@ -14,16 +14,13 @@ from typing import Final, TypeVar
 
 import asyncpg
 
-from panoptic.core.db import KeptConnection
+from panoptic.core.db import KeptConnection, database_refusals
+from panoptic.core.refusals import DeadlineExceeded, InvalidArgument, NotFound
 from panoptic.reads import metrics, queries
 from panoptic.reads.batching import KeyedBatcher
 from panoptic.reads.domain import (
     ClaimListing,
     ClaimSearch,
-    DatabaseUnavailable,
-    DeadlineExceeded,
-    InvalidArgument,
-    NotFound,
     Page,
     PageRequest,
     TimelineRequest,
@@ -61,20 +58,6 @@ CLAIM_BATCH_SIZE: Final = 1_000
 # Below this much time left there is no point starting a read.
 MIN_BUDGET_SECONDS: Final = 0.002
 
-# Failures of the connection itself, not of the statement: the database is unreachable.
-CONNECTION_FAILURES = (
-    asyncpg.PostgresConnectionError,
-    asyncpg.ConnectionDoesNotExistError,
-    asyncpg.CannotConnectNowError,
-    asyncpg.AdminShutdownError,
-    asyncpg.CrashShutdownError,
-    asyncpg.TooManyConnectionsError,
-    asyncpg.InterfaceError,
-    # A connection whose server went away between two statements may fail the next one in the
-    # client's protocol state rather than with a connection error.
-    asyncpg.InternalClientError,
-    OSError,
-)
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND: Final = timedelta(microseconds=1)
 
@@ -108,7 +91,7 @@ class RetrieverHandler:
     async def get_claim(self, claim_id: str, time_left: float | None) -> ClaimRow:
         """One claim, retracted or not."""
         timeout = self._timeout(time_left)
-        with _database_errors:
+        with database_refusals:
             claim = await self._claims.get(claim_id, timeout)
         if claim is None:
             raise _claim_not_found(claim_id)
@@ -126,7 +109,7 @@ class RetrieverHandler:
         after = None
         if request.page.token:
             after = self._open(request.page, "ListClaims", binding, _claim_key)
-        with _database_errors:
+        with database_refusals:
             async with queries.reading(self._pool(), self._timeout(time_left)) as connection:
                 rows = await queries.list_claims(
                     connection,
@@ -148,7 +131,7 @@ class RetrieverHandler:
         after: ScoreKey | None = None
         if request.page.token:
             floor, after = self._open(request.page, "SearchClaims", binding, _search_position)
-        with _database_errors:
+        with database_refusals:
             async with queries.reading(
                 self._pool(), self._timeout(time_left), custom_plans=True
             ) as connection:
@@ -178,7 +161,7 @@ class RetrieverHandler:
         after = 0
         if page.token:
             after = self._open(page, "ListClaimRevisions", binding, _revision_position)
-        with _database_errors:
+        with database_refusals:
             async with queries.reading(self._pool(), self._timeout(time_left)) as connection:
                 rows = await queries.list_revisions(
                     connection, claim_id, after=after, limit=page.size + 1
@@ -193,7 +176,7 @@ class RetrieverHandler:
 
     async def get_actor(self, actor_id: str, time_left: float | None) -> ActorRow:
         """One actor."""
-        with _database_errors:
+        with database_refusals:
             async with queries.reading(self._pool(), self._timeout(time_left)) as connection:
                 actor = await queries.get_actor(connection, actor_id)
         if actor is None:
@@ -207,7 +190,7 @@ class RetrieverHandler:
         binding: dict[str, Scalar] = {"query": query}
         if query is None:
             after_id = self._open(page, "ListActors", binding, _id_position) if page.token else None
-            with _database_errors:
+            with database_refusals:
                 async with queries.reading(self._pool(), self._timeout(time_left)) as connection:
                     actors = await queries.list_actors(
                         connection, after=after_id, limit=page.size + 1
@@ -217,7 +200,7 @@ class RetrieverHandler:
             return Page(items, token)
 
         after = self._open(page, "ListActors", binding, _score_position) if page.token else None
-        with _database_errors:
+        with database_refusals:
             async with queries.reading(
                 self._pool(),
                 self._timeout(time_left),
@@ -237,7 +220,7 @@ class RetrieverHandler:
         self, request: TimelineRequest, time_left: float | None
     ) -> list[TimelineBucket]:
         """An actor's active claims per period, oldest period first, empty ones left out."""
-        with _database_errors:
+        with database_refusals:
             async with queries.reading(self._pool(), self._timeout(time_left)) as connection:
                 buckets = await queries.actor_timeline(
                     connection,
@@ -259,7 +242,7 @@ class RetrieverHandler:
 
     async def get_topic(self, topic_id: str, time_left: float | None) -> TopicRow:
         """One topic."""
-        with _database_errors:
+        with database_refusals:
             async with queries.reading(self._pool(), self._timeout(time_left)) as connection:
                 topic = await queries.get_topic(connection, topic_id)
         if topic is None:
@@ -272,7 +255,7 @@ class RetrieverHandler:
         """A page of topics by id, only the children of `parent_id` if given."""
         binding: dict[str, Scalar] = {"parentId": parent_id}
         after = self._open(page, "ListTopics", binding, _id_position) if page.token else None
-        with _database_errors:
+        with database_refusals:
             async with queries.reading(self._pool(), self._timeout(time_left)) as connection:
                 topics = await queries.list_topics(
                     connection, parent_id=parent_id, after=after, limit=page.size + 1
@@ -318,31 +301,6 @@ class RetrieverHandler:
                 ],
                 "INVALID_PAGE_TOKEN",
             ) from None
-
-
-class _DatabaseErrors:
-    """Turns a statement cancelled by the deadline and a lost database into refusals.
-
-    A class rather than a `contextlib.contextmanager`: every read enters it, and a generator
-    based one costs several times as much.
-    """
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(
-        self, kind: type[BaseException] | None, error: BaseException | None, _: object
-    ) -> None:
-        if kind is None:
-            return
-        if issubclass(kind, (asyncpg.QueryCanceledError, TimeoutError)):
-            raise DeadlineExceeded() from None
-        if issubclass(kind, CONNECTION_FAILURES):
-            raise DatabaseUnavailable() from None
-
-
-# Stateless, so one instance serves every read.
-_database_errors = _DatabaseErrors()
 
 
 async def _check_references(connection: asyncpg.Connection, filters: ClaimFilters) -> None:

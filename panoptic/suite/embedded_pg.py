@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
 
-from panoptic.core.db import DatabaseUnavailable, DatabaseUrl
+from panoptic.core.db import DatabaseUrl, cannot_connect
 from panoptic.core.errors import PanopticError
 from panoptic.core.settings import Settings
 
@@ -263,7 +263,7 @@ def owner_database_url(settings: Settings) -> DatabaseUrl:
     server = EmbeddedPostgres(settings.pgdata_dir)
     url = DatabaseUrl(server.url(user=OWNER_ROLE, database=DATABASE))
     if not server.is_running():
-        raise DatabaseUnavailable(
+        raise cannot_connect(
             url,
             f"no DATABASE_URL is set and the embedded PostgreSQL in {settings.pgdata_dir} "
             "is not running (start the suite with `make run`)",

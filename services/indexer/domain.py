@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from enum import StrEnum
 
+from panoptic.core.refusals import FailedPrecondition, InvalidArgument, NotFound
+
 
 class ClaimState(StrEnum):
     """Whether a claim stands; stored by these names."""
@@ -241,22 +243,29 @@ class CountDeltas:
             self.add(after, 1)
 
 
-class IndexingError(Exception):
-    """A request the indexer refuses; nothing of it was written."""
-
-
-class RequestIdReused(IndexingError):
+class RequestIdReused(FailedPrecondition):
     """A request id already used for a different payload (AIP-155)."""
 
+    def __init__(self, request_id: str) -> None:
+        super().__init__(
+            f"request id {request_id!r} was already used for a different request; "
+            "use a new request id for new content",
+            "REQUEST_ID_REUSED",
+            {"requestId": request_id},
+        )
 
-class UnknownReferences(IndexingError):
+
+class UnknownReferences(InvalidArgument):
     """Claims or topics that name actors or topics that exist nowhere, or topic cycles."""
 
-    def __init__(self, violations: list[tuple[str, str]]) -> None:
-        super().__init__(f"{len(violations)} unknown references")
-        self.violations = violations
-        """(field path, description) pairs."""
+    def __init__(self, violations: list[tuple[str, str]], request_id: str) -> None:
+        super().__init__(violations, "UNKNOWN_REFERENCE", {"requestId": request_id})
 
 
-class ClaimNotFound(IndexingError):
+class ClaimNotFound(NotFound):
     """A retraction names a claim that does not exist."""
+
+    def __init__(self, claim_id: str) -> None:
+        super().__init__(
+            f"claim {claim_id!r} does not exist", "CLAIM_NOT_FOUND", {"claimId": claim_id}
+        )

@@ -18,7 +18,9 @@ from typing import TypeVar
 
 import asyncpg
 
+from panoptic.core.db import DATABASE_FAILURES
 from panoptic.core.logging import get_logger
+from panoptic.core.refusals import Refusal
 from services.indexer import metrics
 from services.indexer.domain import (
     BatchResult,
@@ -112,7 +114,7 @@ class IndexingHandler:
         try:
             async with self._pool().acquire() as connection:
                 await record_rejection(connection, request_id, reason, len(violations), summary)
-        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
+        except DATABASE_FAILURES as error:
             log.warning("could not record a rejection", reason=reason, error=str(error))
 
     async def unknown_references(self, references: References) -> list[tuple[str, str]]:
@@ -124,7 +126,7 @@ class IndexingHandler:
                 connection.transaction(readonly=True),
             ):
                 return await _unknown_references(IndexRepository(connection), references)
-        except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
+        except DATABASE_FAILURES as error:
             log.warning("could not check a refused batch's references", error=str(error))
             return []
 
@@ -154,7 +156,7 @@ class IndexingHandler:
                 log.info("retrying after a deadlock", attempt=attempt)
                 await asyncio.sleep(random.uniform(0.01, 0.05) * attempt)  # noqa: S311 - jitter
                 continue
-            except (RequestIdReused, UnknownReferences, ClaimNotFound):
+            except Refusal:
                 metrics.BATCHES.labels("rejected").inc()
                 raise
             except BaseException:
@@ -191,7 +193,7 @@ async def _borrowed(pool: asyncpg.Pool) -> AsyncIterator[asyncpg.Connection]:
 async def _index_batch(repository: IndexRepository, batch: IndexBatch) -> BatchResult:
     unknown = await _unknown_references(repository, References.of(batch))
     if unknown:
-        raise UnknownReferences(unknown)
+        raise UnknownReferences(unknown, batch.request_id)
     topics_upserted = await repository.upsert_topics(batch.topics)
     actors_upserted = await repository.upsert_actors(batch.actors)
 

@@ -1,31 +1,18 @@
 """The RetrieverService servicer: protobuf in, checked values to the handler, protobuf out.
 
-Every refusal leaves as a rich status (AIP-193) with an ErrorInfo reason: INVALID_ARGUMENT with
-a BadRequest naming each field, NOT_FOUND, DEADLINE_EXCEEDED, UNAVAILABLE. Messages say what
-to do; none carries SQL or anything else internal.
+Every refusal leaves as a rich status (AIP-193) with an ErrorInfo reason, through core's one
+mapping (`Refusals`): INVALID_ARGUMENT with a BadRequest naming each field, NOT_FOUND,
+DEADLINE_EXCEEDED, UNAVAILABLE. Messages say what to do; none carries SQL or anything internal.
 """
 
 from __future__ import annotations
 
 import grpc
 
-from panoptic.core.rpc_status import abort, abort_invalid
-from panoptic.reads.domain import (
-    DatabaseUnavailable,
-    DeadlineExceeded,
-    InvalidArgument,
-    NotFound,
-    RetrievalError,
-)
+from panoptic.core.grpc_refusals import Refusals
 from panoptic.reads.handler import RetrieverHandler
 from panoptic.v1 import resources_pb2, retriever_service_pb2, retriever_service_pb2_grpc
 from services.retriever import convert, validation
-
-_CODES = {
-    NotFound: grpc.StatusCode.NOT_FOUND,
-    DeadlineExceeded: grpc.StatusCode.DEADLINE_EXCEEDED,
-    DatabaseUnavailable: grpc.StatusCode.UNAVAILABLE,
-}
 
 
 class RetrieverServicer(retriever_service_pb2_grpc.RetrieverServiceServicer):
@@ -38,7 +25,7 @@ class RetrieverServicer(retriever_service_pb2_grpc.RetrieverServiceServicer):
         self, request: retriever_service_pb2.GetClaimRequest, context: grpc.aio.ServicerContext
     ) -> resources_pb2.Claim:
         """One claim, retracted or not."""
-        async with _Refusals(context):
+        async with Refusals(context):
             claim_id = validation.claim_id(request.claim_id)
             claim = await self._handler.get_claim(claim_id, context.time_remaining())
         return convert.claim_message(claim)
@@ -47,7 +34,7 @@ class RetrieverServicer(retriever_service_pb2_grpc.RetrieverServiceServicer):
         self, request: retriever_service_pb2.ListClaimsRequest, context: grpc.aio.ServicerContext
     ) -> retriever_service_pb2.ListClaimsResponse:
         """A page of claims matching the filters."""
-        async with _Refusals(context):
+        async with Refusals(context):
             page = await self._handler.list_claims(
                 validation.list_claims(request), context.time_remaining()
             )
@@ -60,7 +47,7 @@ class RetrieverServicer(retriever_service_pb2_grpc.RetrieverServiceServicer):
         self, request: retriever_service_pb2.SearchClaimsRequest, context: grpc.aio.ServicerContext
     ) -> retriever_service_pb2.SearchClaimsResponse:
         """A page of claims matching a text query, most relevant first."""
-        async with _Refusals(context):
+        async with Refusals(context):
             page = await self._handler.search_claims(
                 validation.search_claims(request), context.time_remaining()
             )
@@ -75,7 +62,7 @@ class RetrieverServicer(retriever_service_pb2_grpc.RetrieverServiceServicer):
         context: grpc.aio.ServicerContext,
     ) -> retriever_service_pb2.ListClaimRevisionsResponse:
         """A page of one claim's history, oldest first."""
-        async with _Refusals(context):
+        async with Refusals(context):
             claim_id, page_request = validation.list_revisions(request)
             page = await self._handler.list_revisions(
                 claim_id, page_request, context.time_remaining()
@@ -89,7 +76,7 @@ class RetrieverServicer(retriever_service_pb2_grpc.RetrieverServiceServicer):
         self, request: retriever_service_pb2.GetActorRequest, context: grpc.aio.ServicerContext
     ) -> resources_pb2.Actor:
         """One actor."""
-        async with _Refusals(context):
+        async with Refusals(context):
             actor_id = validation.resource_id(request.actor_id, "actorId")
             actor = await self._handler.get_actor(actor_id, context.time_remaining())
         return convert.actor_message(actor)
@@ -98,7 +85,7 @@ class RetrieverServicer(retriever_service_pb2_grpc.RetrieverServiceServicer):
         self, request: retriever_service_pb2.ListActorsRequest, context: grpc.aio.ServicerContext
     ) -> retriever_service_pb2.ListActorsResponse:
         """A page of actors, by id or by a typo-tolerant name query."""
-        async with _Refusals(context):
+        async with Refusals(context):
             query, page_request = validation.list_actors(request)
             page = await self._handler.list_actors(query, page_request, context.time_remaining())
         return retriever_service_pb2.ListActorsResponse(
@@ -112,7 +99,7 @@ class RetrieverServicer(retriever_service_pb2_grpc.RetrieverServiceServicer):
         context: grpc.aio.ServicerContext,
     ) -> retriever_service_pb2.ActorTimeline:
         """An actor's claims per period, with a few samples each."""
-        async with _Refusals(context):
+        async with Refusals(context):
             timeline = validation.actor_timeline(request)
             buckets = await self._handler.actor_timeline(timeline, context.time_remaining())
         return retriever_service_pb2.ActorTimeline(
@@ -126,7 +113,7 @@ class RetrieverServicer(retriever_service_pb2_grpc.RetrieverServiceServicer):
         self, request: retriever_service_pb2.GetTopicRequest, context: grpc.aio.ServicerContext
     ) -> resources_pb2.Topic:
         """One topic."""
-        async with _Refusals(context):
+        async with Refusals(context):
             topic_id = validation.resource_id(request.topic_id, "topicId")
             topic = await self._handler.get_topic(topic_id, context.time_remaining())
         return convert.topic_message(topic)
@@ -135,7 +122,7 @@ class RetrieverServicer(retriever_service_pb2_grpc.RetrieverServiceServicer):
         self, request: retriever_service_pb2.ListTopicsRequest, context: grpc.aio.ServicerContext
     ) -> retriever_service_pb2.ListTopicsResponse:
         """A page of topics by id, optionally only one topic's children."""
-        async with _Refusals(context):
+        async with Refusals(context):
             parent_id, page_request = validation.list_topics(request)
             page = await self._handler.list_topics(
                 parent_id, page_request, context.time_remaining()
@@ -144,33 +131,3 @@ class RetrieverServicer(retriever_service_pb2_grpc.RetrieverServiceServicer):
             topics=[convert.topic_message(topic) for topic in page.items],
             next_page_token=page.next_page_token,
         )
-
-
-class _Refusals:
-    """Ends the call with the status that matches a refusal raised inside the block.
-
-    A class rather than a `contextlib.asynccontextmanager`: every call enters it, and a
-    generator based one costs several times as much.
-    """
-
-    __slots__ = ("_context",)
-
-    def __init__(self, context: grpc.aio.ServicerContext) -> None:
-        self._context = context
-
-    async def __aenter__(self) -> None:
-        return None
-
-    async def __aexit__(
-        self, kind: type[BaseException] | None, error: BaseException | None, _: object
-    ) -> None:
-        if isinstance(error, InvalidArgument):
-            await abort_invalid(self._context, error.violations, error.reason)
-        elif isinstance(error, RetrievalError):
-            await abort(
-                self._context,
-                _CODES[type(error)],
-                error.message,
-                error.reason,
-                metadata=error.metadata,
-            )

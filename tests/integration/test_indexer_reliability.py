@@ -14,6 +14,7 @@ import random
 import signal
 import time
 from collections.abc import AsyncIterator, Iterator, Sequence
+from datetime import timedelta
 from pathlib import Path
 
 import asyncpg
@@ -21,11 +22,14 @@ import grpc
 import pytest
 import pytest_asyncio
 
-from panoptic.core.db import DatabaseUrl
+from panoptic.core.db import SERVICE_ROLES, DatabaseUrl
 from panoptic.suite import migrate
 from panoptic.suite.demo import generate_corpus
 from panoptic.suite.embedded_pg import EmbeddedPostgres
 from panoptic.v1 import indexer_service_pb2, indexer_service_pb2_grpc
+from services.indexer.handler import IndexingHandler
+from services.indexer.servicer import IndexerServicer
+from services.indexer.validation import Limits
 from tests.conftest import random_id
 from tests.support.corpus import batches_of
 from tests.support.indexer import (
@@ -380,6 +384,69 @@ async def test_terminated_connections_fail_batches_cleanly_and_the_pool_recovers
         )
     finally:
         await connection.close()
+
+
+# --- no connection slot left ----------------------------------------------------------------------
+
+
+@contextlib.asynccontextmanager
+async def indexer_in_process(
+    pool: asyncpg.Pool,
+) -> AsyncIterator[indexer_service_pb2_grpc.IndexerServiceStub]:
+    """The indexer's servicer on `pool`, served over gRPC on loopback in this process."""
+    server = grpc.aio.server()
+    handler = IndexingHandler(lambda: pool, timedelta(days=1))
+    indexer_service_pb2_grpc.add_IndexerServiceServicer_to_server(
+        IndexerServicer(handler, Limits()), server
+    )
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    try:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+            yield indexer_service_pb2_grpc.IndexerServiceStub(channel)
+    finally:
+        await server.stop(None)
+
+
+@pytest.mark.asyncio(loop_scope="session")
+async def test_a_database_with_no_connection_slot_left_is_unavailable(
+    fresh_database: DatabaseUrl,
+) -> None:
+    """PostgreSQL refusing the indexer a connection (too many connections, SQLSTATE 53300) is
+    UNAVAILABLE with the DATABASE_UNAVAILABLE reason, as any lost database is, not UNKNOWN."""
+    owner = await asyncpg.connect(fresh_database.value)
+    try:
+        await owner.execute(f'ALTER DATABASE "{fresh_database.database}" CONNECTION LIMIT 0')
+    finally:
+        await owner.close()
+    # A role that is no superuser, for the limit binds every other role.
+    url = fresh_database.with_user(SERVICE_ROLES["indexer"])
+    pool = await asyncpg.create_pool(url.value, min_size=0, max_size=1)
+    try:
+        with pytest.raises(asyncpg.TooManyConnectionsError):
+            await pool.fetchval("SELECT 1")
+        async with indexer_in_process(pool) as stub:
+            author, subject = actor(), topic()
+            batch = index_request(
+                claim(author.id, [subject.id]), actors=(author,), topics=(subject,)
+            )
+            calls = [
+                stub.IndexClaims(batch, timeout=30),
+                stub.RetractClaim(
+                    indexer_service_pb2.RetractClaimRequest(
+                        claim_id=random_id("c"), reason="wrong", request_id=random_id("req")
+                    ),
+                    timeout=30,
+                ),
+            ]
+            for call in calls:
+                with pytest.raises(grpc.aio.AioRpcError) as refused:
+                    await call
+                assert refused.value.code() == grpc.StatusCode.UNAVAILABLE
+                assert error_reason(refused.value) == "DATABASE_UNAVAILABLE"
+                assert "nothing was committed" in (refused.value.details() or "")
+    finally:
+        await pool.close()
 
 
 # --- one request id, many callers ----------------------------------------------------------------
