@@ -30,15 +30,11 @@ V = TypeVar("V")
 # Fetches the values of some keys within a time limit (seconds); keys without one are absent.
 Fetch = Callable[[Sequence[K], float], Awaitable[dict[K, V]]]
 
-# Turns of the event loop between a batch's first lookup and its query. Measured here with 16
-# and 64 GetClaims in flight, 12 alternating rounds each: 1.3-1.9 claims per query taking the
-# batch at once, 1.7-2.0 after 4 turns, 2.5-2.9 after 8, 3.5-4.9 after 16; GetClaim's rate
-# against the health check's went from 0.72-0.74 to 0.78, 0.81-0.82 and 0.79-0.82. Waiting
-# instead only for the calls gRPC had begun (an interceptor told of them) gathered next to
-# nothing: most of the company had not been accepted yet. On another machine of the same kind,
-# 6 rounds: 8 turns 0.72 and 0.74 (2.6-7.5 claims per query), a 1 ms timer 0.67 and 0.75
-# (uvloop's timers count whole milliseconds), turns until 3 in a row brought no key 0.66 and
-# 0.69 (calls come in bursts, so a quiet spell ends the gathering too soon).
+# Turns of the event loop between a batch's first lookup and its query. Fewer gather fewer
+# calls per query; more gather more but serve no more calls a second. Turns beat a timer
+# (uvloop's timers count whole milliseconds), stopping once the loop goes quiet (calls come in
+# bursts), and waiting only for the calls gRPC has begun (most of the company has not been
+# accepted yet): see docs/performance.md#gathering-getclaim-calls.
 GATHER_TURNS: Final = 8
 
 

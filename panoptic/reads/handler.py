@@ -42,17 +42,16 @@ T = TypeVar("T")
 
 DEFAULT_STATEMENT_TIMEOUT: Final = 10.0
 # Relevance is ranked among at most this many of the newest matches (see queries.search_claims):
-# the cost of a word found in half the claims grows with it, not with the table (at 100,000
-# claims: 17 ms for 5,000, 52 ms ranking them all; at a million, 5,000 cost ~200 ms at p95).
+# the cost of a word found in half the claims grows with it, not with the table
+# (docs/performance.md#the-search-window).
 DEFAULT_SEARCH_WINDOW: Final = 2_000
 # pg_trgm word similarity from which a name matches a ListActors query: "jon smiht" scores 0.38
 # against "John Smith", "pembruk" 0.63 against "Pembrook"; weaker matches still come last.
 DEFAULT_NAME_SIMILARITY: Final = 0.3
 # GetClaim's shared lookups (see `batching`): one query at a time, for up to a thousand ids.
 # While it runs, the calls arriving meanwhile queue for the next; with two in flight the second
-# slot was nearly always free and batches stayed at one call (measured at 100k claims under
-# 16 calls in flight: 1.0 call per query with two, 1.7 with one, and 15-30 % more GetClaims/s
-# than a query per call).
+# slot was nearly always free and batches stayed at one call, sharing nothing
+# (docs/performance.md#getclaim-queries-in-flight).
 CLAIM_QUERIES_IN_FLIGHT: Final = 1
 CLAIM_BATCH_SIZE: Final = 1_000
 # Below this much time left there is no point starting a read.

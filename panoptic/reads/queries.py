@@ -31,8 +31,8 @@ class ClaimRow(NamedTuple):
     """A claim's current state (or, inside a `RevisionRow`, its state at that revision).
 
     A named tuple where the other values are frozen dataclasses: one is built for every claim
-    read, and a named tuple, as immutable, is built in under half the time (0.8 against 2.2 us
-    for these fields, measured here).
+    read, and a named tuple, as immutable, is built in under half the time
+    (docs/performance.md#claim-rows-as-named-tuples).
     """
 
     id: str
@@ -244,8 +244,8 @@ async def get_claims(
     The ids go to a statement with a power of two of parameters, the last id repeated to fill
     it, so that a handful of statements serve every count and PostgreSQL plans each once.
     `= ANY($1)` of an array was planned anew on every run, its generic plan being estimated for
-    an array of unknown length (measured here: 95 us of the server's CPU for two ids that way,
-    55 us this way; 130 against 85 us for four).
+    an array of unknown length, at half as much again of the server's CPU or more
+    (docs/performance.md#claims-by-id-a-power-of-two-of-parameters).
     """
     if not claim_ids:
         return {}
@@ -539,16 +539,13 @@ def _gathered_by_period(
             LIMIT {params(window)}"""
 
 
-# The cost of each way, per row, in claims walked along the statement-time index (~1.5 us each,
-# measured at 1M claims). Gathering a match from the text index and sorting it costs ~2 us.
-# PostgreSQL's cost model takes a walked row to be several times cheaper, and walked 81,000
-# rows (120 ms) for a word in 2.5 % of the claims where gathering its 24,500 matches was cheaper.
+# The cost of each way, per row, in claims walked along the statement-time index, as measured:
+# PostgreSQL's own cost model takes a walked row to be several times cheaper than it is, and so
+# walks where gathering is cheaper (docs/performance.md#how-search-finds-its-matches).
+# Gathering a match from the text index and sorting it:
 _GATHERED_ROW_COST: Final = 1.3
-# Probing the text index for one period's matches costs ~5 ns per claim in the period, plus
-# ~70 ns per match of the words or per claim in the period, whichever are fewer (measured at 1M
-# claims over ten years: a word in 11 % of the claims found its newest 2,000 in 3 monthly
-# probes, 6 ms, where walking took 37; one in 0.8 % in 3 yearly probes, 5 ms, where gathering
-# its 7,900 matches took 15; one in 0.16 % took 9 ms by year and 2 ms gathered).
+# Probing the text index for one period's matches: a little per claim in the period, plus more
+# per match of the words or per claim in the period, whichever are fewer.
 _PROBE_COST_PER_CLAIM: Final = 0.0033
 _PROBE_COST_PER_MATCH: Final = 0.047
 

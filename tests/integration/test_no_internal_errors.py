@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import AsyncIterator, Iterator, Sequence
-from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -47,7 +46,7 @@ from tests.support.indexer import (
     topic,
     violated_fields,
 )
-from tests.support.processes import grpc_serving, running, service_env, wait_for
+from tests.support.processes import running_grpc_service, service_env
 from tests.support.strategies import (
     Known,
     index_requests,
@@ -113,18 +112,12 @@ def indexer(env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> It
         yield address_of(env)
 
 
-def _running_retriever(env: dict[str, str], log: Path) -> Iterator[str]:
-    address = f"127.0.0.1:{env['PANOPTIC_RETRIEVER_PORT']}"
-    with running(("retriever",), env, log) as process:
-        wait_for(lambda: grpc_serving(address) or process.process.poll() is not None)
-        assert process.process.poll() is None, process.output
-        yield address
-
-
 @pytest.fixture(scope="module")
 def retriever(env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The address of the module's retriever, run as worker processes (its default)."""
-    yield from _running_retriever(env, tmp_path_factory.mktemp("logs") / "retriever.log")
+    log = tmp_path_factory.mktemp("logs") / "retriever.log"
+    with running_grpc_service("retriever", env, log) as address:
+        yield address
 
 
 @pytest.fixture(scope="module")
@@ -133,7 +126,9 @@ def lone_retriever(env: dict[str, str], tmp_path_factory: pytest.TempPathFactory
     lone = service_env(
         env["DATABASE_URL"], tmp_path_factory.mktemp("lone"), PANOPTIC_RETRIEVER_WORKERS="1"
     )
-    yield from _running_retriever(lone, tmp_path_factory.mktemp("logs") / "lone.log")
+    log = tmp_path_factory.mktemp("logs") / "lone.log"
+    with running_grpc_service("retriever", lone, log) as address:
+        yield address
 
 
 @pytest.fixture(scope="module")

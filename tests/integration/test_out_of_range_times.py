@@ -28,7 +28,7 @@ from panoptic.v1 import (
 )
 from tests.conftest import random_id
 from tests.support.indexer import bearer, claim, index_request, running_indexer
-from tests.support.processes import grpc_serving, running, service_env, wait_for
+from tests.support.processes import running_grpc_service, service_env
 
 pytestmark = pytest.mark.slow
 
@@ -119,12 +119,11 @@ def retriever(
 ) -> Iterator[retriever_service_pb2_grpc.RetrieverServiceStub]:
     """A retriever on the scratch database, and a client of it."""
     env = service_env(stored.url.value, tmp_path / "data", PANOPTIC_RETRIEVER_WORKERS="1")
-    address = f"127.0.0.1:{env['PANOPTIC_RETRIEVER_PORT']}"
-    with running(("retriever",), env, tmp_path / "retriever.log") as process:
-        wait_for(lambda: grpc_serving(address) or process.process.poll() is not None)
-        assert process.process.poll() is None, process.output
-        with grpc.insecure_channel(address) as channel:
-            yield retriever_service_pb2_grpc.RetrieverServiceStub(channel)
+    with (
+        running_grpc_service("retriever", env, tmp_path / "retriever.log") as address,
+        grpc.insecure_channel(address) as channel,
+    ):
+        yield retriever_service_pb2_grpc.RetrieverServiceStub(channel)
 
 
 def test_every_read_answers_whatever_time_a_row_holds(

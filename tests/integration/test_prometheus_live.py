@@ -10,6 +10,7 @@ commits while a pipeline holds a stream open, ClaimsNotIndexed must fire within 
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import shutil
 import subprocess
@@ -50,6 +51,7 @@ from tests.support.processes import (
     free_port,
     grpc_serving,
     service_env,
+    start_serving,
     wait_for,
 )
 from tests.support.promql import (
@@ -122,19 +124,8 @@ def _answers(url: str) -> bool:
 def _start(
     args: tuple[str, ...], env: dict[str, str], log: Path, ready_url: str
 ) -> PanopticProcess:
-    process = PanopticProcess(args, env, log).start()
-
-    def ready() -> bool:
-        if process.process.poll() is not None:
-            raise AssertionError(f"`panoptic {' '.join(args)}` exited early:\n{process.output}")
-        return _answers(ready_url)
-
-    try:
-        wait_for(ready, timeout=30)
-    except BaseException:
-        process.stop()
-        raise
-    return process
+    """Starts a `panoptic` command and waits until `ready_url` answers 200."""
+    return start_serving(args, env, log, functools.partial(_answers, ready_url))
 
 
 @pytest.fixture(scope="module")

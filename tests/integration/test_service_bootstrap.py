@@ -15,7 +15,13 @@ from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from panoptic.core.db import DatabaseUrl
 from panoptic.v1 import indexer_service_pb2, indexer_service_pb2_grpc
-from tests.support.processes import PanopticProcess, grpc_serving, running, service_env, wait_for
+from tests.support.processes import (
+    PanopticProcess,
+    grpc_serving,
+    running_grpc_service,
+    service_env,
+    wait_for,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -32,9 +38,7 @@ def suite_env(
 def retriever(suite_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The address of a running `panoptic retriever`."""
     log = tmp_path_factory.mktemp("logs") / "retriever.log"
-    with running(("retriever",), suite_env, log):
-        address = f"127.0.0.1:{suite_env['PANOPTIC_RETRIEVER_PORT']}"
-        wait_for(lambda: grpc_serving(address))
+    with running_grpc_service("retriever", suite_env, log) as address:
         yield address
 
 
@@ -42,9 +46,7 @@ def retriever(suite_env: dict[str, str], tmp_path_factory: pytest.TempPathFactor
 def indexer(suite_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The address of a running `panoptic indexer`."""
     log = tmp_path_factory.mktemp("logs") / "indexer.log"
-    with running(("indexer",), suite_env, log):
-        address = f"127.0.0.1:{suite_env['PANOPTIC_INDEXER_PORT']}"
-        wait_for(lambda: grpc_serving(address))
+    with running_grpc_service("indexer", suite_env, log) as address:
         yield address
 
 

@@ -20,7 +20,7 @@ from panoptic.core.db import DatabaseUrl
 from services.gateway.descriptors import PACKAGED_DESCRIPTOR_SET, LoadedDescriptors, build
 from tests.conftest import random_id
 from tests.support.corpus import batches_of, index_requests
-from tests.support.processes import PanopticProcess, grpc_serving, running, wait_for
+from tests.support.processes import PanopticProcess, running_grpc_service, start_serving
 
 
 def base_url(env: Mapping[str, str]) -> str:
@@ -32,23 +32,15 @@ def start_gateway(
     env: Mapping[str, str], log_path: Path, timeout: float = 30, probe: str = "/readyz"
 ) -> PanopticProcess:
     """Starts `panoptic gateway` and waits until `probe` answers 200; fails with its output."""
-    process = PanopticProcess(("gateway",), env, log_path).start()
     url = base_url(env) + probe
 
     def ready() -> bool:
-        if process.process.poll() is not None:
-            raise AssertionError(f"the gateway exited early:\n{process.output}")
         try:
             return httpx.get(url, timeout=1).status_code == 200
         except httpx.HTTPError:
             return False
 
-    try:
-        wait_for(ready, timeout=timeout)
-    except BaseException:
-        process.stop()
-        raise
-    return process
+    return start_serving(("gateway",), env, log_path, ready, timeout)
 
 
 @contextlib.contextmanager
@@ -192,17 +184,11 @@ async def load_corpus(database_url: DatabaseUrl) -> GatewayCorpus:
 @contextlib.contextmanager
 def running_stack(env: Mapping[str, str], logs: Path) -> Iterator[str]:
     """A retriever and a gateway for the block; yields the gateway's base URL."""
-    with running(("retriever",), env, logs / "retriever.log") as retriever:
-        address = env["PANOPTIC_RETRIEVER_ADDRESS"]
-
-        def ready() -> bool:
-            if retriever.process.poll() is not None:
-                raise AssertionError(f"the retriever exited early:\n{retriever.output}")
-            return grpc_serving(address)
-
-        wait_for(ready)
-        with running_gateway(env, logs / "gateway.log"):
-            yield base_url(env)
+    with (
+        running_grpc_service("retriever", env, logs / "retriever.log"),
+        running_gateway(env, logs / "gateway.log"),
+    ):
+        yield base_url(env)
 
 
 # --- a scripted stand-in for the retriever -----------------------------------------------------

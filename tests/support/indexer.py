@@ -17,7 +17,7 @@ from panoptic.core.rpc_status import details_of
 from panoptic.core.timestamps import timestamp
 from panoptic.v1 import indexer_service_pb2, resources_pb2
 from tests.conftest import random_id
-from tests.support.processes import PanopticProcess, grpc_serving, wait_for
+from tests.support.processes import PanopticProcess, start_grpc_service
 
 Metadata = tuple[tuple[str, str], ...]
 # A statement time safely in the past, so no claim is "in the future".
@@ -41,19 +41,7 @@ def start_indexer(
     timeout: float = 30,
 ) -> PanopticProcess:
     """Starts `panoptic indexer` and waits until it serves; fails with its output if it dies."""
-    process = PanopticProcess(("indexer",), env, log_path).start()
-
-    def ready() -> bool:
-        if process.process.poll() is not None:
-            raise AssertionError(f"the indexer exited early:\n{process.output}")
-        return grpc_serving(address_of(env), credentials)
-
-    try:
-        wait_for(ready, timeout=timeout)
-    except BaseException:
-        process.stop()
-        raise
-    return process
+    return start_grpc_service("indexer", env, log_path, credentials, timeout)
 
 
 @contextlib.contextmanager

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -138,6 +139,60 @@ def running(
     process = PanopticProcess(args, env, log_path).start()
     try:
         yield process
+    finally:
+        process.stop()
+
+
+def start_serving(
+    args: tuple[str, ...],
+    env: Mapping[str, str],
+    log_path: Path,
+    ready: Callable[[], bool],
+    timeout: float = 30,
+) -> PanopticProcess:
+    """Starts a `panoptic` command and waits until `ready()`; fails with the command's output
+    should it exit first, and stops it when the wait fails."""
+    process = PanopticProcess(args, env, log_path).start()
+
+    def started() -> bool:
+        if process.process.poll() is not None:
+            command = " ".join(args)
+            raise AssertionError(f"`panoptic {command}` exited early:\n{process.output}")
+        return ready()
+
+    try:
+        wait_for(started, timeout=timeout)
+    except BaseException:
+        process.stop()
+        raise
+    return process
+
+
+def grpc_address(name: str, env: Mapping[str, str]) -> str:
+    """Where the gRPC service `name` (indexer or retriever) started with `env` listens."""
+    return f"127.0.0.1:{env[f'PANOPTIC_{name.upper()}_PORT']}"
+
+
+def start_grpc_service(
+    name: str,
+    env: Mapping[str, str],
+    log_path: Path,
+    credentials: grpc.ChannelCredentials | None = None,
+    timeout: float = 30,
+) -> PanopticProcess:
+    """Starts `panoptic indexer` or `panoptic retriever` and waits until its health check says
+    SERVING; fails with its output should it exit first."""
+    ready = functools.partial(grpc_serving, grpc_address(name, env), credentials)
+    return start_serving((name,), env, log_path, ready, timeout)
+
+
+@contextlib.contextmanager
+def running_grpc_service(name: str, env: Mapping[str, str], log_path: Path) -> Iterator[str]:
+    """A serving indexer or retriever for the block, stopped (SIGTERM, by PID) afterwards;
+    yields its address."""
+    process = start_grpc_service(name, env, log_path)
+    try:
+        yield grpc_address(name, env)
     finally:
         process.stop()
 

@@ -29,7 +29,7 @@ import httpx
 
 from panoptic.core.lifecycle import SUPERVISOR_PID_VARIABLE, WORKER_INDEX_VARIABLE
 from tests.support.gateway import GatewayCorpus, base_url, load_corpus, running_gateway
-from tests.support.processes import PanopticProcess, grpc_serving, service_env, wait_for
+from tests.support.processes import PanopticProcess, grpc_serving, service_env, start_grpc_service
 
 # How often the health of a restarted retriever is polled: the resolution of the recovery time.
 SERVING_POLL_SECONDS = 0.02
@@ -127,20 +127,7 @@ class HttpLoad:
 
 def start_retriever(env: Mapping[str, str], log_path: Path, **overrides: str) -> PanopticProcess:
     """Starts `panoptic retriever` and waits until its health check says SERVING."""
-    process = PanopticProcess(("retriever",), {**env, **overrides}, log_path).start()
-    address = env["PANOPTIC_RETRIEVER_ADDRESS"]
-
-    def serving() -> bool:
-        if process.process.poll() is not None:
-            raise AssertionError(f"the retriever exited early:\n{process.output}")
-        return grpc_serving(address)
-
-    try:
-        wait_for(serving, timeout=60)
-    except BaseException:
-        process.stop()
-        raise
-    return process
+    return start_grpc_service("retriever", {**env, **overrides}, log_path, timeout=60)
 
 
 def worker_overrides(index: int) -> dict[str, str]:
