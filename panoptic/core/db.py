@@ -247,15 +247,14 @@ class KeptConnection:
     """A pool connection kept across a run of statements, back in the pool once idle.
 
     Checking a connection out of asyncpg's pool and back in costs about as much CPU as the
-    primary-key lookup it serves (measured here: 160 us of the process's CPU per lookup with a
-    checkout each, 80 us on a connection kept). A hot path that runs one statement at a time
-    (GetClaim's shared lookups) keeps one connection while statements follow each other and
-    returns it after `idle_seconds` without one, so that closing the pool never waits long.
+    primary-key lookup it serves (docs/performance.md#kept-connections). A hot path that runs
+    one statement at a time (GetClaim's shared lookups) keeps one connection while statements
+    follow each other and returns it after `idle_seconds` without one, so that closing the pool
+    never waits long.
 
     Each statement is prepared once per connection kept, and run as that prepared statement:
     asyncpg's `Connection.fetch` looks its statement up and times itself in Python on every
-    call, nearly twice the Python of running a prepared one (317 against 169 bytecodes per
-    call, counted here).
+    call, nearly twice the Python of running a prepared one.
     """
 
     def __init__(self, pool: Callable[[], asyncpg.Pool], *, idle_seconds: float = 0.1) -> None:

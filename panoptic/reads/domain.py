@@ -1,7 +1,6 @@
 """The read model's requests as plain values, free of protobuf and SQL.
 
-Its refusals are core's (`panoptic.core.refusals`); the names below stay importable from here
-for the dashboard until it imports them from core.
+Its refusals are core's (`panoptic.core.refusals`).
 """
 
 from __future__ import annotations
@@ -11,15 +10,10 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Generic, TypeVar
 
-from panoptic.core.refusals import DatabaseUnavailable as DatabaseUnavailable
-from panoptic.core.refusals import DeadlineExceeded as DeadlineExceeded
-from panoptic.core.refusals import InvalidArgument, Refusal
-from panoptic.core.refusals import NotFound as NotFound
+from panoptic.core.refusals import InvalidArgument
 from panoptic.reads.queries import ClaimFilters
 
 T = TypeVar("T")
-
-RetrievalError = Refusal
 
 
 class Interval(StrEnum):

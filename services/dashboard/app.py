@@ -19,7 +19,7 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp
 
-from panoptic.reads.domain import RetrievalError
+from panoptic.core.refusals import Refusal
 from services.dashboard.errors import http_error, retrieval_error, server_error
 from services.dashboard.login import login, login_form, logout
 from services.dashboard.middleware import EdgeMiddleware, SecurityHeadersMiddleware
@@ -69,7 +69,7 @@ def build_app(dashboard: Dashboard) -> Starlette:
         middleware=[Middleware(EdgeMiddleware, dashboard=dashboard)],
         exception_handlers={
             HTTPException: http_error,
-            RetrievalError: retrieval_error,
+            Refusal: retrieval_error,
             Exception: server_error,
         },
     )

@@ -11,13 +11,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from panoptic.core.logging import get_logger
-from panoptic.reads.domain import DatabaseUnavailable, DeadlineExceeded, NotFound, RetrievalError
+from panoptic.core.refusals import DatabaseUnavailable, DeadlineExceeded, NotFound, Refusal
 from services.dashboard.state import dashboard_of
 
 log = get_logger("panoptic.dashboard")
 
 
-def invalid_message(error: RetrievalError) -> str:
+def invalid_message(error: Refusal) -> str:
     """What a page says about input the read model refused, naming the fields."""
     violations = getattr(error, "violations", [])
     if any(field == "pageToken" for field, _ in violations):
@@ -50,7 +50,7 @@ async def http_error(request: Request, error: Exception) -> Response:
 
 async def retrieval_error(request: Request, error: Exception) -> Response:
     """A page for a read the read model's handler refused or could not finish."""
-    assert isinstance(error, RetrievalError)
+    assert isinstance(error, Refusal)
     if isinstance(error, NotFound):
         return await _error_page(request, 404, "Not found", error.message)
     if isinstance(error, DeadlineExceeded):

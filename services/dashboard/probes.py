@@ -4,10 +4,10 @@ answers on the dashboard's role).
 
 from __future__ import annotations
 
-import asyncpg
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 
+from panoptic.core.db import DATABASE_FAILURES
 from services.dashboard.state import dashboard_of
 
 
@@ -21,6 +21,6 @@ async def readyz(request: Request) -> Response:
     try:
         async with dashboard_of(request).pool().acquire(timeout=2) as connection:
             await connection.fetchval("SELECT 1", timeout=2)
-    except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError, RuntimeError):
+    except (RuntimeError, *DATABASE_FAILURES):  # RuntimeError: the pool is not open yet
         return PlainTextResponse("database unavailable\n", 503)
     return PlainTextResponse("ok\n")

@@ -21,8 +21,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.templating import Jinja2Templates
 
+from panoptic.core.db import database_refusals
 from panoptic.reads import queries as reads
-from panoptic.reads.domain import DatabaseUnavailable, DeadlineExceeded
 from panoptic.reads.handler import RetrieverHandler
 from panoptic.reads.paging import PageTokenCodec
 from services.dashboard.auth import Credentials, LoginThrottle, Session, SessionCodec
@@ -92,13 +92,9 @@ class Dashboard:
     @contextlib.asynccontextmanager
     async def reading(self) -> AsyncIterator[asyncpg.Connection]:
         """A read-only transaction for the dashboard's own queries, bounded in time."""
-        try:
+        with database_refusals:
             async with reads.reading(self.pool(), self.config.statement_timeout) as connection:
                 yield connection
-        except (asyncpg.QueryCanceledError, TimeoutError):
-            raise DeadlineExceeded() from None
-        except (asyncpg.PostgresConnectionError, asyncpg.InterfaceError, OSError):
-            raise DatabaseUnavailable() from None
 
 
 def dashboard_of(request: Request) -> Dashboard:

@@ -12,14 +12,8 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
-from panoptic.reads.domain import (
-    ClaimListing,
-    Interval,
-    NotFound,
-    PageRequest,
-    RetrievalError,
-    TimelineRequest,
-)
+from panoptic.core.refusals import NotFound, Refusal
+from panoptic.reads.domain import ClaimListing, Interval, PageRequest, TimelineRequest
 from panoptic.reads.queries import ActorRow, ClaimFilters, TimelineBucket
 from services.dashboard import queries
 from services.dashboard.charts import Bar, bar_chart
@@ -55,7 +49,7 @@ async def actors_page(request: Request) -> Response:
             text or None, PageRequest(ACTORS_PER_PAGE, token), None
         )
         actors, next_token = page.items, page.next_page_token
-    except RetrievalError as error:
+    except Refusal as error:
         errors.append(refused_input(error))
         actors, next_token = [], ""
     return dashboard.render(

@@ -14,13 +14,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from panoptic.core import timestamps
-from panoptic.reads.domain import (
-    ClaimListing,
-    ClaimSearch,
-    NotFound,
-    PageRequest,
-    RetrievalError,
-)
+from panoptic.core.refusals import NotFound, Refusal
+from panoptic.reads.domain import ClaimListing, ClaimSearch, PageRequest
 from panoptic.reads.queries import ClaimFilters
 from services.dashboard import queries
 from services.dashboard.pages.common import (
@@ -122,7 +117,7 @@ async def claims_page(request: Request) -> Response:
     except NotFound as error:
         context["errors"].append(error.message)
         return dashboard.render(request, "claims.html", 404, **context)
-    except RetrievalError as error:
+    except Refusal as error:
         context["errors"].append(refused_input(error))
         return dashboard.render(request, "claims.html", 400, **context)
     context["names"] = await display_names(

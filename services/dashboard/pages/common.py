@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Final
 
-from panoptic.reads.domain import DatabaseUnavailable, DeadlineExceeded, RetrievalError
+from panoptic.core.refusals import DatabaseUnavailable, DeadlineExceeded, Refusal
 from services.dashboard import queries
 from services.dashboard.errors import invalid_message
 from services.dashboard.state import Dashboard
@@ -23,7 +23,7 @@ async def display_names(
         return await queries.names(connection, actor_ids, topic_ids)
 
 
-def refused_input(error: RetrievalError) -> str:
+def refused_input(error: Refusal) -> str:
     """What a page shows above its form when the read model refused the input; a read it could
     not finish is no fault of the input and goes on to its own error page."""
     if isinstance(error, DeadlineExceeded | DatabaseUnavailable):

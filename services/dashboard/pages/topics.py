@@ -9,7 +9,8 @@ from typing import Any, Final
 from starlette.requests import Request
 from starlette.responses import Response
 
-from panoptic.reads.domain import ClaimListing, PageRequest, RetrievalError
+from panoptic.core.refusals import Refusal
+from panoptic.reads.domain import ClaimListing, PageRequest
 from panoptic.reads.queries import ClaimFilters
 from services.dashboard import queries
 from services.dashboard.pages.common import (
@@ -47,7 +48,7 @@ async def topics_page(request: Request) -> Response:
             topics = list(page.items)
             if page.next_page_token:
                 next_page = url_with(request.query_params, "/topics", page=page.next_page_token)
-        except RetrievalError as error:
+        except Refusal as error:
             errors.append(refused_input(error))
             topics = []
     return dashboard.render(
