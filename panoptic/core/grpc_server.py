@@ -107,6 +107,10 @@ class _Observer:
     @contextlib.asynccontextmanager
     async def observe(self, context: grpc.aio.ServicerContext[Any, Any]) -> AsyncIterator[None]:
         request_id = request_id_of(context)
+        # Asked now, while the call is sure to be alive: once a stream has been aborted, gRPC
+        # may have freed the call, and `peer()` then reads freed memory (a worker was seen
+        # killed by SIGSEGV logging a reflection stream refused for malformed bytes).
+        peer = context.peer()
         started = time.perf_counter()
         metrics.GRPC_STARTED.labels(*self.labels()).inc()
         structlog.contextvars.bind_contextvars(request_id=request_id)
@@ -135,7 +139,7 @@ class _Observer:
                 method=f"{self.service}/{self.method}",
                 status=code.name,
                 duration_ms=round(elapsed * 1000, 2),
-                peer=context.peer(),
+                peer=peer,
             )
             structlog.contextvars.unbind_contextvars("request_id")
 

@@ -46,7 +46,7 @@ from tests.support.indexer import (
     topic,
     violated_fields,
 )
-from tests.support.processes import running_grpc_service, service_env
+from tests.support.processes import grpc_serving, running_grpc_service, service_env
 from tests.support.strategies import (
     Known,
     index_requests,
@@ -558,3 +558,17 @@ async def test_a_refusal_that_echoes_huge_values_still_reaches_the_client(
         )
     assert raised.value.code() == grpc.StatusCode.INVALID_ARGUMENT, raised.value.details()
     assert violated_fields(raised.value)[0] == "requestId"
+
+
+@pytest.mark.asyncio(loop_scope="session")
+@pytest.mark.parametrize("method", COMMON_METHODS[1:], ids=["Watch", "ServerReflectionInfo"])
+async def test_streams_refused_for_malformed_bytes_leave_the_server_running(
+    retriever: str, token: Metadata, method: RawMethod
+) -> None:
+    """Hundreds of response streams refused for malformed bytes, each on a connection its client
+    closes as soon as it is answered, leave the retriever serving: its workers once logged such
+    a stream's peer after gRPC had freed the call, and died of SIGSEGV."""
+    for _ in range(400):
+        async with grpc.aio.insecure_channel(retriever) as channel:
+            await _assert_malformed(channel, method, [b"\x00"], token)
+    assert grpc_serving(retriever)
