@@ -1,5 +1,5 @@
-"""The dashboard's entry point: resolve the login and session secret, open the read-only pool,
-then serve with uvicorn until SIGTERM.
+"""The dashboard's entry point: resolve the login and session secret, then serve on the shared
+HTTP bootstrap with the read-only pool opened at start until SIGTERM.
 
 Start-up refuses (one clear line, exit code 2) when a port is taken, the database cannot be
 reached or, in production, the password or session secret is missing or well known. Shutdown is
@@ -10,10 +10,8 @@ from __future__ import annotations
 
 import secrets
 
-from panoptic.core.http_server import GracefulServer, http_config
+from panoptic.core.http_server import HttpServerSpec, serve_http
 from panoptic.core.logging import get_logger
-from panoptic.core.metrics import start_metrics_server
-from panoptic.core.ports import check_port_free
 from panoptic.core.service import PoolHolder
 from panoptic.core.settings import DEVELOPMENT_DASHBOARD_PASSWORD, Environment, Settings
 from services.dashboard.app import Dashboard, DashboardConfig, build_app
@@ -52,39 +50,24 @@ def dashboard_config(settings: Settings) -> DashboardConfig:
     )
 
 
+def build_spec(settings: Settings) -> HttpServerSpec:
+    """The dashboard as the bootstrap runs it: its read-only pool open while it serves."""
+    config = dashboard_config(settings)
+    database = PoolHolder(settings, "dashboard", read_only=True)
+    on_start, on_stop = database.hooks()
+    return HttpServerSpec(
+        name="dashboard",
+        host=settings.bind_host,
+        port=settings.dashboard_port,
+        metrics_port=settings.dashboard_metrics_port,
+        app=lambda: build_app(Dashboard(config, lambda: database.pool)),
+        on_start=on_start,
+        on_stop=on_stop,
+        grace_seconds=settings.shutdown_grace_seconds,
+        serving_fields=lambda: {"user": config.credentials.user},
+    )
+
+
 async def serve(settings: Settings) -> None:
     """Runs the dashboard until SIGTERM or SIGINT."""
-    config = dashboard_config(settings)
-    check_port_free(
-        settings.bind_host, settings.dashboard_port, "dashboard HTTP", "PANOPTIC_DASHBOARD_PORT"
-    )
-    database = PoolHolder(settings, "dashboard", read_only=True)
-    await database.open()
-    try:
-        metrics_server = start_metrics_server(
-            settings.bind_host, settings.dashboard_metrics_port, "dashboard"
-        )
-        try:
-            app = build_app(Dashboard(config, lambda: database.pool))
-            server = GracefulServer(
-                http_config(
-                    app,
-                    host=settings.bind_host,
-                    port=settings.dashboard_port,
-                    grace_seconds=settings.shutdown_grace_seconds,
-                ),
-                "dashboard",
-            )
-            log.info(
-                "serving",
-                service="dashboard",
-                address=f"{settings.bind_host}:{settings.dashboard_port}",
-                metrics_port=settings.dashboard_metrics_port,
-                user=config.credentials.user,
-            )
-            await server.serve()
-        finally:
-            metrics_server.shutdown()
-    finally:
-        await database.close()
-        log.info("stopped", service="dashboard")
+    await serve_http(build_spec(settings))

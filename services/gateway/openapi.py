@@ -327,62 +327,13 @@ def build_openapi(
             base_id if operation_ids[base_id] == 1 else f"{base_id}{operation_ids[base_id]}"
         )
         text = comments.get(method.full_name, "")
-        bound = {capture.field_path for capture in route.template.captures}
-        parameters: list[JSON] = []
-        for capture in route.template.captures:
-            field = _resolve(method.input_type, capture.field_path)
-            parameter = schemas.parameter(field, capture.field_path, "path", required=True)
-            parameter["description"] = comments.get(field.full_name, "")
-            parameters.append(parameter)
-        for slot in query_slots(method.input_type):
-            if slot.proto_name in bound:
-                continue
-            required = len(slot.path) == 1 and "REQUIRED" in _behaviors(slot.leaf)
-            parameter = schemas.parameter(slot.leaf, slot.json_name, "query", required=required)
-            if slot.proto_name != slot.json_name:
-                parameter["description"] += f"\n\nAlso accepted as `{slot.proto_name}`."
-            if slot.repeated:
-                parameter.update(style="form", explode=True)
-            parameters.append(parameter)
-        parameters.append(
-            {
-                "name": FIELDS_PARAMETER,
-                "in": "query",
-                "required": False,
-                "description": "A partial response: comma-separated fields to return, by JSON "
-                "name, dotted into nested and repeated messages (e.g. `claims.id,nextPageToken`).",
-                "schema": {"type": "string", "pattern": field_mask_pattern(_masked_type(route))},
-            }
-        )
-        output = method.output_type
-        if route.response_body:
-            response_schema = schemas.for_field(output.fields_by_name[route.response_body])
-        else:
-            response_schema = schemas.message_ref(output)
-        responses: JSON = {
-            "200": {
-                "description": "OK",
-                "headers": _RESPONSE_HEADERS,
-                "content": {"application/json": {"schema": response_schema}},
-            },
-            "304": {"description": "Not modified since the ETag given in If-None-Match."},
-        }
-        for status, what in _ERROR_RESPONSES.items():
-            responses[status] = {
-                "description": what,
-                "content": {"application/json": {"schema": _ERROR_REF}},
-            }
-        responses["default"] = {
-            "description": "Any other error, in the same shape.",
-            "content": {"application/json": {"schema": _ERROR_REF}},
-        }
         paths.setdefault(openapi_path(route.template), {})["get"] = {
             "operationId": operation_id,
             "summary": _first_sentence(text) or method.name,
             "description": text,
             "tags": [service.name],
-            "parameters": parameters,
-            "responses": responses,
+            "parameters": _parameters(route, schemas, comments),
+            "responses": _responses(route, schemas),
         }
     schemas.components["Error"] = _ERROR_SCHEMA
     return {
@@ -397,6 +348,66 @@ def build_openapi(
         "paths": dict(sorted(paths.items())),
         "components": {"schemas": dict(sorted(schemas.components.items()))},
     }
+
+
+def _parameters(route: GatewayRoute, schemas: _Schemas, comments: Mapping[str, str]) -> list[JSON]:
+    """A route's parameters: its path captures, the query fields they leave, and `fields=`."""
+    method = route.method
+    bound = {capture.field_path for capture in route.template.captures}
+    parameters: list[JSON] = []
+    for capture in route.template.captures:
+        field = _resolve(method.input_type, capture.field_path)
+        parameter = schemas.parameter(field, capture.field_path, "path", required=True)
+        parameter["description"] = comments.get(field.full_name, "")
+        parameters.append(parameter)
+    for slot in query_slots(method.input_type):
+        if slot.proto_name in bound:
+            continue
+        required = len(slot.path) == 1 and "REQUIRED" in _behaviors(slot.leaf)
+        parameter = schemas.parameter(slot.leaf, slot.json_name, "query", required=required)
+        if slot.proto_name != slot.json_name:
+            parameter["description"] += f"\n\nAlso accepted as `{slot.proto_name}`."
+        if slot.repeated:
+            parameter.update(style="form", explode=True)
+        parameters.append(parameter)
+    parameters.append(
+        {
+            "name": FIELDS_PARAMETER,
+            "in": "query",
+            "required": False,
+            "description": "A partial response: comma-separated fields to return, by JSON "
+            "name, dotted into nested and repeated messages (e.g. `claims.id,nextPageToken`).",
+            "schema": {"type": "string", "pattern": field_mask_pattern(_masked_type(route))},
+        }
+    )
+    return parameters
+
+
+def _responses(route: GatewayRoute, schemas: _Schemas) -> JSON:
+    """A route's answers: 200 with its message (or its `response_body` field), 304, errors."""
+    output = route.method.output_type
+    if route.response_body:
+        response_schema = schemas.for_field(output.fields_by_name[route.response_body])
+    else:
+        response_schema = schemas.message_ref(output)
+    responses: JSON = {
+        "200": {
+            "description": "OK",
+            "headers": _RESPONSE_HEADERS,
+            "content": {"application/json": {"schema": response_schema}},
+        },
+        "304": {"description": "Not modified since the ETag given in If-None-Match."},
+    }
+    for status, what in _ERROR_RESPONSES.items():
+        responses[status] = {
+            "description": what,
+            "content": {"application/json": {"schema": _ERROR_REF}},
+        }
+    responses["default"] = {
+        "description": "Any other error, in the same shape.",
+        "content": {"application/json": {"schema": _ERROR_REF}},
+    }
+    return responses
 
 
 def _resolve(message_type: descriptor.Descriptor, field_path: str) -> FieldDescriptor:

@@ -12,8 +12,11 @@ from typing import Any
 
 import brotli
 
+from services.gateway.errors import ApiError
+
 Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 JSON_TYPE = b"application/json"
+NO_STORE = "no-store"
 _ENCODERS: dict[str, Callable[[bytes], bytes]] = {
     # Quality 4 / level 5: most of the size win for a fraction of the CPU of the maximum.
     "br": lambda body: brotli.compress(body, quality=4),
@@ -35,7 +38,6 @@ class RequestContext:
     origin: str = ""
     upstream_seconds: float | None = None
     route: str = "unmatched"
-    status: int = 0
     bypass_cache: bool = False
     """The client sent `Cache-Control: no-cache` (or `Pragma: no-cache`)."""
     cache_hit: bool = False
@@ -168,3 +170,11 @@ async def send_response(
     head.append((b"content-length", str(len(payload)).encode()))
     await send({"type": "http.response.start", "status": status, "headers": head})
     await send({"type": "http.response.body", "body": b"" if context.method == "HEAD" else payload})
+
+
+async def send_error(send: Send, context: RequestContext, error: ApiError) -> None:
+    """Sends an AIP-193 error; errors are never cached."""
+    headers = [(name.encode(), value.encode()) for name, value in error.headers.items()]
+    await send_response(
+        send, context, error.status, error.body(), cache_control=NO_STORE, headers=headers
+    )

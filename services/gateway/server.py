@@ -1,4 +1,4 @@
-"""The gateway's entry point: load and check the API, then serve it with uvicorn until SIGTERM.
+"""The gateway's entry point: load and check the API, then serve it on the shared HTTP bootstrap.
 
 Start-up refuses (one clear line, exit code 2) when the configured services would expose
 anything but reads, when the descriptors cannot be loaded, or when a port is taken. Shutdown is
@@ -8,50 +8,39 @@ channel closes.
 
 from __future__ import annotations
 
-from panoptic.core.http_server import GracefulServer, http_config
-from panoptic.core.logging import get_logger
-from panoptic.core.metrics import start_metrics_server
-from panoptic.core.ports import check_port_free
+from collections.abc import Mapping
+
+from panoptic.core.http_server import HttpServerSpec, serve_http
 from panoptic.core.settings import Settings
 from services.gateway.app import build_app
 from services.gateway.upstream import Upstream
 
-log = get_logger("panoptic.gateway")
+
+def build_spec(settings: Settings) -> HttpServerSpec:
+    """The gateway as the bootstrap runs it: its API loaded at start, its channel closed at stop."""
+    upstream = Upstream(settings)
+
+    def serving_fields() -> Mapping[str, object]:
+        surface = upstream.surface
+        return {
+            "routes": len(surface.routes) if surface is not None else 0,
+            "descriptors": settings.gateway_descriptor_source,
+        }
+
+    return HttpServerSpec(
+        name="gateway",
+        host=settings.bind_host,
+        port=settings.gateway_port,
+        metrics_port=settings.gateway_metrics_port,
+        app=lambda: build_app(settings, upstream),
+        on_start=upstream.start,
+        on_stop=upstream.close,
+        grace_seconds=settings.shutdown_grace_seconds,
+        trusted_proxies=settings.gateway_trusted_proxies,
+        serving_fields=serving_fields,
+    )
 
 
 async def serve(settings: Settings) -> None:
     """Runs the gateway until SIGTERM or SIGINT."""
-    check_port_free(
-        settings.bind_host, settings.gateway_port, "gateway HTTP", "PANOPTIC_GATEWAY_PORT"
-    )
-    upstream = Upstream(settings)
-    try:
-        surface = await upstream.start()
-    except BaseException:
-        await upstream.close()
-        raise
-    metrics_server = start_metrics_server(
-        settings.bind_host, settings.gateway_metrics_port, "gateway"
-    )
-    config = http_config(
-        build_app(settings, upstream),
-        host=settings.bind_host,
-        port=settings.gateway_port,
-        grace_seconds=settings.shutdown_grace_seconds,
-        trusted_proxies=settings.gateway_trusted_proxies,
-    )
-    server = GracefulServer(config, "gateway")
-    log.info(
-        "serving",
-        service="gateway",
-        address=f"{settings.bind_host}:{settings.gateway_port}",
-        metrics_port=settings.gateway_metrics_port,
-        routes=len(surface.routes),
-        descriptors=settings.gateway_descriptor_source,
-    )
-    try:
-        await server.serve()
-    finally:
-        await upstream.close()
-        metrics_server.shutdown()
-        log.info("stopped", service="gateway")
+    await serve_http(build_spec(settings))

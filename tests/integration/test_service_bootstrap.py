@@ -1,23 +1,32 @@
-"""The shared gRPC bootstrap, seen from outside: real service processes on loopback."""
+"""The shared gRPC and HTTP bootstraps, seen from outside: real service processes on loopback,
+and the HTTP bootstrap's failed starts in-process."""
 
 from __future__ import annotations
 
 import json
 import signal
+import socket
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import grpc
+import httpx
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+from starlette.types import ASGIApp
 
 from panoptic.core.db import DatabaseUrl
+from panoptic.core.http_server import HttpServerSpec, serve_http
+from panoptic.core.ports import PortInUse
 from panoptic.v1 import indexer_service_pb2, indexer_service_pb2_grpc
+from tests.support.dashboard import dashboard_env
 from tests.support.processes import (
     PanopticProcess,
+    free_port,
     grpc_serving,
+    run_panoptic,
     running_grpc_service,
     service_env,
     wait_for,
@@ -159,3 +168,146 @@ def test_sigterm_stops_gracefully_with_a_summary_line_per_rpc(
     for key in processes:
         assert [event for worker, event in stops if worker == key] == ["stopping", "stopped"]
     assert stops[-1] == (None, "stopped")
+
+
+# --- the HTTP bootstrap: the gateway and the dashboard start, serve and stop the same way ---
+
+
+def _http_env(service: str, suite_env: dict[str, str]) -> dict[str, str]:
+    """The environment of one HTTP service, with its own ports (the dashboard with a login)."""
+    env = {
+        **suite_env,
+        f"PANOPTIC_{service.upper()}_PORT": str(free_port()),
+        f"PANOPTIC_{service.upper()}_METRICS_PORT": str(free_port()),
+    }
+    return dashboard_env(env) if service == "dashboard" else env
+
+
+def _answers(process: PanopticProcess, url: str) -> bool:
+    if process.process.poll() is not None:
+        raise AssertionError(f"the service exited early:\n{process.output}")
+    try:
+        return httpx.get(url, timeout=1).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+@pytest.mark.parametrize("service", ["gateway", "dashboard"])
+def test_http_services_serve_metrics_and_stop_gracefully_the_same_way(
+    service: str, retriever: str, suite_env: dict[str, str], tmp_path: Path
+) -> None:
+    """Each HTTP service logs one `serving` line naming its address and metrics port, counts
+    its requests by route on its metrics port, and on SIGTERM exits 0 with `stopped` last."""
+    env = _http_env(service, suite_env)
+    port, metrics_port = (
+        env[f"PANOPTIC_{service.upper()}_PORT"],
+        env[f"PANOPTIC_{service.upper()}_METRICS_PORT"],
+    )
+    process = PanopticProcess((service,), env, tmp_path / f"{service}.log").start()
+    try:
+        wait_for(lambda: _answers(process, f"http://127.0.0.1:{port}/readyz"))
+        assert httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=5).status_code == 200
+        metrics = httpx.get(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5).text
+    finally:
+        code = process.stop(signal.SIGTERM)
+    assert code == 0, process.output
+    assert 'http_requests_total{method="GET",route="/healthz",status="200"} 1.0' in metrics
+    assert 'http_request_duration_seconds_count{route="/healthz"}' in metrics
+    lines = [json.loads(line) for line in process.output.splitlines() if line.startswith("{")]
+    [serving] = [line for line in lines if line["event"] == "serving"]
+    assert serving["service"] == service
+    assert serving["address"] == f"127.0.0.1:{port}"
+    assert serving["metrics_port"] == int(metrics_port)
+    assert (lines[-1]["event"], lines[-1]["service"]) == ("stopped", service)
+
+
+@pytest.mark.parametrize("service", ["gateway", "dashboard"])
+def test_http_services_refuse_a_taken_port_before_opening_anything(
+    service: str, tmp_path: Path
+) -> None:
+    """A taken HTTP port is refused in one line naming the variable that moves it, before the
+    service opens anything: here neither a retriever nor a database answers, and it would
+    wait for them (or fail on them) were the port checked later."""
+    nobody = f"127.0.0.1:{free_port()}"
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", 0))
+        squatter.listen()
+        port = squatter.getsockname()[1]
+        env = service_env(
+            f"postgresql://nobody@{nobody}/panoptic",
+            tmp_path,
+            **{f"PANOPTIC_{service.upper()}_PORT": str(port)},
+            PANOPTIC_RETRIEVER_ADDRESS=nobody,
+        )
+        result = run_panoptic(service, env=env)
+    assert result.returncode == 2, result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("panoptic: error:")]
+    assert len(errors) == 1, result.stderr
+    assert f"port {port}" in errors[0]
+    assert f"PANOPTIC_{service.upper()}_PORT" in errors[0]
+    assert '"event": "serving"' not in result.stdout + result.stderr
+
+
+class _Resources:
+    """What a spec's hooks did, in order."""
+
+    def __init__(self, fail_start: bool = False) -> None:
+        self.events: list[str] = []
+        self.fail_start = fail_start
+
+    async def open(self) -> None:
+        self.events.append("open")
+        if self.fail_start:
+            raise ConnectionRefusedError("the database is down")
+
+    async def close(self) -> None:
+        self.events.append("close")
+
+
+def _spec(resources: _Resources, port: int, metrics_port: int) -> HttpServerSpec:
+    def no_app() -> ASGIApp:
+        raise AssertionError("the app is built only once the service has started")
+
+    return HttpServerSpec(
+        name="probe",
+        host="127.0.0.1",
+        port=port,
+        metrics_port=metrics_port,
+        app=no_app,
+        on_start=resources.open,
+        on_stop=resources.close,
+    )
+
+
+def _bindable(port: int) -> bool:
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+@pytest.mark.asyncio
+async def test_a_failed_start_closes_what_it_opened_and_serves_nothing() -> None:
+    """Resources that fail to open are closed (the hook sees what was half opened), the
+    error goes on to the command line, and neither the app nor `/metrics` is served."""
+    resources = _Resources(fail_start=True)
+    metrics_port = free_port()
+    with pytest.raises(ConnectionRefusedError):
+        await serve_http(_spec(resources, free_port(), metrics_port))
+    assert resources.events == ["open", "close"]
+    assert _bindable(metrics_port)
+
+
+@pytest.mark.asyncio
+async def test_a_taken_port_is_refused_before_anything_opens() -> None:
+    """A taken HTTP port is `PortInUse` naming the service's variable; nothing was opened."""
+    resources = _Resources()
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", 0))
+        squatter.listen()
+        port = squatter.getsockname()[1]
+        with pytest.raises(PortInUse, match="PANOPTIC_PROBE_PORT"):
+            await serve_http(_spec(resources, port, free_port()))
+    assert "open" not in resources.events
