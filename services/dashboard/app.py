@@ -19,10 +19,17 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp
 
+from panoptic.core.http_observability import ObservabilityMiddleware
+from panoptic.core.logging import get_logger
 from panoptic.core.refusals import Refusal
 from services.dashboard.errors import http_error, retrieval_error, server_error
 from services.dashboard.login import login, login_form, logout
-from services.dashboard.middleware import EdgeMiddleware, SecurityHeadersMiddleware
+from services.dashboard.middleware import (
+    LoginGate,
+    SecurityHeadersMiddleware,
+    route_of,
+    user_of,
+)
 from services.dashboard.pages.actors import actor_page, actors_page
 from services.dashboard.pages.claims import claim_page, claims_page
 from services.dashboard.pages.database import database_page
@@ -30,6 +37,8 @@ from services.dashboard.pages.overview import overview
 from services.dashboard.pages.topics import topic_page, topics_page
 from services.dashboard.probes import healthz, readyz
 from services.dashboard.state import HERE, Dashboard, DashboardConfig
+
+log = get_logger("panoptic.dashboard")
 
 __all__ = ["Dashboard", "DashboardConfig", "build_app", "routes"]
 
@@ -66,7 +75,12 @@ def build_app(dashboard: Dashboard) -> Starlette:
     """The dashboard as an ASGI app."""
     app = DashboardApp(
         routes=routes(),
-        middleware=[Middleware(EdgeMiddleware, dashboard=dashboard)],
+        middleware=[
+            Middleware(
+                ObservabilityMiddleware, log=log, event="request", route_of=route_of, finish=user_of
+            ),
+            Middleware(LoginGate, dashboard=dashboard),
+        ],
         exception_handlers={
             HTTPException: http_error,
             Refusal: retrieval_error,

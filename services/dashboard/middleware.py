@@ -1,10 +1,10 @@
-"""The dashboard's edge: security headers on every response, and for every request its metrics,
-one summary log line and the login gate.
+"""The dashboard's edge: security headers on every response and the login gate; its metrics and
+log line per request are core's (`panoptic.core.http_observability`).
 """
 
 from __future__ import annotations
 
-import time
+from collections.abc import Mapping
 from typing import Final
 
 from starlette.requests import Request
@@ -12,12 +12,8 @@ from starlette.responses import RedirectResponse
 from starlette.routing import Mount, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from panoptic.core.logging import get_logger
-from panoptic.core.metrics import HTTP_DURATION, HTTP_REQUESTS
 from services.dashboard.auth import SESSION_COOKIE
 from services.dashboard.state import Dashboard, url_with
-
-log = get_logger("panoptic.dashboard")
 
 # Paths served without a session: the login page, probes and the stylesheet and script.
 PUBLIC_PATHS: Final = frozenset({"/login", "/healthz", "/readyz"})
@@ -68,8 +64,9 @@ class SecurityHeadersMiddleware:
         await self.app(scope, receive, send_with_headers)
 
 
-class EdgeMiddleware:
-    """Metrics and a log line for every request; login for every page."""
+class LoginGate:
+    """Login for every page: public paths go through, any other without a session is sent to
+    the login page."""
 
     def __init__(self, app: ASGIApp, dashboard: Dashboard) -> None:
         self.app = app
@@ -79,31 +76,7 @@ class EdgeMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        started = time.perf_counter()
-        status = 500  # unless a response starts: the exception goes on to the 500 page
-
-        async def send_observed(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-                HTTP_DURATION.labels(_route_of(scope)).observe(time.perf_counter() - started)
-            await send(message)
-
-        try:
-            await self._gate(scope, receive, send_observed)
-        finally:
-            route = _route_of(scope)
-            HTTP_REQUESTS.labels(route, scope["method"], str(status)).inc()
-            session = scope.get("state", {}).get("session")
-            log.info(
-                "request",
-                method=scope["method"],
-                route=route,
-                status=status,
-                duration_ms=round((time.perf_counter() - started) * 1000, 2),
-                user=session.user if session else None,
-                client=(scope.get("client") or ("", 0))[0],
-            )
+        await self._gate(scope, receive, send)
 
     async def _gate(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Public paths go through; any other without a valid session goes to the login page."""
@@ -127,9 +100,15 @@ class EdgeMiddleware:
         await self.app(scope, receive, send)
 
 
-def _route_of(scope: Scope) -> str:
+def route_of(scope: Scope) -> str:
     """The matched route's template, so metrics never carry a raw path."""
     route = scope.get("route")
     if isinstance(route, Route | Mount):
         return route.path
     return "unmatched" if scope["path"] not in PUBLIC_PATHS else scope["path"]
+
+
+def user_of(scope: Scope, elapsed: float) -> Mapping[str, object]:
+    """The signed-in operator, for the request's log line."""
+    session = scope.get("state", {}).get("session")
+    return {"user": session.user if session else None}
