@@ -18,38 +18,14 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from enum import Enum
-from typing import Any, Final, NamedTuple, Protocol
+from typing import Any, Final, Protocol
 
 import asyncpg
 
 from panoptic.core.timestamps import readable_sql
+from panoptic.model.claims import TIME_COLUMNS, ClaimRow, claim_columns, claim_from_record
 
 # --- values --------------------------------------------------------------------------------------
-
-
-class ClaimRow(NamedTuple):
-    """A claim's current state (or, inside a `RevisionRow`, its state at that revision).
-
-    A named tuple where the other values are frozen dataclasses: one is built for every claim
-    read, and a named tuple, as immutable, is built in under half the time
-    (docs/performance.md#claim-rows-as-named-tuples).
-    """
-
-    id: str
-    actor_id: str
-    topic_ids: tuple[str, ...]
-    text: str
-    stated_at: datetime
-    source_url: str
-    source_title: str
-    source_publisher: str
-    source_published_at: datetime | None
-    language: str
-    confidence: float
-    state: str
-    revision: int
-    create_time: datetime
-    update_time: datetime
 
 
 @dataclass(frozen=True)
@@ -193,32 +169,11 @@ def _readable(column: str) -> str:
     return f"{readable_sql(column)} AS {column.rpartition('.')[2]}"
 
 
-_CLAIM_COLUMNS: Final = (
-    f"c.id, c.actor_id, c.topic_ids, c.text, {_readable('c.stated_at')}, c.source_url,"
-    f" c.source_title, c.source_publisher, {_readable('c.source_published_at')}, c.language,"
-    f" c.confidence, c.state, c.revision, {_readable('c.create_time')},"
-    f" {_readable('c.update_time')}"
+# A claim's columns as every read selects them, first or from a known position (see
+# `claim_from_record`).
+_CLAIM_COLUMNS: Final = claim_columns(
+    lambda name: _readable(f"c.{name}") if name in TIME_COLUMNS else f"c.{name}"
 )
-
-
-def _claim(row: asyncpg.Record) -> ClaimRow:
-    return ClaimRow(
-        id=row["id"],
-        actor_id=row["actor_id"],
-        topic_ids=tuple(row["topic_ids"]),
-        text=row["text"],
-        stated_at=row["stated_at"],
-        source_url=row["source_url"],
-        source_title=row["source_title"],
-        source_publisher=row["source_publisher"],
-        source_published_at=row["source_published_at"],
-        language=row["language"],
-        confidence=row["confidence"],
-        state=row["state"],
-        revision=row["revision"],
-        create_time=row["create_time"],
-        update_time=row["update_time"],
-    )
 
 
 class RowSource(Protocol):
@@ -252,7 +207,7 @@ async def get_claims(
     count = 1 << (len(claim_ids) - 1).bit_length()
     padded = [*claim_ids, *[claim_ids[-1]] * (count - len(claim_ids))]
     rows = await connection.fetch(_claims_by_ids(count), *padded, timeout=timeout)
-    return {row["id"]: _claim(row) for row in rows}
+    return {claim.id: claim for claim in map(claim_from_record, rows)}
 
 
 class _Params:
@@ -344,7 +299,7 @@ async def list_claims(
         f" ORDER BY {key[0]} {direction}, {key[1]} {direction} LIMIT {params(limit)}",
         *params.values,
     )
-    return [_claim(row) for row in rows]
+    return [claim_from_record(row) for row in rows]
 
 
 async def missing_references(
@@ -475,7 +430,10 @@ async def search_claims(
         """,
         *params.values,
     )
-    hits = [SearchHit(_claim(row), row["score"], _highlight_html(row["headline"])) for row in rows]
+    hits = [
+        SearchHit(claim_from_record(row), row["score"], _highlight_html(row["headline"]))
+        for row in rows
+    ]
     if floor is None and rows:
         floor = ClaimKey(rows[0]["floor_stated_at"], rows[0]["floor_id"])
     return SearchPage(hits, floor)
@@ -634,16 +592,24 @@ async def _estimated_rows(connection: asyncpg.Connection, query: str, values: li
 # --- revisions -----------------------------------------------------------------------------------
 
 
+# A revision's claim: the claim as that revision recorded it, created when the claim was and
+# updated when the revision was recorded.
+_REVISION_CLAIM_COLUMNS: Final = claim_columns(
+    lambda name: {
+        "id": "r.claim_id AS id",
+        "create_time": _readable("c.create_time"),
+        "update_time": f"{readable_sql('r.record_time')} AS update_time",
+    }.get(name, _readable(f"r.{name}") if name in TIME_COLUMNS else f"r.{name}")
+)
+
+
 async def list_revisions(
     connection: asyncpg.Connection, claim_id: str, *, after: int, limit: int
 ) -> list[RevisionRow]:
     """A claim's revisions numbered above `after`, oldest first."""
     rows = await connection.fetch(
-        f"SELECT r.revision, r.change, {_readable('r.record_time')}, r.request_id, r.reason,"
-        f" r.claim_id AS id, r.actor_id, r.topic_ids, r.text, {_readable('r.stated_at')},"
-        " r.source_url, r.source_title, r.source_publisher,"
-        f" {_readable('r.source_published_at')}, r.language, r.confidence, r.state,"
-        f" {_readable('c.create_time')}, {readable_sql('r.record_time')} AS update_time"
+        f"SELECT r.change, {_readable('r.record_time')}, r.request_id, r.reason,"
+        f" {_REVISION_CLAIM_COLUMNS}"
         " FROM claim_revisions r JOIN claims c ON c.id = r.claim_id"
         " WHERE r.claim_id = $1 AND r.revision > $2 ORDER BY r.revision LIMIT $3",
         claim_id,
@@ -657,7 +623,7 @@ async def list_revisions(
             record_time=row["record_time"],
             request_id=row["request_id"],
             reason=row["reason"],
-            claim=_claim(row),
+            claim=claim_from_record(row, 4),
         )
         for row in rows
     ]
@@ -822,7 +788,7 @@ async def actor_timeline(
     buckets: list[TimelineBucket] = []
     samples: list[ClaimRow] = []
     for index, row in enumerate(rows):
-        samples.append(_claim(row))
+        samples.append(claim_from_record(row, 2))
         if index + 1 == len(rows) or rows[index + 1]["bucket"] != row["bucket"]:
             buckets.append(TimelineBucket(row["bucket"], int(row["claim_count"]), tuple(samples)))
             samples = []
