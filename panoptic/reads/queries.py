@@ -374,39 +374,66 @@ async def search_claims(
         finding = _Finding.AFTER_FLOOR
     else:
         finding = await _cheapest_finding(connection, query, filters, window)
+    found = _candidates(finding, text, conditions, filters, params, window=window, floor=floor)
+    rows = await connection.fetch(
+        _ranked_page(found, text, params, after=after, limit=limit), *params.values
+    )
+    hits = [
+        SearchHit(claim_from_record(row), row["score"], _highlight_html(row["headline"]))
+        for row in rows
+    ]
+    if floor is None and rows:
+        floor = ClaimKey(rows[0]["floor_stated_at"], rows[0]["floor_id"])
+    return SearchPage(hits, floor)
+
+
+def _candidates(
+    finding: _Finding,
+    text: str,
+    conditions: list[str],
+    filters: ClaimFilters,
+    params: _Params,
+    *,
+    window: int,
+    floor: ClaimKey | None,
+) -> str:
+    """SQL: the candidates a search ranks (id, stated_at, search_vector), found as `finding`
+    says, from the claims meeting `conditions` (the text match first)."""
     if finding is _Finding.WALK:
         # `IS TRUE` hides the text condition from the text index: only the walk is left.
         conditions[0] = "(c.search_vector @@ q) IS TRUE"
-        found = f"""
+        return f"""
             SELECT c.id, c.stated_at, c.search_vector
             FROM websearch_to_tsquery('english', {text}) AS q, claims c
             WHERE {" AND ".join(conditions)}
             ORDER BY c.stated_at DESC, c.id DESC LIMIT {params(window)}"""
-    elif finding.period is not None:
-        found = _gathered_by_period(finding.period, text, conditions, filters, params, window)
+    if finding.period is not None:
+        return _gathered_by_period(finding.period, text, conditions, filters, params, window)
+    bound = ""
+    if floor is not None:
+        conditions.append(f"(c.stated_at, c.id) >= ({params(floor.stated_at)}, {params(floor.id)})")
     else:
-        bound = ""
-        if floor is not None:
-            conditions.append(
-                f"(c.stated_at, c.id) >= ({params(floor.stated_at)}, {params(floor.id)})"
-            )
-        else:
-            # An order no index yields: the matches are gathered, then sorted.
-            bound = (
-                "ORDER BY c.stated_at + interval '0 seconds' DESC, c.id DESC"
-                f" LIMIT {params(window)}"
-            )
-        found = f"""
+        # An order no index yields: the matches are gathered, then sorted.
+        bound = (
+            f"ORDER BY c.stated_at + interval '0 seconds' DESC, c.id DESC LIMIT {params(window)}"
+        )
+    return f"""
             SELECT c.id, c.stated_at, c.search_vector
             FROM websearch_to_tsquery('english', {text}) AS q, claims c
             WHERE {" AND ".join(conditions)}
             {bound}"""
+
+
+def _ranked_page(
+    found: str, text: str, params: _Params, *, after: ScoreKey | None, limit: int
+) -> str:
+    """SQL: the `found` candidates ranked, the page after `after`, each claim with its score and
+    excerpt, and the oldest candidate (the floor) on every row."""
     resume = ""
     if after is not None:
         score, last_id = params(after.score), params(after.id)
         resume = f"WHERE s.score < {score}::real OR (s.score = {score}::real AND s.id > {last_id})"
-    rows = await connection.fetch(
-        f"""
+    return f"""
         WITH candidates AS MATERIALIZED ({found}
         ), scored AS MATERIALIZED (
             SELECT k.id, ts_rank_cd(k.search_vector, q) AS score
@@ -427,16 +454,7 @@ async def search_claims(
             SELECT k.stated_at, k.id FROM candidates k ORDER BY k.stated_at, k.id LIMIT 1
         ) f
         ORDER BY p.score DESC, p.id
-        """,
-        *params.values,
-    )
-    hits = [
-        SearchHit(claim_from_record(row), row["score"], _highlight_html(row["headline"]))
-        for row in rows
-    ]
-    if floor is None and rows:
-        floor = ClaimKey(rows[0]["floor_stated_at"], rows[0]["floor_id"])
-    return SearchPage(hits, floor)
+        """
 
 
 class _Finding(Enum):
@@ -733,14 +751,22 @@ async def actor_timeline(
     filters = ClaimFilters(
         actor_id=actor_id, topic_id=topic_id, stated_after=stated_after, stated_before=stated_before
     )
-    days = _DaySplit.of(stated_after, stated_before)
+    counted = _counted(unit, filters, _DaySplit.of(stated_after, stated_before), params)
+    rows = await connection.fetch(
+        _buckets_with_samples(unit, counted, filters, params, sample_size), *params.values
+    )
+    return _buckets(rows)
 
+
+def _counted(unit: str, filters: ClaimFilters, days: _DaySplit, params: _Params) -> list[str]:
+    """SQL: the statements whose rows (bucket, claims) add up to each bucket's count: whole days
+    from the day counts, parts of days claim by claim."""
     counted = []
-    if days.whole:  # whole days from the day counts
-        table, keys = "actor_day_counts d", [f"d.actor_id = {params(actor_id)}"]
-        if topic_id is not None:
+    if days.whole:
+        table, keys = "actor_day_counts d", [f"d.actor_id = {params(filters.actor_id)}"]
+        if filters.topic_id is not None:
             table = "actor_topic_day_counts d"
-            keys.append(f"d.topic_id = {params(topic_id)}")
+            keys.append(f"d.topic_id = {params(filters.topic_id)}")
         if days.first is not None:
             keys.append(f"d.day >= {params(days.first)}")
         if days.end is not None:
@@ -749,7 +775,6 @@ async def actor_timeline(
             f"SELECT date_trunc({unit}, d.day::timestamp) AT TIME ZONE 'UTC' AS bucket,"
             f" d.claim_count AS claims FROM {table} WHERE {' AND '.join(keys)}"
         )
-    # Parts of days, claim by claim.
     for start, stop in days.parts:
         part = _claim_source(replace(filters, stated_after=start, stated_before=stop), params)
         counted.append(
@@ -757,7 +782,14 @@ async def actor_timeline(
             f" FROM {part.tables}"
             f" WHERE {' AND '.join(part.conditions)}"
         )
-    # The samples of a bucket: its newest claims within the filters.
+    return counted
+
+
+def _buckets_with_samples(
+    unit: str, counted: list[str], filters: ClaimFilters, params: _Params, sample_size: int
+) -> str:
+    """SQL: each non-empty bucket's start and count, on one row per sample: its newest
+    `sample_size` claims within the filters, newest first."""
     sample = _claim_source(filters, params)
     key = sample.key
     sample_conditions = [
@@ -765,8 +797,7 @@ async def actor_timeline(
         f"{key[0]} >= b.bucket",
         f"{key[0]} < (b.bucket AT TIME ZONE 'UTC' + ('1 ' || {unit})::interval) AT TIME ZONE 'UTC'",
     ]
-    rows = await connection.fetch(
-        f"""
+    return f"""
         SELECT {_readable("b.bucket")}, b.claim_count, {_CLAIM_COLUMNS}
         FROM (
             SELECT k.bucket, sum(k.claims) AS claim_count
@@ -782,9 +813,11 @@ async def actor_timeline(
             LIMIT {params(sample_size)}
         ) c
         ORDER BY b.bucket, c.stated_at DESC, c.id DESC
-        """,
-        *params.values,
-    )
+        """
+
+
+def _buckets(rows: list[asyncpg.Record]) -> list[TimelineBucket]:
+    """The rows of `_buckets_with_samples`, one bucket per run of rows with the same start."""
     buckets: list[TimelineBucket] = []
     samples: list[ClaimRow] = []
     for index, row in enumerate(rows):
