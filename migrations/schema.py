@@ -29,6 +29,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY, BYTEA, DOUBLE_PRECISION, TIMESTAMP, TSVECTOR
 
 from panoptic.core.timestamps import in_range_sql
+from panoptic.model.ids import CLAIM_ID, SLUG
 
 # Names PostgreSQL reports in errors, so a constraint's name says which table and rule it is.
 NAMING_CONVENTION: Final = {
@@ -41,10 +42,6 @@ NAMING_CONVENTION: Final = {
 
 metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
-# Actor and topic ids: lowercase slugs of 1 to 128 characters, as resources.proto says.
-SLUG_PATTERN: Final = "^[a-z0-9](?:[a-z0-9-]{0,126}[a-z0-9])?$"
-# Claim ids are chosen by pipelines: 1 to 128 URL-safe characters.
-CLAIM_ID_PATTERN: Final = "^[A-Za-z0-9._~-]{1,128}$"
 
 # Every time column of the claims' tables, which hold only times the API accepts (0007).
 TIME_COLUMNS: Final = {
@@ -92,7 +89,7 @@ actors = Table(
         Text,
         Computed("panoptic_actor_search_names(display_name, aliases)", persisted=True),
     ),
-    CheckConstraint(f"id ~ '{SLUG_PATTERN}'", name="id_slug"),
+    CheckConstraint(f"id ~ '{SLUG.pattern}'", name="id_slug"),
     CheckConstraint("display_name <> ''", name="display_name_not_empty"),
     CheckConstraint("kind IN ('PERSON', 'ORGANISATION', 'OTHER')", name="kind_known"),
     CheckConstraint("claim_count >= 0", name="claim_count_not_negative"),
@@ -113,7 +110,7 @@ topics = Table(
     Column("claim_count", BigInteger, nullable=False, server_default=text("0")),
     _timestamp("create_time", recorded=True),
     _timestamp("update_time", recorded=True),
-    CheckConstraint(f"id ~ '{SLUG_PATTERN}'", name="id_slug"),
+    CheckConstraint(f"id ~ '{SLUG.pattern}'", name="id_slug"),
     CheckConstraint("display_name <> ''", name="display_name_not_empty"),
     CheckConstraint("parent_id <> id", name="parent_not_self"),
     CheckConstraint("claim_count >= 0", name="claim_count_not_negative"),
@@ -146,7 +143,7 @@ claims = Table(
         TSVECTOR,
         Computed("to_tsvector('english'::regconfig, text)", persisted=True),
     ),
-    CheckConstraint(f"id ~ '{CLAIM_ID_PATTERN}'", name="id_format"),
+    CheckConstraint(f"id ~ '{CLAIM_ID.pattern}'", name="id_format"),
     CheckConstraint("cardinality(topic_ids) >= 1", name="topic_ids_not_empty"),
     CheckConstraint("text <> ''", name="text_not_empty"),
     CheckConstraint("language <> ''", name="language_not_empty"),

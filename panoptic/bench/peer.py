@@ -22,8 +22,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from panoptic.model.claims import ClaimRow
 from panoptic.reads import queries
-from panoptic.reads.queries import ClaimRow
 
 
 def _time(value: datetime | None) -> str | None:

@@ -16,6 +16,7 @@ import asyncpg
 
 from panoptic.core.db import KeptConnection, database_refusals
 from panoptic.core.refusals import DeadlineExceeded, InvalidArgument, NotFound
+from panoptic.model.claims import ClaimRow
 from panoptic.reads import metrics, queries
 from panoptic.reads.batching import KeyedBatcher
 from panoptic.reads.domain import (
@@ -30,7 +31,6 @@ from panoptic.reads.queries import (
     ActorRow,
     ClaimFilters,
     ClaimKey,
-    ClaimRow,
     RevisionRow,
     ScoreKey,
     SearchHit,

@@ -18,38 +18,14 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from enum import Enum
-from typing import Any, Final, NamedTuple, Protocol
+from typing import Any, Final, Protocol
 
 import asyncpg
 
 from panoptic.core.timestamps import readable_sql
+from panoptic.model.claims import TIME_COLUMNS, ClaimRow, claim_columns, claim_from_record
 
 # --- values --------------------------------------------------------------------------------------
-
-
-class ClaimRow(NamedTuple):
-    """A claim's current state (or, inside a `RevisionRow`, its state at that revision).
-
-    A named tuple where the other values are frozen dataclasses: one is built for every claim
-    read, and a named tuple, as immutable, is built in under half the time
-    (docs/performance.md#claim-rows-as-named-tuples).
-    """
-
-    id: str
-    actor_id: str
-    topic_ids: tuple[str, ...]
-    text: str
-    stated_at: datetime
-    source_url: str
-    source_title: str
-    source_publisher: str
-    source_published_at: datetime | None
-    language: str
-    confidence: float
-    state: str
-    revision: int
-    create_time: datetime
-    update_time: datetime
 
 
 @dataclass(frozen=True)
@@ -193,32 +169,11 @@ def _readable(column: str) -> str:
     return f"{readable_sql(column)} AS {column.rpartition('.')[2]}"
 
 
-_CLAIM_COLUMNS: Final = (
-    f"c.id, c.actor_id, c.topic_ids, c.text, {_readable('c.stated_at')}, c.source_url,"
-    f" c.source_title, c.source_publisher, {_readable('c.source_published_at')}, c.language,"
-    f" c.confidence, c.state, c.revision, {_readable('c.create_time')},"
-    f" {_readable('c.update_time')}"
+# A claim's columns as every read selects them, first or from a known position (see
+# `claim_from_record`).
+_CLAIM_COLUMNS: Final = claim_columns(
+    lambda name: _readable(f"c.{name}") if name in TIME_COLUMNS else f"c.{name}"
 )
-
-
-def _claim(row: asyncpg.Record) -> ClaimRow:
-    return ClaimRow(
-        id=row["id"],
-        actor_id=row["actor_id"],
-        topic_ids=tuple(row["topic_ids"]),
-        text=row["text"],
-        stated_at=row["stated_at"],
-        source_url=row["source_url"],
-        source_title=row["source_title"],
-        source_publisher=row["source_publisher"],
-        source_published_at=row["source_published_at"],
-        language=row["language"],
-        confidence=row["confidence"],
-        state=row["state"],
-        revision=row["revision"],
-        create_time=row["create_time"],
-        update_time=row["update_time"],
-    )
 
 
 class RowSource(Protocol):
@@ -252,7 +207,7 @@ async def get_claims(
     count = 1 << (len(claim_ids) - 1).bit_length()
     padded = [*claim_ids, *[claim_ids[-1]] * (count - len(claim_ids))]
     rows = await connection.fetch(_claims_by_ids(count), *padded, timeout=timeout)
-    return {row["id"]: _claim(row) for row in rows}
+    return {claim.id: claim for claim in map(claim_from_record, rows)}
 
 
 class _Params:
@@ -344,7 +299,7 @@ async def list_claims(
         f" ORDER BY {key[0]} {direction}, {key[1]} {direction} LIMIT {params(limit)}",
         *params.values,
     )
-    return [_claim(row) for row in rows]
+    return [claim_from_record(row) for row in rows]
 
 
 async def missing_references(
@@ -419,39 +374,66 @@ async def search_claims(
         finding = _Finding.AFTER_FLOOR
     else:
         finding = await _cheapest_finding(connection, query, filters, window)
+    found = _candidates(finding, text, conditions, filters, params, window=window, floor=floor)
+    rows = await connection.fetch(
+        _ranked_page(found, text, params, after=after, limit=limit), *params.values
+    )
+    hits = [
+        SearchHit(claim_from_record(row), row["score"], _highlight_html(row["headline"]))
+        for row in rows
+    ]
+    if floor is None and rows:
+        floor = ClaimKey(rows[0]["floor_stated_at"], rows[0]["floor_id"])
+    return SearchPage(hits, floor)
+
+
+def _candidates(
+    finding: _Finding,
+    text: str,
+    conditions: list[str],
+    filters: ClaimFilters,
+    params: _Params,
+    *,
+    window: int,
+    floor: ClaimKey | None,
+) -> str:
+    """SQL: the candidates a search ranks (id, stated_at, search_vector), found as `finding`
+    says, from the claims meeting `conditions` (the text match first)."""
     if finding is _Finding.WALK:
         # `IS TRUE` hides the text condition from the text index: only the walk is left.
         conditions[0] = "(c.search_vector @@ q) IS TRUE"
-        found = f"""
+        return f"""
             SELECT c.id, c.stated_at, c.search_vector
             FROM websearch_to_tsquery('english', {text}) AS q, claims c
             WHERE {" AND ".join(conditions)}
             ORDER BY c.stated_at DESC, c.id DESC LIMIT {params(window)}"""
-    elif finding.period is not None:
-        found = _gathered_by_period(finding.period, text, conditions, filters, params, window)
+    if finding.period is not None:
+        return _gathered_by_period(finding.period, text, conditions, filters, params, window)
+    bound = ""
+    if floor is not None:
+        conditions.append(f"(c.stated_at, c.id) >= ({params(floor.stated_at)}, {params(floor.id)})")
     else:
-        bound = ""
-        if floor is not None:
-            conditions.append(
-                f"(c.stated_at, c.id) >= ({params(floor.stated_at)}, {params(floor.id)})"
-            )
-        else:
-            # An order no index yields: the matches are gathered, then sorted.
-            bound = (
-                "ORDER BY c.stated_at + interval '0 seconds' DESC, c.id DESC"
-                f" LIMIT {params(window)}"
-            )
-        found = f"""
+        # An order no index yields: the matches are gathered, then sorted.
+        bound = (
+            f"ORDER BY c.stated_at + interval '0 seconds' DESC, c.id DESC LIMIT {params(window)}"
+        )
+    return f"""
             SELECT c.id, c.stated_at, c.search_vector
             FROM websearch_to_tsquery('english', {text}) AS q, claims c
             WHERE {" AND ".join(conditions)}
             {bound}"""
+
+
+def _ranked_page(
+    found: str, text: str, params: _Params, *, after: ScoreKey | None, limit: int
+) -> str:
+    """SQL: the `found` candidates ranked, the page after `after`, each claim with its score and
+    excerpt, and the oldest candidate (the floor) on every row."""
     resume = ""
     if after is not None:
         score, last_id = params(after.score), params(after.id)
         resume = f"WHERE s.score < {score}::real OR (s.score = {score}::real AND s.id > {last_id})"
-    rows = await connection.fetch(
-        f"""
+    return f"""
         WITH candidates AS MATERIALIZED ({found}
         ), scored AS MATERIALIZED (
             SELECT k.id, ts_rank_cd(k.search_vector, q) AS score
@@ -472,13 +454,7 @@ async def search_claims(
             SELECT k.stated_at, k.id FROM candidates k ORDER BY k.stated_at, k.id LIMIT 1
         ) f
         ORDER BY p.score DESC, p.id
-        """,
-        *params.values,
-    )
-    hits = [SearchHit(_claim(row), row["score"], _highlight_html(row["headline"])) for row in rows]
-    if floor is None and rows:
-        floor = ClaimKey(rows[0]["floor_stated_at"], rows[0]["floor_id"])
-    return SearchPage(hits, floor)
+        """
 
 
 class _Finding(Enum):
@@ -634,16 +610,24 @@ async def _estimated_rows(connection: asyncpg.Connection, query: str, values: li
 # --- revisions -----------------------------------------------------------------------------------
 
 
+# A revision's claim: the claim as that revision recorded it, created when the claim was and
+# updated when the revision was recorded.
+_REVISION_CLAIM_COLUMNS: Final = claim_columns(
+    lambda name: {
+        "id": "r.claim_id AS id",
+        "create_time": _readable("c.create_time"),
+        "update_time": f"{readable_sql('r.record_time')} AS update_time",
+    }.get(name, _readable(f"r.{name}") if name in TIME_COLUMNS else f"r.{name}")
+)
+
+
 async def list_revisions(
     connection: asyncpg.Connection, claim_id: str, *, after: int, limit: int
 ) -> list[RevisionRow]:
     """A claim's revisions numbered above `after`, oldest first."""
     rows = await connection.fetch(
-        f"SELECT r.revision, r.change, {_readable('r.record_time')}, r.request_id, r.reason,"
-        f" r.claim_id AS id, r.actor_id, r.topic_ids, r.text, {_readable('r.stated_at')},"
-        " r.source_url, r.source_title, r.source_publisher,"
-        f" {_readable('r.source_published_at')}, r.language, r.confidence, r.state,"
-        f" {_readable('c.create_time')}, {readable_sql('r.record_time')} AS update_time"
+        f"SELECT r.change, {_readable('r.record_time')}, r.request_id, r.reason,"
+        f" {_REVISION_CLAIM_COLUMNS}"
         " FROM claim_revisions r JOIN claims c ON c.id = r.claim_id"
         " WHERE r.claim_id = $1 AND r.revision > $2 ORDER BY r.revision LIMIT $3",
         claim_id,
@@ -657,7 +641,7 @@ async def list_revisions(
             record_time=row["record_time"],
             request_id=row["request_id"],
             reason=row["reason"],
-            claim=_claim(row),
+            claim=claim_from_record(row, 4),
         )
         for row in rows
     ]
@@ -767,14 +751,22 @@ async def actor_timeline(
     filters = ClaimFilters(
         actor_id=actor_id, topic_id=topic_id, stated_after=stated_after, stated_before=stated_before
     )
-    days = _DaySplit.of(stated_after, stated_before)
+    counted = _counted(unit, filters, _DaySplit.of(stated_after, stated_before), params)
+    rows = await connection.fetch(
+        _buckets_with_samples(unit, counted, filters, params, sample_size), *params.values
+    )
+    return _buckets(rows)
 
+
+def _counted(unit: str, filters: ClaimFilters, days: _DaySplit, params: _Params) -> list[str]:
+    """SQL: the statements whose rows (bucket, claims) add up to each bucket's count: whole days
+    from the day counts, parts of days claim by claim."""
     counted = []
-    if days.whole:  # whole days from the day counts
-        table, keys = "actor_day_counts d", [f"d.actor_id = {params(actor_id)}"]
-        if topic_id is not None:
+    if days.whole:
+        table, keys = "actor_day_counts d", [f"d.actor_id = {params(filters.actor_id)}"]
+        if filters.topic_id is not None:
             table = "actor_topic_day_counts d"
-            keys.append(f"d.topic_id = {params(topic_id)}")
+            keys.append(f"d.topic_id = {params(filters.topic_id)}")
         if days.first is not None:
             keys.append(f"d.day >= {params(days.first)}")
         if days.end is not None:
@@ -783,7 +775,6 @@ async def actor_timeline(
             f"SELECT date_trunc({unit}, d.day::timestamp) AT TIME ZONE 'UTC' AS bucket,"
             f" d.claim_count AS claims FROM {table} WHERE {' AND '.join(keys)}"
         )
-    # Parts of days, claim by claim.
     for start, stop in days.parts:
         part = _claim_source(replace(filters, stated_after=start, stated_before=stop), params)
         counted.append(
@@ -791,7 +782,14 @@ async def actor_timeline(
             f" FROM {part.tables}"
             f" WHERE {' AND '.join(part.conditions)}"
         )
-    # The samples of a bucket: its newest claims within the filters.
+    return counted
+
+
+def _buckets_with_samples(
+    unit: str, counted: list[str], filters: ClaimFilters, params: _Params, sample_size: int
+) -> str:
+    """SQL: each non-empty bucket's start and count, on one row per sample: its newest
+    `sample_size` claims within the filters, newest first."""
     sample = _claim_source(filters, params)
     key = sample.key
     sample_conditions = [
@@ -799,8 +797,7 @@ async def actor_timeline(
         f"{key[0]} >= b.bucket",
         f"{key[0]} < (b.bucket AT TIME ZONE 'UTC' + ('1 ' || {unit})::interval) AT TIME ZONE 'UTC'",
     ]
-    rows = await connection.fetch(
-        f"""
+    return f"""
         SELECT {_readable("b.bucket")}, b.claim_count, {_CLAIM_COLUMNS}
         FROM (
             SELECT k.bucket, sum(k.claims) AS claim_count
@@ -816,13 +813,15 @@ async def actor_timeline(
             LIMIT {params(sample_size)}
         ) c
         ORDER BY b.bucket, c.stated_at DESC, c.id DESC
-        """,
-        *params.values,
-    )
+        """
+
+
+def _buckets(rows: list[asyncpg.Record]) -> list[TimelineBucket]:
+    """The rows of `_buckets_with_samples`, one bucket per run of rows with the same start."""
     buckets: list[TimelineBucket] = []
     samples: list[ClaimRow] = []
     for index, row in enumerate(rows):
-        samples.append(_claim(row))
+        samples.append(claim_from_record(row, 2))
         if index + 1 == len(rows) or rows[index + 1]["bucket"] != row["bucket"]:
             buckets.append(TimelineBucket(row["bucket"], int(row["claim_count"]), tuple(samples)))
             samples = []

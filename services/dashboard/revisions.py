@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Final, Literal
 
-from panoptic.reads.queries import ClaimRow, RevisionRow
+from panoptic.model.claims import ClaimRow
+from panoptic.reads.queries import RevisionRow
 
 # Words and the whitespace between them, kept as separate tokens so the text is rebuilt exactly.
 _TOKENS: Final = re.compile(r"\s+|[^\s]+")

@@ -2,20 +2,19 @@
 
 from __future__ import annotations
 
-from panoptic.core.timestamps import timestamp_fields, to_datetime
+from panoptic.core.timestamps import to_datetime
+from panoptic.model.claims import ClaimContent, ClaimState
+from panoptic.model.ids import SLUG
 from panoptic.v1 import indexer_service_pb2, resources_pb2
 from services.indexer.domain import (
     ActorRecord,
     BatchResult,
-    ClaimContent,
-    ClaimState,
     IndexBatch,
     Outcome,
     References,
-    StoredClaim,
     TopicRecord,
 )
-from services.indexer.validation import SLUG, normalise_language
+from services.indexer.validation import normalise_language
 
 _OUTCOMES = {
     Outcome.CREATED: indexer_service_pb2.INDEX_OUTCOME_CREATED,
@@ -56,7 +55,7 @@ def references_from_request(request: indexer_service_pb2.IndexClaimsRequest) -> 
     """What a request names, even one that fails validation: its well-formed ids only."""
 
     def slug(value: str) -> str | None:
-        return value if SLUG.match(value) else None
+        return value if SLUG.matches(value) else None
 
     return References(
         frozenset(actor.id for actor in request.actors if slug(actor.id)),
@@ -109,35 +108,4 @@ def response_from_result(result: BatchResult) -> indexer_service_pb2.IndexClaims
         actors_upserted=result.actors_upserted,
         topics_upserted=result.topics_upserted,
         batches=1,
-    )
-
-
-def claim_message(stored: StoredClaim) -> resources_pb2.Claim:
-    """A stored claim as the API shows it."""
-    content = stored.content
-    # Sub-messages as dicts, built in place (see `timestamp_fields`).
-    source: dict[str, object] = {
-        "url": content.source_url,
-        "title": content.source_title,
-        "publisher": content.source_publisher,
-    }
-    if content.source_published_at is not None:
-        source["published_at"] = timestamp_fields(content.source_published_at)
-    return resources_pb2.Claim(
-        id=content.id,
-        actor_id=content.actor_id,
-        topic_ids=list(content.topic_ids),
-        text=content.text,
-        stated_at=timestamp_fields(content.stated_at),
-        source=source,
-        language=content.language,
-        confidence=content.confidence,
-        state=(
-            resources_pb2.CLAIM_STATE_RETRACTED
-            if content.state is ClaimState.RETRACTED
-            else resources_pb2.CLAIM_STATE_ACTIVE
-        ),
-        revision=stored.revision,
-        create_time=timestamp_fields(stored.create_time),
-        update_time=timestamp_fields(stored.update_time),
     )

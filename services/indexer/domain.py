@@ -2,21 +2,12 @@
 
 from __future__ import annotations
 
-import functools
-import hashlib
-import struct
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from enum import StrEnum
 
 from panoptic.core.refusals import FailedPrecondition, InvalidArgument, NotFound
-
-
-class ClaimState(StrEnum):
-    """Whether a claim stands; stored by these names."""
-
-    ACTIVE = "ACTIVE"
-    RETRACTED = "RETRACTED"
+from panoptic.model.claims import ClaimContent, ClaimState
 
 
 class Change(StrEnum):
@@ -54,46 +45,6 @@ class TopicRecord:
     id: str
     display_name: str
     parent_id: str | None
-
-
-@dataclass(frozen=True)
-class ClaimContent:
-    """Everything about a claim that a pipeline decides; a change to any of it is a revision."""
-
-    id: str
-    actor_id: str
-    topic_ids: tuple[str, ...]
-    text: str
-    stated_at: datetime
-    source_url: str
-    source_title: str
-    source_publisher: str
-    source_published_at: datetime | None
-    language: str
-    confidence: float
-    state: ClaimState
-
-    @functools.cached_property
-    def content_hash(self) -> bytes:
-        """A digest of the content, equal for identical content (how "unchanged" is told)."""
-        digest = hashlib.sha256()
-        for part in (
-            self.actor_id,
-            "\x1f".join(self.topic_ids),
-            self.text,
-            self.stated_at.isoformat(),
-            self.source_url,
-            self.source_title,
-            self.source_publisher,
-            self.source_published_at.isoformat() if self.source_published_at else "",
-            self.language,
-            self.state.value,
-        ):
-            encoded = part.encode()
-            digest.update(struct.pack(">I", len(encoded)))
-            digest.update(encoded)
-        digest.update(struct.pack(">d", self.confidence))
-        return digest.digest()
 
 
 @dataclass(frozen=True)
@@ -180,16 +131,6 @@ class RetractRequest:
     request_id: str
     claim_id: str
     reason: str
-
-
-@dataclass(frozen=True)
-class StoredClaim:
-    """A claim's full current state, as RetractClaim answers it."""
-
-    content: ClaimContent
-    revision: int
-    create_time: datetime
-    update_time: datetime
 
 
 @dataclass(frozen=True)

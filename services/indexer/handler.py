@@ -21,14 +21,13 @@ import asyncpg
 from panoptic.core.db import DATABASE_FAILURES
 from panoptic.core.logging import get_logger
 from panoptic.core.refusals import Refusal
+from panoptic.model.claims import ClaimContent, ClaimRow, ClaimState
 from services.indexer import metrics
 from services.indexer.domain import (
     BatchResult,
     Change,
-    ClaimContent,
     ClaimNotFound,
     ClaimResult,
-    ClaimState,
     CountDeltas,
     Counted,
     CurrentClaim,
@@ -38,7 +37,6 @@ from services.indexer.domain import (
     Replay,
     RequestIdReused,
     RetractRequest,
-    StoredClaim,
     UnknownReferences,
 )
 from services.indexer.repository import IndexRepository, record_rejection
@@ -84,13 +82,13 @@ class IndexingHandler:
         return outcome
 
     async def retract(
-        self, request: RetractRequest, fingerprint: bytes, encode: Callable[[StoredClaim], bytes]
-    ) -> StoredClaim | Replay:
+        self, request: RetractRequest, fingerprint: bytes, encode: Callable[[ClaimRow], bytes]
+    ) -> ClaimRow | Replay:
         """Retracts a claim (a no-op if it is retracted already)."""
 
         changed = False
 
-        async def work(repository: IndexRepository) -> StoredClaim | Replay:
+        async def work(repository: IndexRepository) -> ClaimRow | Replay:
             nonlocal changed
             replay = await self._replay(repository, request.request_id, RETRACT_METHOD, fingerprint)
             if replay is not None:
@@ -293,22 +291,24 @@ def _loops(topic_id: str, parents: dict[str, str | None]) -> bool:
     return False
 
 
-async def _retract(
-    repository: IndexRepository, request: RetractRequest
-) -> tuple[StoredClaim, bool]:
+async def _retract(repository: IndexRepository, request: RetractRequest) -> tuple[ClaimRow, bool]:
     """Retracts the claim; returns it and whether this call changed it."""
     stored = await repository.fetch_claim(request.claim_id, lock=True)
     if stored is None:
         raise ClaimNotFound(request.claim_id)
-    if stored.content.state is ClaimState.RETRACTED:
+    if stored.state == ClaimState.RETRACTED:
         return stored, False
-    retracted = replace(stored.content, state=ClaimState.RETRACTED)
+    content = ClaimContent.of(stored)
+    retracted = replace(content, state=ClaimState.RETRACTED)
     revision = stored.revision + 1
     update_times = await repository.update_claims([(retracted, revision)])
     await repository.append_revisions(
         [(retracted, revision, Change.RETRACTED, request.reason)], request.request_id
     )
     deltas = CountDeltas()
-    deltas.move(Counted.of(stored.content), Counted.of(retracted))
+    deltas.move(Counted.of(content), Counted.of(retracted))
     await repository.adjust_claim_counts(deltas)
-    return StoredClaim(retracted, revision, stored.create_time, update_times[retracted.id]), True
+    updated = stored._replace(
+        state=retracted.state.value, revision=revision, update_time=update_times[retracted.id]
+    )
+    return updated, True

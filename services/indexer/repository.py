@@ -8,67 +8,71 @@ batches touching the same claims cannot deadlock on them.
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Final
 
 import asyncpg
 
 from panoptic.core.db import DatabaseUrl
 from panoptic.core.timestamps import clamped_sql, readable_sql
-from services.indexer.domain import (
-    ActorRecord,
-    Change,
+from panoptic.model.claims import (
+    CONTENT_COLUMNS,
+    TIME_COLUMNS,
     ClaimContent,
+    ClaimRow,
     ClaimState,
-    CountDeltas,
-    CurrentClaim,
-    StoredClaim,
-    TopicRecord,
+    claim_columns,
+    claim_from_record,
 )
+from services.indexer.domain import ActorRecord, Change, CountDeltas, CurrentClaim, TopicRecord
 
-_CLAIM_COLUMNS = (
-    "id, actor_id, topic_ids, text, stated_at, source_url, source_title, source_publisher,"
-    " source_published_at, language, confidence, state"
+# The content columns, in `ClaimContent`'s order; written from twelve parallel arrays ($1-$12)
+# through `unnest`, its rows named `u`.
+_CLAIM_COLUMNS: Final = ", ".join(CONTENT_COLUMNS)
+# Each array's type: text but for these.
+_ARRAY_TYPES: Final = {
+    "stated_at": "timestamptz",
+    "source_published_at": "timestamptz",
+    "confidence": "float8",
+}
+_CLAIM_ARRAYS: Final = claim_columns(
+    lambda name: f"${CONTENT_COLUMNS.index(name) + 1}::{_ARRAY_TYPES.get(name, 'text')}[]",
+    CONTENT_COLUMNS,
 )
-# The claims' twelve parallel arrays ($1-$12) as `unnest` takes them, the rows named `u`.
+# The same columns read back from `u`; topic lists arrive as '{a,b}' text and are cast.
+_CLAIM_VALUES: Final = claim_columns(
+    lambda name: "u.topic_ids::text[]" if name == "topic_ids" else f"u.{name}", CONTENT_COLUMNS
+)
+# What an update sets from `u`: every content column but the id.
+_CLAIM_SETS: Final = claim_columns(
+    lambda name: f"{name} = {'u.topic_ids::text[]' if name == 'topic_ids' else f'u.{name}'}",
+    CONTENT_COLUMNS[1:],
+)
 # The stored claim as the indexer reads it back to change it. A time outside the accepted range
 # (stored before migration 0007, which repairs such times the same way) is taken as the nearest
 # accepted one, so that the claim can be corrected or retracted and its day counts follow.
-_STORED_CLAIM_COLUMNS = _CLAIM_COLUMNS.replace(
-    "stated_at,", f"{clamped_sql('stated_at')} AS stated_at,"
-).replace("source_published_at,", f"{clamped_sql('source_published_at')} AS source_published_at,")
-_CLAIM_ARRAYS = (
-    "$1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::text[], $7::text[],"
-    " $8::text[], $9::timestamptz[], $10::text[], $11::float8[], $12::text[]"
+_STORED_CLAIM_COLUMNS: Final = claim_columns(
+    lambda name: (
+        f"{clamped_sql(name)} AS {name}"
+        if name in ("stated_at", "source_published_at")
+        else f"{readable_sql(name)} AS {name}"
+        if name in TIME_COLUMNS
+        else name
+    )
 )
-_CLAIM_ALIASES = (
-    "id, actor_id, topic_ids, text, stated_at, source_url, source_title, source_publisher,"
-    " source_published_at, language, confidence, state"
-)
-# The same columns read back from `u`; topic lists arrive as '{a,b}' text and are cast.
-_CLAIM_VALUES = (
-    "u.id, u.actor_id, u.topic_ids::text[], u.text, u.stated_at, u.source_url, u.source_title,"
-    " u.source_publisher, u.source_published_at, u.language, u.confidence, u.state"
-)
+_TOPIC_IDS: Final = CONTENT_COLUMNS.index("topic_ids")
+_STATE: Final = CONTENT_COLUMNS.index("state")
+_CONTENT: Final = operator.attrgetter(*CONTENT_COLUMNS)
 
 
-def _claim_arrays(claims: Sequence[ClaimContent]) -> list[list[object]]:
+def _claim_arrays(claims: Sequence[ClaimContent]) -> list[list[Any]]:
     """The claims as twelve parallel arrays; topic lists travel as `{a,b}` literals."""
-    return [
-        [claim.id for claim in claims],
-        [claim.actor_id for claim in claims],
-        [_text_array_literal(claim.topic_ids) for claim in claims],
-        [claim.text for claim in claims],
-        [claim.stated_at for claim in claims],
-        [claim.source_url for claim in claims],
-        [claim.source_title for claim in claims],
-        [claim.source_publisher for claim in claims],
-        [claim.source_published_at for claim in claims],
-        [claim.language for claim in claims],
-        [claim.confidence for claim in claims],
-        [claim.state.value for claim in claims],
-    ]
+    arrays = [list(column) for column in zip(*map(_CONTENT, claims), strict=True)]
+    arrays[_TOPIC_IDS] = [_text_array_literal(topic_ids) for topic_ids in arrays[_TOPIC_IDS]]
+    arrays[_STATE] = [state.value for state in arrays[_STATE]]
+    return arrays
 
 
 def _text_array_literal(values: Iterable[str]) -> str:
@@ -247,7 +251,7 @@ class IndexRepository:
         rows = await self._db.fetch(
             f"INSERT INTO claims ({_CLAIM_COLUMNS}, revision, content_hash)"
             f" SELECT {_CLAIM_VALUES}, 1, u.content_hash"
-            f" FROM unnest({_CLAIM_ARRAYS}, $13::bytea[]) AS u({_CLAIM_ALIASES}, content_hash)"
+            f" FROM unnest({_CLAIM_ARRAYS}, $13::bytea[]) AS u({_CLAIM_COLUMNS}, content_hash)"
             " ON CONFLICT (id) DO NOTHING RETURNING id",
             *_claim_arrays(ordered),
             [claim.content_hash for claim in ordered],
@@ -263,14 +267,10 @@ class IndexRepository:
             return {}
         contents = [content for content, _ in claims]
         rows = await self._db.fetch(
-            "UPDATE claims SET actor_id = u.actor_id, topic_ids = u.topic_ids::text[],"
-            " text = u.text, stated_at = u.stated_at, source_url = u.source_url,"
-            " source_title = u.source_title, source_publisher = u.source_publisher,"
-            " source_published_at = u.source_published_at, language = u.language,"
-            " confidence = u.confidence, state = u.state, revision = u.revision,"
+            f"UPDATE claims SET {_CLAIM_SETS}, revision = u.revision,"
             " content_hash = u.content_hash, update_time = now()"
             f" FROM unnest({_CLAIM_ARRAYS}, $13::int[], $14::bytea[])"
-            f" AS u({_CLAIM_ALIASES}, revision, content_hash)"
+            f" AS u({_CLAIM_COLUMNS}, revision, content_hash)"
             " WHERE claims.id = u.id RETURNING claims.id, claims.update_time",
             *_claim_arrays(contents),
             [revision for _, revision in claims],
@@ -290,7 +290,7 @@ class IndexRepository:
             " revision, change, reason, request_id)"
             f" SELECT {_CLAIM_VALUES}, u.revision, u.change, u.reason, $16"
             f" FROM unnest({_CLAIM_ARRAYS}, $13::int[], $14::text[], $15::text[])"
-            f" AS u({_CLAIM_ALIASES}, revision, change, reason)",
+            f" AS u({_CLAIM_COLUMNS}, revision, change, reason)",
             *_claim_arrays(contents),
             [revision for _, revision, _, _ in revisions],
             [change.value for _, _, change, _ in revisions],
@@ -321,37 +321,15 @@ class IndexRepository:
             *(list(column) for column in zip(*links, strict=True)),
         )
 
-    async def fetch_claim(self, claim_id: str, *, lock: bool = False) -> StoredClaim | None:
+    async def fetch_claim(self, claim_id: str, *, lock: bool = False) -> ClaimRow | None:
         """A claim's full current state; with `lock`, locked for update until the transaction
         ends."""
         row = await self._db.fetchrow(
-            f"SELECT {_STORED_CLAIM_COLUMNS}, revision,"
-            f" {readable_sql('create_time')} AS create_time,"
-            f" {readable_sql('update_time')} AS update_time FROM claims"
+            f"SELECT {_STORED_CLAIM_COLUMNS} FROM claims"
             f" WHERE id = $1{' FOR UPDATE' if lock else ''}",
             claim_id,
         )
-        if row is None:
-            return None
-        return StoredClaim(
-            content=ClaimContent(
-                id=row["id"],
-                actor_id=row["actor_id"],
-                topic_ids=tuple(row["topic_ids"]),
-                text=row["text"],
-                stated_at=row["stated_at"],
-                source_url=row["source_url"],
-                source_title=row["source_title"],
-                source_publisher=row["source_publisher"],
-                source_published_at=row["source_published_at"],
-                language=row["language"],
-                confidence=row["confidence"],
-                state=ClaimState(row["state"]),
-            ),
-            revision=row["revision"],
-            create_time=row["create_time"],
-            update_time=row["update_time"],
-        )
+        return None if row is None else claim_from_record(row)
 
 
 async def record_rejection(

@@ -15,11 +15,11 @@ import grpc
 
 from panoptic.core.grpc_refusals import Refusals
 from panoptic.core.refusals import FailedPrecondition, InvalidArgument, Refusal
+from panoptic.model.claims import claim_message
 from panoptic.v1 import indexer_service_pb2, indexer_service_pb2_grpc, resources_pb2
 from services.indexer import metrics
 from services.indexer.convert import (
     batch_from_request,
-    claim_message,
     references_from_request,
     response_from_result,
 )

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import functools
 import math
-import re
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -22,12 +21,8 @@ from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import Message
 
 from panoptic.core.timestamps import timestamp_problem, to_datetime
+from panoptic.model.ids import CLAIM_ID, LANGUAGE_SHAPE, REQUEST_ID, SLUG
 from panoptic.v1 import indexer_service_pb2, resources_pb2
-
-SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,126}[a-z0-9])?$")
-CLAIM_ID = re.compile(r"^[A-Za-z0-9._~-]{1,128}$")
-REQUEST_ID = re.compile(r"^[A-Za-z0-9._~:/-]{1,128}$")
-LANGUAGE_SHAPE = re.compile(r"^[A-Za-z]{2,8}(?:-[A-Za-z0-9]{1,8})*$")
 
 MAX_NAME_CHARS = 300
 MAX_ALIASES = 50
@@ -93,7 +88,7 @@ def validate_retract_request(
     problems += character_problems(request)
     if not request.claim_id:
         problems.append(FieldViolation("claimId", "required", "REQUIRED"))
-    elif not CLAIM_ID.match(request.claim_id):
+    elif not CLAIM_ID.matches(request.claim_id):
         problems.append(FieldViolation("claimId", "is not a valid claim id"))
     if len(request.reason) > MAX_REASON_CHARS:
         problems.append(FieldViolation("reason", f"longer than {MAX_REASON_CHARS} characters"))
@@ -135,16 +130,14 @@ def normalise_language(tag: str) -> str:
 
 @functools.lru_cache(maxsize=1024)
 def _is_language_tag(tag: str) -> bool:
-    return bool(LANGUAGE_SHAPE.match(tag)) and bool(langcodes.tag_is_valid(tag))
+    return LANGUAGE_SHAPE.matches(tag) and bool(langcodes.tag_is_valid(tag))
 
 
 def _request_id_problems(request_id: str) -> list[FieldViolation]:
     if not request_id:
         return [FieldViolation("requestId", "required: an idempotency key per batch", "REQUIRED")]
-    if not REQUEST_ID.match(request_id):
-        return [
-            FieldViolation("requestId", "must be 1 to 128 characters of letters, digits and ._~:/-")
-        ]
+    if not REQUEST_ID.matches(request_id):
+        return [FieldViolation("requestId", REQUEST_ID.rule)]
     return []
 
 
@@ -169,12 +162,8 @@ def _duplicates(collection: str, ids: list[str]) -> list[FieldViolation]:
 def _slug_problems(path: str, value: str) -> list[FieldViolation]:
     if not value:
         return [FieldViolation(path, "required", "REQUIRED")]
-    if not SLUG.match(value):
-        return [
-            FieldViolation(
-                path, "must be a lowercase slug: letters, digits and inner dashes, at most 128"
-            )
-        ]
+    if not SLUG.matches(value):
+        return [FieldViolation(path, SLUG.rule)]
     return []
 
 
@@ -244,10 +233,8 @@ def _claim_problems(
     problems = []
     if not claim.id:
         problems.append(FieldViolation(f"{path}.id", "required", "REQUIRED"))
-    elif not CLAIM_ID.match(claim.id):
-        problems.append(
-            FieldViolation(f"{path}.id", "must be 1 to 128 characters of letters, digits and ._~-")
-        )
+    elif not CLAIM_ID.matches(claim.id):
+        problems.append(FieldViolation(f"{path}.id", CLAIM_ID.rule))
     problems += _slug_problems(f"{path}.actorId", claim.actor_id)
     if not claim.topic_ids:
         problems.append(FieldViolation(f"{path}.topicIds", "at least one topic", "REQUIRED"))
@@ -298,7 +285,7 @@ def _language_problems(path: str, language: str) -> list[FieldViolation]:
     if not language:
         return [FieldViolation(path, "required: a BCP-47 tag such as en or pt-BR", "REQUIRED")]
     if not _is_language_tag(language):
-        return [FieldViolation(path, f"{language!r} is not a valid BCP-47 language tag")]
+        return [FieldViolation(path, f"{language!r} {LANGUAGE_SHAPE.rule}")]
     return []
 
 

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from panoptic.core.timestamps import timestamp_fields
+from panoptic.model.claims import claim_message
 from panoptic.reads.queries import (
     ActorRow,
-    ClaimRow,
     RevisionRow,
     SearchHit,
     TimelineBucket,
@@ -13,10 +13,6 @@ from panoptic.reads.queries import (
 )
 from panoptic.v1 import resources_pb2, retriever_service_pb2
 
-_STATES = {
-    "ACTIVE": resources_pb2.CLAIM_STATE_ACTIVE,
-    "RETRACTED": resources_pb2.CLAIM_STATE_RETRACTED,
-}
 _CHANGES = {
     "CREATED": resources_pb2.CLAIM_CHANGE_CREATED,
     "UPDATED": resources_pb2.CLAIM_CHANGE_UPDATED,
@@ -28,35 +24,6 @@ _KINDS = {
     "ORGANISATION": resources_pb2.ACTOR_KIND_ORGANISATION,
     "OTHER": resources_pb2.ACTOR_KIND_OTHER,
 }
-
-
-def claim_message(claim: ClaimRow) -> resources_pb2.Claim:
-    """A claim as the API shows it.
-
-    Sub-messages go in as dicts, which protobuf builds in place; a message given instead is
-    built, then copied (see `timestamp_fields`).
-    """
-    source: dict[str, object] = {
-        "url": claim.source_url,
-        "title": claim.source_title,
-        "publisher": claim.source_publisher,
-    }
-    if claim.source_published_at is not None:
-        source["published_at"] = timestamp_fields(claim.source_published_at)
-    return resources_pb2.Claim(
-        id=claim.id,
-        actor_id=claim.actor_id,
-        topic_ids=claim.topic_ids,
-        text=claim.text,
-        stated_at=timestamp_fields(claim.stated_at),
-        source=source,
-        language=claim.language,
-        confidence=claim.confidence,
-        state=_STATES[claim.state],
-        revision=claim.revision,
-        create_time=timestamp_fields(claim.create_time),
-        update_time=timestamp_fields(claim.update_time),
-    )
 
 
 def revision_message(revision: RevisionRow) -> resources_pb2.ClaimRevision:

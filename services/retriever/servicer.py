@@ -10,6 +10,7 @@ from __future__ import annotations
 import grpc
 
 from panoptic.core.grpc_refusals import Refusals
+from panoptic.model.claims import claim_message
 from panoptic.reads.handler import RetrieverHandler
 from panoptic.v1 import resources_pb2, retriever_service_pb2, retriever_service_pb2_grpc
 from services.retriever import convert, validation
@@ -28,7 +29,7 @@ class RetrieverServicer(retriever_service_pb2_grpc.RetrieverServiceServicer):
         async with Refusals(context):
             claim_id = validation.claim_id(request.claim_id)
             claim = await self._handler.get_claim(claim_id, context.time_remaining())
-        return convert.claim_message(claim)
+        return claim_message(claim)
 
     async def ListClaims(  # noqa: N802 - named by the proto
         self, request: retriever_service_pb2.ListClaimsRequest, context: grpc.aio.ServicerContext
@@ -39,7 +40,7 @@ class RetrieverServicer(retriever_service_pb2_grpc.RetrieverServiceServicer):
                 validation.list_claims(request), context.time_remaining()
             )
         return retriever_service_pb2.ListClaimsResponse(
-            claims=[convert.claim_message(claim) for claim in page.items],
+            claims=[claim_message(claim) for claim in page.items],
             next_page_token=page.next_page_token,
         )
 

@@ -6,7 +6,6 @@ through gRPC and through the gateway alike.
 
 from __future__ import annotations
 
-import re
 from datetime import datetime
 from typing import Final
 
@@ -14,6 +13,7 @@ import langcodes
 from google.protobuf import timestamp_pb2
 
 from panoptic.core.timestamps import timestamp_problem, to_datetime
+from panoptic.model.ids import CLAIM_ID, LANGUAGE_SHAPE, SLUG
 from panoptic.reads import paging
 from panoptic.reads.domain import (
     ClaimListing,
@@ -26,10 +26,6 @@ from panoptic.reads.domain import (
 from panoptic.reads.queries import ClaimFilters
 from panoptic.v1 import retriever_service_pb2 as api
 
-# The same shapes the schema's CHECK constraints enforce (migrations/versions/0001_initial.py).
-SLUG: Final = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,126}[a-z0-9])?$")
-CLAIM_ID: Final = re.compile(r"^[A-Za-z0-9._~-]{1,128}$")
-LANGUAGE_SHAPE: Final = re.compile(r"^[A-Za-z]{2,8}(?:-[A-Za-z0-9]{1,8})*$")
 MAX_SEARCH_QUERY_CHARS: Final = 1_000
 MAX_ACTOR_QUERY_CHARS: Final = 200
 DEFAULT_SAMPLE_SIZE: Final = 3
@@ -175,18 +171,16 @@ def _page(problems: Violations, size: int, token: str) -> PageRequest:
 def _check_claim_id(problems: Violations, field_name: str, value: str) -> None:
     if not value:
         problems.add(field_name, "required")
-    elif not CLAIM_ID.match(value):
-        problems.add(field_name, "must be 1 to 128 characters of letters, digits and ._~-")
+    elif not CLAIM_ID.matches(value):
+        problems.add(field_name, CLAIM_ID.rule)
 
 
 def _check_slug(problems: Violations, field_name: str, value: str, *, required: bool) -> None:
     if not value:
         if required:
             problems.add(field_name, "required")
-    elif not SLUG.match(value):
-        problems.add(
-            field_name, "must be a lowercase slug: letters, digits and inner dashes, at most 128"
-        )
+    elif not SLUG.matches(value):
+        problems.add(field_name, SLUG.rule)
 
 
 def _time_range(
@@ -219,8 +213,8 @@ def _time(
 def _language(problems: Violations, tag: str) -> str | None:
     if not tag:
         return None
-    if not LANGUAGE_SHAPE.match(tag) or not langcodes.tag_is_valid(tag):
-        problems.add("language", f"{tag!r} is not a valid BCP-47 language tag")
+    if not LANGUAGE_SHAPE.matches(tag) or not langcodes.tag_is_valid(tag):
+        problems.add("language", f"{tag!r} {LANGUAGE_SHAPE.rule}")
         return None
     # Stored as the indexer stores it: the canonical spelling (`pt-br` is `pt-BR`).
     return str(langcodes.standardize_tag(tag))

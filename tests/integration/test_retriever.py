@@ -28,6 +28,7 @@ from panoptic.core.refusals import DatabaseUnavailable, DeadlineExceeded, NotFou
 from panoptic.core.rpc_status import details_of
 from panoptic.core.service import PoolHolder
 from panoptic.core.settings import Settings
+from panoptic.model.claims import claim_message
 from panoptic.reads import queries
 from panoptic.reads.handler import RetrieverHandler
 from panoptic.reads.paging import PageTokenCodec
@@ -38,7 +39,6 @@ from panoptic.v1 import (
     retriever_service_pb2,
     retriever_service_pb2_grpc,
 )
-from services.indexer.convert import claim_message as indexer_claim_message
 from services.indexer.domain import RetractRequest
 from services.indexer.handler import IndexingHandler
 from services.indexer.servicer import fingerprint
@@ -349,7 +349,7 @@ async def _retract(database_url: DatabaseUrl, claim_id: str, reason: str) -> str
         await IndexingHandler(lambda: pool, timedelta(days=1)).retract(
             RetractRequest(request.request_id, request.claim_id, request.reason),
             fingerprint(request),
-            lambda claim: indexer_claim_message(claim).SerializeToString(),
+            lambda claim: claim_message(claim).SerializeToString(),
         )
     finally:
         await pool.close()

@@ -8,8 +8,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from starlette.datastructures import QueryParams
 
+from panoptic.model.claims import ClaimRow
 from panoptic.reads.domain import Interval
-from panoptic.reads.queries import ClaimRow, RevisionRow, TimelineBucket
+from panoptic.reads.queries import RevisionRow, TimelineBucket
 from services.dashboard import formatting
 from services.dashboard.charts import Bar, axis_label, bar_chart, nice_ceiling
 from services.dashboard.pages.actors import timeline_bars
