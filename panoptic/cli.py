@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import json
 import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, ParamSpec, Protocol, TypeVar
 
 import click
 import pydantic
@@ -21,6 +22,10 @@ from panoptic.core.errors import PanopticError
 from panoptic.core.lifecycle import Interrupted, run_async
 from panoptic.core.logging import configure_logging
 from panoptic.core.settings import Settings, SettingsError, get_settings
+
+if TYPE_CHECKING:  # the benchmarks are imported by their commands only, when they run
+    from panoptic.bench.report.run import Measurements, ReportOptions
+    from panoptic.core.db import DatabaseUrl
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -281,10 +286,40 @@ def bench() -> None:
     """Benchmarks, each against a baseline measured in the same run."""
 
 
+# The options and steps every benchmark command shares.
+_rounds_option = click.option("--rounds", default=3, show_default=True, type=click.IntRange(1, 20))
+_json_output_option = click.option(
+    "--json-output", type=click.Path(dir_okay=False, path_type=Path), default=None
+)
+
+
+class _BenchReport(Protocol):
+    """What every benchmark's report offers: its figures as JSON-ready values, and as text."""
+
+    def as_dict(self) -> dict[str, Any]: ...
+
+    def describe(self) -> str: ...
+
+
+def _print_report(report: _BenchReport, json_output: Path | None) -> None:
+    """Prints the report, and writes it as JSON to `json_output` when one is given."""
+    if json_output is not None:
+        json_output.write_text(json.dumps(report.as_dict(), indent=2))
+    click.echo(report.describe())
+
+
+def _parsed(option: str, parse: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+    """The option's value as `parse` reads it; a usage error naming the option if it cannot."""
+    try:
+        return parse(*args, **kwargs)
+    except ValueError as error:
+        raise click.BadParameter(str(error), param_hint=option) from None
+
+
 @bench.command("ingest")
 @click.option("--claims", default=50_000, show_default=True, type=click.IntRange(min=1000))
 @click.option("--batch-size", default=500, show_default=True, type=click.IntRange(1, 1000))
-@click.option("--rounds", default=3, show_default=True, type=click.IntRange(1, 20))
+@_rounds_option
 @click.option(
     "--streams",
     default=2,
@@ -292,7 +327,7 @@ def bench() -> None:
     type=click.IntRange(1, 16),
     help="Concurrent StreamIndexClaims calls, as parallel pipelines.",
 )
-@click.option("--json-output", type=click.Path(dir_okay=False, path_type=Path), default=None)
+@_json_output_option
 @click.option("--port", default=50151, show_default=True, help="The benchmark indexer's port.")
 @click.option("--metrics-port", default=9151, show_default=True, help="Its metrics port.")
 @friendly_errors
@@ -310,8 +345,6 @@ def bench_ingest(
     Runs on a throwaway embedded PostgreSQL, or on DATABASE_URL's server (its role must be
     able to create databases).
     """
-    import json
-
     from panoptic.bench.common import benchmark_server, configured_server, run_benchmark
     from panoptic.bench.ingest import IngestReport, run_ingest_benchmark
 
@@ -330,18 +363,15 @@ def bench_ingest(
                 metrics_port=metrics_port,
             )
 
-    report = run_benchmark(run())
-    if json_output is not None:
-        json_output.write_text(json.dumps(report.as_dict(), indent=2))
-    click.echo(report.describe())
+    _print_report(run_benchmark(run()), json_output)
 
 
 @bench.command("gateway")
 @click.option("--claims", default=10_000, show_default=True, type=click.IntRange(min=100))
-@click.option("--rounds", default=3, show_default=True, type=click.IntRange(1, 20))
+@_rounds_option
 @click.option("--seconds", default=10, show_default=True, type=click.IntRange(1, 120))
 @click.option("--connections", default=32, show_default=True, type=click.IntRange(1, 512))
-@click.option("--json-output", type=click.Path(dir_okay=False, path_type=Path), default=None)
+@_json_output_option
 @friendly_errors
 def bench_gateway(
     claims: int, rounds: int, seconds: int, connections: int, json_output: Path | None
@@ -351,8 +381,6 @@ def bench_gateway(
     Needs wrk (Debian's `wrk`). Runs on a throwaway embedded PostgreSQL, or on DATABASE_URL's
     server (its role must be able to create databases); everything listens on 127.0.0.1 only.
     """
-    import json
-
     from panoptic.bench.common import benchmark_server, configured_server, run_benchmark
     from panoptic.bench.gateway import GatewayReport, run_gateway_benchmark
 
@@ -365,10 +393,7 @@ def bench_gateway(
                 server, claims=claims, rounds=rounds, seconds=seconds, connections=connections
             )
 
-    report = run_benchmark(run())
-    if json_output is not None:
-        json_output.write_text(json.dumps(report.as_dict(), indent=2))
-    click.echo(report.describe())
+    _print_report(run_benchmark(run()), json_output)
 
 
 @bench.command("read")
@@ -402,7 +427,7 @@ def bench_gateway(
     show_default=True,
     help="Calls in flight during the throughput runs; each level is measured in every round.",
 )
-@click.option("--json-output", type=click.Path(dir_okay=False, path_type=Path), default=None)
+@_json_output_option
 @friendly_errors
 def bench_read(
     scales: str,
@@ -417,8 +442,6 @@ def bench_read(
     Needs h2load (Debian's nghttp2-client). Runs on a throwaway embedded PostgreSQL (which
     also yields the slowest plans), or on DATABASE_URL's server.
     """
-    import json
-
     from panoptic.bench.common import (
         benchmark_server_with_log,
         configured_server,
@@ -427,14 +450,8 @@ def bench_read(
     )
     from panoptic.bench.read import ReadReport, parse_in_flight, parse_scales, run_read_benchmark
 
-    try:
-        sizes = parse_scales(scales)
-    except ValueError as error:
-        raise click.BadParameter(str(error), param_hint="--scales") from None
-    try:
-        levels = parse_in_flight(in_flight)
-    except ValueError as error:
-        raise click.BadParameter(str(error), param_hint="--in-flight") from None
+    sizes = _parsed("--scales", parse_scales, scales)
+    levels = _parsed("--in-flight", parse_in_flight, in_flight)
     settings = settings_for_command()
     given = configured_server(settings)
 
@@ -453,9 +470,7 @@ def bench_read(
             )
 
     report = run_benchmark(run())
-    if json_output is not None:
-        json_output.write_text(json.dumps(report.as_dict(), indent=2))
-    click.echo(report.describe())
+    _print_report(report, json_output)
     for scale in report.scales:
         for plan in scale.slowest_plans:
             click.echo(f"\n--- slowest at {scale.claims} claims: {plan}")
@@ -531,42 +546,20 @@ def bench_report(
     h2load (Debian's nghttp2-client). Runs on a throwaway embedded PostgreSQL, or
     on DATABASE_URL's server (its role must be able to create databases).
     """
-    import importlib.util
-    import json
-
-    from panoptic.bench.common import (
-        benchmark_server_with_log,
-        configured_server,
-        free_ports,
-        run_benchmark,
-    )
+    from panoptic.bench.common import configured_server
     from panoptic.bench.read import parse_scales
-    from panoptic.bench.report.measure import load_generator_missing
     from panoptic.bench.report.run import (
         DEFAULT_SCALES,
         QUICK_SCALES,
-        Measurements,
         ReportOptions,
-        analyse,
-        measure,
         measurements_from_json,
-        report_json,
         resolve_objectives,
-        short_answer,
     )
 
-    try:
-        sizes = parse_scales(scales) if scales else list(QUICK_SCALES if quick else DEFAULT_SCALES)
-    except ValueError as error:
-        raise click.BadParameter(str(error), param_hint="--scales") from None
-    try:
-        targets = resolve_objectives(objective_ms, objectives)
-    except ValueError as error:
-        raise click.BadParameter(str(error), param_hint="--objective") from None
-    if from_json is None and load_generator_missing():
-        raise PanopticError("h2load is missing: install Debian's nghttp2-client (make system-deps)")
-    if importlib.util.find_spec("matplotlib") is None:
-        raise PanopticError("matplotlib is missing: pip install -e '.[dev]' (make setup)")
+    default_scales = QUICK_SCALES if quick else DEFAULT_SCALES
+    sizes = _parsed("--scales", parse_scales, scales) if scales else list(default_scales)
+    targets = _parsed("--objective", resolve_objectives, objective_ms, objectives)
+    _check_report_tools(measuring=from_json is None)
     options = ReportOptions(
         scales=sizes,
         objectives_ms=targets,
@@ -575,8 +568,30 @@ def bench_report(
         throughput_seconds=throughput_seconds or (0.4 if quick else 5.0),
         quick=quick,
     )
-    settings = settings_for_command()
-    given = configured_server(settings)
+    given = configured_server(settings_for_command())
+    if from_json is None:
+        measurements = _measure_for_report(given, options)
+    else:
+        measurements = measurements_from_json(json.loads(from_json.read_text()), targets)
+    _write_report(measurements, output)
+
+
+def _check_report_tools(*, measuring: bool) -> None:
+    """Refuses before any work when h2load (needed only to measure) or matplotlib is missing."""
+    import importlib.util
+
+    from panoptic.bench.report.measure import load_generator_missing
+
+    if measuring and load_generator_missing():
+        raise PanopticError("h2load is missing: install Debian's nghttp2-client (make system-deps)")
+    if importlib.util.find_spec("matplotlib") is None:
+        raise PanopticError("matplotlib is missing: pip install -e '.[dev]' (make setup)")
+
+
+def _measure_for_report(given: DatabaseUrl | None, options: ReportOptions) -> Measurements:
+    """Measures every size on the configured server, or on a throwaway embedded one."""
+    from panoptic.bench.common import benchmark_server_with_log, free_ports, run_benchmark
+    from panoptic.bench.report.run import measure
 
     async def run() -> Measurements:
         async with benchmark_server_with_log(given) as server:
@@ -588,13 +603,15 @@ def bench_report(
                 external=given is not None,
             )
 
-    if from_json is None:
-        measurements = run_benchmark(run())
-    else:
-        measurements = measurements_from_json(json.loads(from_json.read_text()), targets)
-    analysis = analyse(measurements, seed=measurements.options.seed)
-    from panoptic.bench.report.pdf import write_pdf
+    return run_benchmark(run())
 
+
+def _write_report(measurements: Measurements, output: Path) -> None:
+    """Analyses the measurements, writes the PDF and its JSON, and prints the short answer."""
+    from panoptic.bench.report.pdf import write_pdf
+    from panoptic.bench.report.run import analyse, report_json, short_answer
+
+    analysis = analyse(measurements, seed=measurements.options.seed)
     output.parent.mkdir(parents=True, exist_ok=True)
     pages = write_pdf(measurements, analysis, output)
     json_path = output.with_suffix(".json")

@@ -325,6 +325,29 @@ def _run_targets(
     ports = {
         name: next(free) for name in ("retriever", "rmetrics", "gw", "gwm", "gwc", "gwcm", "peer")
     }
+    urls = {
+        "peer": f"http://127.0.0.1:{ports['peer']}",
+        "gateway": f"http://127.0.0.1:{ports['gw']}",
+        "gateway+cache": f"http://127.0.0.1:{ports['gwc']}",
+    }
+    report = GatewayReport(claims, connections, seconds, {target: [] for target in TARGETS})
+    with contextlib.ExitStack() as stack:
+        processes = _start_targets(stack, url, ids, work, ports, urls)
+        for target in TARGETS:  # warm-up: connections, prepared statements, caches of code
+            run_wrk(urls[target], script, connections, 2)
+        _run_rounds(report, urls, script, rounds)
+        own = _own_time(f"http://127.0.0.1:{ports['gwm']}/metrics")
+        report.gateway_own_mean_ms, report.gateway_own_p50_ms, report.gateway_own_p99_ms, _ = own
+        report.cache_hit_ratio = _own_time(f"http://127.0.0.1:{ports['gwcm']}/metrics")[3]
+        report.probe_gateway_ms, report.probe_upstream_ms = _probe(urls["gateway"], ids)
+        report.memory_mib = {name: memory_mib(process.pid) for name, process in processes.items()}
+    return report
+
+
+def _target_environments(
+    url: DatabaseUrl, work: Path, ports: dict[str, int]
+) -> dict[str, dict[str, str]]:
+    """The environment of each process: the retriever, the peer and the two gateways."""
     base = {
         **{k: v for k, v in os.environ.items() if not k.startswith("PANOPTIC_")},
         "DATABASE_URL": url.value,
@@ -345,54 +368,59 @@ def _run_targets(
             "PANOPTIC_GATEWAY_RESPONSE_CACHE_MIB": cache_mib,
         }
 
-    peer_env = base | {
-        "DATABASE_URL": url.with_user(SERVICE_ROLES["retriever"]).value,
-        "PEER_PORT": str(ports["peer"]),
+    return {
+        "retriever": base,
+        "peer": base
+        | {
+            "DATABASE_URL": url.with_user(SERVICE_ROLES["retriever"]).value,
+            "PEER_PORT": str(ports["peer"]),
+        },
+        "gateway": gateway_env(ports["gw"], ports["gwm"], "0"),
+        "gateway+cache": gateway_env(ports["gwc"], ports["gwcm"], "64"),
     }
+
+
+def _start_targets(
+    stack: contextlib.ExitStack,
+    url: DatabaseUrl,
+    ids: list[str],
+    work: Path,
+    ports: dict[str, int],
+    urls: dict[str, str],
+) -> dict[str, subprocess.Popen[bytes]]:
+    """Starts the retriever, then the peer and both gateways, each once it answers a claim."""
     python = sys.executable
-    report = GatewayReport(claims, connections, seconds, {target: [] for target in TARGETS})
-    with contextlib.ExitStack() as stack:
-        retriever = stack.enter_context(
-            _process([python, "-m", "panoptic", "retriever"], base, work / "retriever.log")
+    environments = _target_environments(url, work, ports)
+    retriever = stack.enter_context(
+        _process(
+            [python, "-m", "panoptic", "retriever"],
+            environments["retriever"],
+            work / "retriever.log",
         )
-        _wait_serving(f"127.0.0.1:{ports['retriever']}", retriever, work / "retriever.log")
-        processes = {"retriever": retriever}
-        urls = {
-            "peer": f"http://127.0.0.1:{ports['peer']}",
-            "gateway": f"http://127.0.0.1:{ports['gw']}",
-            "gateway+cache": f"http://127.0.0.1:{ports['gwc']}",
-        }
-        for name, args, env in (
-            ("peer", [python, "-m", "panoptic.bench.peer"], peer_env),
-            (
-                "gateway",
-                [python, "-m", "panoptic", "gateway"],
-                gateway_env(ports["gw"], ports["gwm"], "0"),
-            ),
-            (
-                "gateway+cache",
-                [python, "-m", "panoptic", "gateway"],
-                gateway_env(ports["gwc"], ports["gwcm"], "64"),
-            ),
-        ):
-            log = work / f"{name}.log"
-            processes[name] = stack.enter_context(_process(args, env, log))
-            _wait_http(f"{urls[name]}/v1/claims/{ids[0]}", processes[name], log)
-        for target in TARGETS:  # warm-up: connections, prepared statements, caches of code
-            run_wrk(urls[target], script, connections, 2)
-        for number in range(1, rounds + 1):
-            order = TARGETS if number % 2 else tuple(reversed(TARGETS))
-            for target in order:
-                result = run_wrk(urls[target], script, connections, seconds)
-                report.rounds[target].append(result)
-                print(
-                    f"round {number}/{rounds} {target}: {result.requests_per_second:,.0f} req/s",
-                    file=sys.stderr,
-                    flush=True,
-                )
-        own = _own_time(f"http://127.0.0.1:{ports['gwm']}/metrics")
-        report.gateway_own_mean_ms, report.gateway_own_p50_ms, report.gateway_own_p99_ms, _ = own
-        report.cache_hit_ratio = _own_time(f"http://127.0.0.1:{ports['gwcm']}/metrics")[3]
-        report.probe_gateway_ms, report.probe_upstream_ms = _probe(urls["gateway"], ids)
-        report.memory_mib = {name: memory_mib(process.pid) for name, process in processes.items()}
-    return report
+    )
+    _wait_serving(f"127.0.0.1:{ports['retriever']}", retriever, work / "retriever.log")
+    processes = {"retriever": retriever}
+    commands = {
+        "peer": [python, "-m", "panoptic.bench.peer"],
+        "gateway": [python, "-m", "panoptic", "gateway"],
+        "gateway+cache": [python, "-m", "panoptic", "gateway"],
+    }
+    for name, args in commands.items():
+        log = work / f"{name}.log"
+        processes[name] = stack.enter_context(_process(args, environments[name], log))
+        _wait_http(f"{urls[name]}/v1/claims/{ids[0]}", processes[name], log)
+    return processes
+
+
+def _run_rounds(report: GatewayReport, urls: dict[str, str], script: Path, rounds: int) -> None:
+    """Loads each target in turn, alternating their order from one round to the next."""
+    for number in range(1, rounds + 1):
+        order = TARGETS if number % 2 else tuple(reversed(TARGETS))
+        for target in order:
+            result = run_wrk(urls[target], script, report.connections, report.seconds)
+            report.rounds[target].append(result)
+            print(
+                f"round {number}/{rounds} {target}: {result.requests_per_second:,.0f} req/s",
+                file=sys.stderr,
+                flush=True,
+            )

@@ -423,62 +423,89 @@ async def measure_throughput(
         raise ValueError(f"the throughput runs need {max(in_flight)} claim ids")
     if retriever.process is None:
         raise RuntimeError("the retriever is not running")
-    retriever_pid = retriever.process.pid
-    metrics_url = f"http://127.0.0.1:{retriever.metrics_port}/metrics"
-    warm_up = warm_up_seconds(seconds)
-
-    async def reading(method: str) -> _Reading:
-        scrape = await asyncio.to_thread(_scrape, metrics_url, method)
-        return _Reading(
-            time.monotonic(),
-            scrape,
-            sum(cpu_seconds(process_tree(retriever_pid)).values()),
-            cpu_seconds(database_backends(url.database), command="postgres"),
-        )
-
-    async def rate(path: str, bodies: Sequence[bytes]) -> tuple[float, CallCost, float]:
-        method = path.rpartition("/")[2]
-        # The generators stop at the end of the block; the limit only bounds a run left behind.
-        limit = warm_up + seconds + 60
-        with h2load_grpc_running(retriever.address, path, bodies, at_most_seconds=limit) as load:
-            await asyncio.sleep(warm_up)
-            before = await reading(method)
-            await asyncio.sleep(seconds)
-            after = await reading(method)
-            load.check_running()
-        failed = after.scrape.failed - before.scrape.failed
-        if failed:
-            raise RuntimeError(f"{failed:.0f} calls to {path} failed under load")
-        calls = after.scrape.ok - before.scrape.ok
-        if calls <= 0:
-            raise RuntimeError(f"no call to {path} completed in {seconds} s under load")
-        database_used = sum(
-            used - before.database_cpu.get(pid, 0.0) for pid, used in after.database_cpu.items()
-        )
-        cost = CallCost(
-            retriever_us=(after.retriever_cpu - before.retriever_cpu) / calls * 1e6,
-            # No backend process to read here: the database server is on another machine.
-            database_us=database_used / calls * 1e6 if after.database_cpu else None,
-        )
-        queries = after.scrape.claim_queries - before.scrape.claim_queries
-        claims_per_query = (
-            (after.scrape.claims_looked_up - before.scrape.claims_looked_up) / queries
-            if queries
-            else 0.0
-        )
-        return calls / (after.time - before.time), cost, claims_per_query
-
+    window = _ThroughputWindow(
+        address=retriever.address,
+        metrics_url=f"http://127.0.0.1:{retriever.metrics_port}/metrics",
+        retriever_pid=retriever.process.pid,
+        database=url.database,
+        warm_up=warm_up_seconds(seconds),
+        seconds=seconds,
+    )
     results = []
     for _ in range(rounds):
         for calls in in_flight:
-            health, health_cost, _ = await rate("/grpc.health.v1.Health/Check", [b""] * calls)
-            claim, claim_cost, claims_per_query = await rate(
+            health, health_cost, _ = await window.rate(
+                "/grpc.health.v1.Health/Check", [b""] * calls
+            )
+            claim, claim_cost, claims_per_query = await window.rate(
                 "/panoptic.v1.RetrieverService/GetClaim", claim_bodies[:calls]
             )
             results.append(
                 Throughput(calls, claim, health, claim_cost, health_cost, claims_per_query)
             )
     return results
+
+
+@dataclass(frozen=True)
+class _ThroughputWindow:
+    """Where a throughput run loads the retriever, and how long it waits and then measures."""
+
+    address: str
+    metrics_url: str
+    retriever_pid: int
+    database: str
+    warm_up: float
+    seconds: float
+
+    async def reading(self, method: str) -> _Reading:
+        """The retriever's counters for `method` and the CPU its processes and backends used."""
+        scrape = await asyncio.to_thread(_scrape, self.metrics_url, method)
+        return _Reading(
+            time.monotonic(),
+            scrape,
+            sum(cpu_seconds(process_tree(self.retriever_pid)).values()),
+            cpu_seconds(database_backends(self.database), command="postgres"),
+        )
+
+    async def rate(self, path: str, bodies: Sequence[bytes]) -> tuple[float, CallCost, float]:
+        """Calls per second of `path` under h2load, their cost, and claims per query."""
+        method = path.rpartition("/")[2]
+        # The generators stop at the end of the block; the limit only bounds a run left behind.
+        limit = self.warm_up + self.seconds + 60
+        with h2load_grpc_running(self.address, path, bodies, at_most_seconds=limit) as load:
+            await asyncio.sleep(self.warm_up)
+            before = await self.reading(method)
+            await asyncio.sleep(self.seconds)
+            after = await self.reading(method)
+            load.check_running()
+        return _rate_between(path, self.seconds, before, after)
+
+
+def _rate_between(
+    path: str, seconds: float, before: _Reading, after: _Reading
+) -> tuple[float, CallCost, float]:
+    """The rate, cost per call and claims per query of `path` from two readings."""
+    failed = after.scrape.failed - before.scrape.failed
+    if failed:
+        raise RuntimeError(f"{failed:.0f} calls to {path} failed under load")
+    calls = after.scrape.ok - before.scrape.ok
+    if calls <= 0:
+        raise RuntimeError(f"no call to {path} completed in {seconds} s under load")
+    database_used = sum(
+        used - before.database_cpu.get(pid, 0.0) for pid, used in after.database_cpu.items()
+    )
+    cost = CallCost(
+        retriever_us=(after.retriever_cpu - before.retriever_cpu) / calls * 1e6,
+        # No backend process to read here: the database server is on another machine.
+        database_us=database_used / calls * 1e6 if after.database_cpu else None,
+    )
+    queries = after.scrape.claim_queries - before.scrape.claim_queries
+    claims_per_query = (
+        (after.scrape.claims_looked_up - before.scrape.claims_looked_up) / queries
+        if queries
+        else 0.0
+    )
+    return calls / (after.time - before.time), cost, claims_per_query
 
 
 @dataclass(frozen=True)

@@ -75,12 +75,8 @@ def request_id_of(context: grpc.aio.ServicerContext[Any, Any]) -> str:
     return uuid.uuid4().hex
 
 
-class ObservabilityInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
-    """One summary log line and the go-grpc-prometheus metrics per call; hides internal errors.
-
-    An exception a handler did not turn into a status is logged with its traceback and answered
-    with INTERNAL and the request id, never with the exception's text.
-    """
+class _HandlerWrappingInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
+    """An interceptor that hands each method's handler on wrapped; unknown methods pass."""
 
     async def intercept_service(
         self,
@@ -90,9 +86,23 @@ class ObservabilityInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc
         handler = await continuation(handler_call_details)
         if handler is None:
             return None
-        service, _, method = handler_call_details.method.lstrip("/").rpartition("/")
-        rpc_type = _rpc_type(handler)
-        return _wrap(handler, _Observer(service, method, rpc_type))
+        return self.wrap(handler_call_details.method, handler)
+
+    def wrap(self, method: str, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
+        """The handler to serve `method` (its full name, `/package.Service/Method`) with."""
+        raise NotImplementedError
+
+
+class ObservabilityInterceptor(_HandlerWrappingInterceptor):
+    """One summary log line and the go-grpc-prometheus metrics per call; hides internal errors.
+
+    An exception a handler did not turn into a status is logged with its traceback and answered
+    with INTERNAL and the request id, never with the exception's text.
+    """
+
+    def wrap(self, method: str, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
+        service, _, name = method.lstrip("/").rpartition("/")
+        return _wrap(handler, _Observer(service, name, _rpc_type(handler)))
 
 
 @dataclass
@@ -244,7 +254,7 @@ class MalformedRequest:
     """The full name of the message the bytes should have been, e.g. `panoptic.v1.X`."""
 
 
-class MalformedRequestInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
+class MalformedRequestInterceptor(_HandlerWrappingInterceptor):
     """Answers a request whose bytes are not a valid message with INVALID_ARGUMENT.
 
     gRPC answers UNKNOWN, naming the parser's exception, when a method's deserializer raises,
@@ -257,15 +267,7 @@ class MalformedRequestInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[m
     def __init__(self) -> None:
         self._wrapped: dict[str, tuple[grpc.RpcMethodHandler, grpc.RpcMethodHandler]] = {}
 
-    async def intercept_service(
-        self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
-        handler_call_details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler:
-        handler = await continuation(handler_call_details)
-        if handler is None:
-            return None
-        method = handler_call_details.method
+    def wrap(self, method: str, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
         known = self._wrapped.get(method)
         if known is not None and known[0] is handler:
             return known[1]

@@ -17,7 +17,7 @@ import secrets
 import signal
 import sys
 import time
-from collections.abc import Coroutine, Iterator
+from collections.abc import Coroutine, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, TypeVar
@@ -226,40 +226,23 @@ async def run_suite(
     """Everything `panoptic up` does; returns the process exit code."""
     started_at = time.monotonic()
     services = suite_services(settings)
-    for service in services:
-        check_port_free(
-            settings.bind_host, service.port, f"{service.name} gRPC", service.port_variable
-        )
-        check_port_free(
-            settings.bind_host,
-            service.metrics_port,
-            f"{service.name} metrics",
-            f"PANOPTIC_{service.name.upper()}_METRICS_PORT",
-        )
+    _check_ports_free(settings, services)
     if with_monitoring:  # --with-monitoring: refuse before anything starts
         monitoring.check_can_start(settings)
-    # SIGINT (Ctrl-C) and SIGTERM (a container or CI stop) alike are heeded from here on: while
-    # the database starts and migrates, while the suite starts and loads the demo corpus (an
-    # interrupted load goes on at the next start), and once it is ready.
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, stop.set)
-    stopper = asyncio.ensure_future(stop.wait())
+    stopper = _stop_on_signals()
     prepared = await _unless_stopped(prepare_database(settings), stopper)
     if prepared is None:
         return 0
     owner_url, embedded = prepared
     token, generated = indexer_token(settings)
     suite = Suite(settings, owner_url, token)
-    exit_code = 0
     try:
         demo_note = await _unless_stopped(
             _start_suite(suite, services, settings, owner_url, token, load_demo, with_monitoring),
             stopper,
         )
         if demo_note is None:
-            return exit_code
+            return 0
         _print_ready(
             settings,
             owner_url,
@@ -272,20 +255,56 @@ async def run_suite(
         if with_monitoring:
             host = _client_host(settings.bind_host)
             print(monitoring.describe(settings, host) + "\n", file=sys.stderr, flush=True)
-        expiry = asyncio.ensure_future(expire_requests_periodically(owner_url))
-        watcher = asyncio.ensure_future(suite.wait_for_exit())
-        await asyncio.wait({watcher, stopper}, return_when=asyncio.FIRST_COMPLETED)
-        if watcher.done():
-            log.error("a service exited unexpectedly; stopping the suite", service=watcher.result())
-            exit_code = 1
-        watcher.cancel()
-        expiry.cancel()
+        return await _serve_until_stopped(suite, owner_url, stopper)
     finally:
         stopper.cancel()
         print("\nstopping Panoptic...", file=sys.stderr)
         await suite.stop()
         if embedded is not None:
             embedded.stop()
+
+
+def _check_ports_free(settings: Settings, services: Sequence[ChildService]) -> None:
+    """Refuses, before anything starts, when any service's gRPC or metrics port is taken."""
+    for service in services:
+        check_port_free(
+            settings.bind_host, service.port, f"{service.name} gRPC", service.port_variable
+        )
+        check_port_free(
+            settings.bind_host,
+            service.metrics_port,
+            f"{service.name} metrics",
+            f"PANOPTIC_{service.name.upper()}_METRICS_PORT",
+        )
+
+
+def _stop_on_signals() -> asyncio.Future[Any]:
+    """A future done at the first SIGINT or SIGTERM.
+
+    SIGINT (Ctrl-C) and SIGTERM (a container or CI stop) alike are heeded from here on: while
+    the database starts and migrates, while the suite starts and loads the demo corpus (an
+    interrupted load goes on at the next start), and once it is ready.
+    """
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    return asyncio.ensure_future(stop.wait())
+
+
+async def _serve_until_stopped(
+    suite: Suite, owner_url: DatabaseUrl, stopper: asyncio.Future[Any]
+) -> int:
+    """Expires old requests until a signal (exit code 0) or a service's exit (exit code 1)."""
+    expiry = asyncio.ensure_future(expire_requests_periodically(owner_url))
+    watcher = asyncio.ensure_future(suite.wait_for_exit())
+    await asyncio.wait({watcher, stopper}, return_when=asyncio.FIRST_COMPLETED)
+    exit_code = 0
+    if watcher.done():
+        log.error("a service exited unexpectedly; stopping the suite", service=watcher.result())
+        exit_code = 1
+    watcher.cancel()
+    expiry.cancel()
     return exit_code
 
 

@@ -9,13 +9,16 @@ Statistics come from PostgreSQL's catalogs and views, never from scanning a larg
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Final
+from typing import Any, Final, TypeVar
 
 import asyncpg
 
 from panoptic.core.timestamps import readable_sql
+
+T = TypeVar("T")
 
 # --- overview ------------------------------------------------------------------------------------
 
@@ -98,7 +101,9 @@ async def counts(connection: asyncpg.Connection) -> Counts:
 
 async def revisions_per_hour(connection: asyncpg.Connection, since: datetime) -> list[HourCount]:
     """Revisions recorded per hour since `since` (UTC hours, empty hours left out)."""
-    rows = await connection.fetch(
+    return await _fetch_as(
+        HourCount,
+        connection,
         f"""
         SELECT {readable_sql("date_trunc('hour', record_time, 'UTC')")} AS hour,
                count(*) FILTER (WHERE change = 'CREATED') AS created,
@@ -110,7 +115,6 @@ async def revisions_per_hour(connection: asyncpg.Connection, since: datetime) ->
         """,
         since,
     )
-    return [HourCount(row["hour"], row["created"], row["changed"]) for row in rows]
 
 
 async def last_index_time(connection: asyncpg.Connection) -> datetime | None:
@@ -125,7 +129,9 @@ async def rejection_reasons(
     connection: asyncpg.Connection, since: datetime
 ) -> list[RejectionReason]:
     """Refused batches since `since`, counted by reason, most frequent first."""
-    rows = await connection.fetch(
+    return await _fetch_as(
+        RejectionReason,
+        connection,
         """
         SELECT reason, count(*) AS batches, max(record_time) AS last_time
           FROM indexer_rejections
@@ -135,29 +141,26 @@ async def rejection_reasons(
         """,
         since,
     )
-    return [RejectionReason(row["reason"], row["batches"], row["last_time"]) for row in rows]
 
 
 async def recent_rejections(connection: asyncpg.Connection, limit: int) -> list[Rejection]:
     """The newest refused batches."""
-    rows = await connection.fetch(
+    return await _fetch_as(
+        Rejection,
+        connection,
         "SELECT record_time, request_id, reason, field_count, summary FROM indexer_rejections"
         " ORDER BY record_time DESC, id DESC LIMIT $1",
         limit,
     )
-    return [
-        Rejection(
-            row["record_time"], row["request_id"], row["reason"], row["field_count"], row["summary"]
-        )
-        for row in rows
-    ]
 
 
 async def recent_changes(
     connection: asyncpg.Connection, since: datetime, limit: int
 ) -> list[Change]:
     """The newest revisions since `since` that changed an existing claim."""
-    rows = await connection.fetch(
+    return await _fetch_as(
+        Change,
+        connection,
         f"""
         SELECT claim_id, revision, change, {readable_sql("record_time")} AS record_time,
                actor_id, reason
@@ -170,17 +173,6 @@ async def recent_changes(
         since,
         limit,
     )
-    return [
-        Change(
-            row["claim_id"],
-            row["revision"],
-            row["change"],
-            row["record_time"],
-            row["actor_id"],
-            row["reason"],
-        )
-        for row in rows
-    ]
 
 
 # --- topics and actors ---------------------------------------------------------------------------
@@ -199,7 +191,9 @@ async def actor_topics(
     connection: asyncpg.Connection, actor_id: str, limit: int
 ) -> list[TopicShare]:
     """The topics of an actor's active claims, most claims first."""
-    rows = await connection.fetch(
+    return await _fetch_as(
+        TopicShare,
+        connection,
         """
         SELECT l.topic_id, t.display_name, count(*) AS claims
           FROM claims c
@@ -213,7 +207,6 @@ async def actor_topics(
         actor_id,
         limit,
     )
-    return [TopicShare(row["topic_id"], row["display_name"], row["claims"]) for row in rows]
 
 
 @dataclass(frozen=True)
@@ -261,7 +254,9 @@ async def search_topics(
 
     Topics are few (tens to hundreds), so a scan is cheaper than an index to maintain.
     """
-    rows = await connection.fetch(
+    return await _fetch_as(
+        TopicMatch,
+        connection,
         """
         SELECT id, display_name, parent_id, claim_count FROM topics
          WHERE (display_name ILIKE $1 OR id ILIKE $1) AND ($2::text IS NULL OR id > $2)
@@ -272,10 +267,6 @@ async def search_topics(
         after,
         limit,
     )
-    return [
-        TopicMatch(row["id"], row["display_name"], row["parent_id"], row["claim_count"])
-        for row in rows
-    ]
 
 
 # --- database health -----------------------------------------------------------------------------
@@ -399,9 +390,10 @@ async def server_info(connection: asyncpg.Connection) -> ServerInfo:
                current_database() AS database,
                pg_database_size(current_database()) AS size_bytes,
                current_setting('max_connections')::int AS max_connections,
-               d.blks_hit, d.blks_read, d.xact_commit, d.xact_rollback, d.deadlocks,
+               d.blks_hit AS blocks_hit, d.blks_read AS blocks_read,
+               d.xact_commit AS commits, d.xact_rollback AS rollbacks, d.deadlocks,
                d.temp_bytes, d.stats_reset,
-               pg_has_role(current_user, 'pg_read_all_stats', 'USAGE') AS sees_all
+               pg_has_role(current_user, 'pg_read_all_stats', 'USAGE') AS sees_all_sessions
           FROM pg_stat_database d
          WHERE d.datname = current_database()
         """
@@ -410,92 +402,56 @@ async def server_info(connection: asyncpg.Connection) -> ServerInfo:
     version = None
     if await connection.fetchval("SELECT to_regclass('alembic_version') IS NOT NULL"):
         version = await connection.fetchval("SELECT version_num FROM alembic_version")
-    return ServerInfo(
-        version=row["version"],
-        started=row["started"],
-        database=row["database"],
-        size_bytes=row["size_bytes"],
-        max_connections=row["max_connections"],
-        cache_hit_ratio=_ratio(row["blks_hit"], row["blks_read"]),
-        commits=row["xact_commit"],
-        rollbacks=row["xact_rollback"],
-        deadlocks=row["deadlocks"],
-        temp_bytes=row["temp_bytes"],
-        stats_reset=row["stats_reset"],
-        migration_version=version,
-        sees_all_sessions=row["sees_all"],
-    )
+    return _as(ServerInfo, row, migration_version=version)
 
 
 async def table_health(connection: asyncpg.Connection) -> list[TableHealth]:
     """Every table of the current schema, largest first."""
-    rows = await connection.fetch(
+    return await _fetch_as(
+        TableHealth,
+        connection,
         """
         SELECT s.relname AS name,
                -- reltuples is -1 until the first ANALYZE; the live count stands in until then.
                (CASE WHEN c.reltuples < 0 THEN s.n_live_tup ELSE c.reltuples END)::bigint
                    AS rows_estimate,
-               s.n_live_tup, s.n_dead_tup,
+               s.n_live_tup AS live_rows, s.n_dead_tup AS dead_rows,
                pg_table_size(s.relid) AS table_bytes,
                pg_indexes_size(s.relid) AS index_bytes,
                pg_total_relation_size(s.relid) AS total_bytes,
-               s.seq_scan, coalesce(s.idx_scan, 0) AS idx_scan,
-               io.heap_blks_hit, io.heap_blks_read,
+               s.seq_scan AS seq_scans, coalesce(s.idx_scan, 0) AS index_scans,
+               io.heap_blks_hit AS blocks_hit, io.heap_blks_read AS blocks_read,
                s.last_vacuum, s.last_autovacuum, s.last_analyze, s.last_autoanalyze
           FROM pg_stat_user_tables s
           JOIN pg_class c ON c.oid = s.relid
           LEFT JOIN pg_statio_user_tables io ON io.relid = s.relid
          WHERE s.schemaname = current_schema()
          ORDER BY total_bytes DESC, name
-        """
+        """,
     )
-    return [
-        TableHealth(
-            name=row["name"],
-            rows_estimate=row["rows_estimate"],
-            live_rows=row["n_live_tup"],
-            dead_rows=row["n_dead_tup"],
-            table_bytes=row["table_bytes"],
-            index_bytes=row["index_bytes"],
-            total_bytes=row["total_bytes"],
-            seq_scans=row["seq_scan"],
-            index_scans=row["idx_scan"],
-            cache_hit_ratio=_ratio(row["heap_blks_hit"], row["heap_blks_read"]),
-            last_vacuum=row["last_vacuum"],
-            last_autovacuum=row["last_autovacuum"],
-            last_analyze=row["last_analyze"],
-            last_autoanalyze=row["last_autoanalyze"],
-        )
-        for row in rows
-    ]
 
 
 async def index_health(connection: asyncpg.Connection) -> list[IndexHealth]:
     """Every index of the current schema, largest first."""
-    rows = await connection.fetch(
+    return await _fetch_as(
+        IndexHealth,
+        connection,
         """
-        SELECT relname, indexrelname, pg_relation_size(indexrelid) AS size_bytes,
-               idx_scan, idx_tup_read
+        SELECT relname AS "table", indexrelname AS name,
+               pg_relation_size(indexrelid) AS size_bytes,
+               idx_scan AS scans, idx_tup_read AS tuples_read
           FROM pg_stat_user_indexes
          WHERE schemaname = current_schema()
          ORDER BY size_bytes DESC, indexrelname
-        """
+        """,
     )
-    return [
-        IndexHealth(
-            row["relname"],
-            row["indexrelname"],
-            row["size_bytes"],
-            row["idx_scan"],
-            row["idx_tup_read"],
-        )
-        for row in rows
-    ]
 
 
 async def connections(connection: asyncpg.Connection) -> list[ConnectionGroup]:
     """Client sessions on this database by role, application and state."""
-    rows = await connection.fetch(
+    return await _fetch_as(
+        ConnectionGroup,
+        connection,
         """
         SELECT coalesce(usename, '') AS role, coalesce(application_name, '') AS application,
                state, count(*) AS sessions, min(xact_start) AS oldest_transaction
@@ -503,18 +459,8 @@ async def connections(connection: asyncpg.Connection) -> list[ConnectionGroup]:
          WHERE datname = current_database() AND backend_type = 'client backend'
          GROUP BY 1, 2, 3
          ORDER BY 1, 2, 3
-        """
+        """,
     )
-    return [
-        ConnectionGroup(
-            row["role"],
-            row["application"],
-            row["state"],
-            row["sessions"],
-            row["oldest_transaction"],
-        )
-        for row in rows
-    ]
 
 
 # How the slowest statements may be ordered: by time per call, or by time in all.
@@ -537,8 +483,9 @@ async def slowest_statements(
         async with connection.transaction():  # a savepoint: the outer transaction goes on
             rows = await connection.fetch(
                 f"""
-                SELECT query, calls, total_exec_time, mean_exec_time, max_exec_time, rows,
-                       shared_blks_hit, shared_blks_read
+                SELECT query, calls, total_exec_time AS total_ms, mean_exec_time AS mean_ms,
+                       max_exec_time AS max_ms, rows,
+                       shared_blks_hit AS blocks_hit, shared_blks_read AS blocks_read
                   FROM {view}
                  WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())
                    AND calls > 0
@@ -555,18 +502,7 @@ async def slowest_statements(
         )
     except asyncpg.InsufficientPrivilegeError:
         return Statements(False, "this role may not read pg_stat_statements")
-    items = tuple(
-        Statement(
-            query=_shown_statement(row["query"]),
-            calls=row["calls"],
-            total_ms=row["total_exec_time"],
-            mean_ms=row["mean_exec_time"],
-            max_ms=row["max_exec_time"],
-            rows=row["rows"],
-            cache_hit_ratio=_ratio(row["shared_blks_hit"], row["shared_blks_read"]),
-        )
-        for row in rows
-    )
+    items = tuple(_as(Statement, row, query=_shown_statement(row["query"])) for row in rows)
     return Statements(True, "", items)
 
 
@@ -584,6 +520,24 @@ def _latest(manual: datetime | None, automatic: datetime | None) -> tuple[dateti
     if automatic is not None and (manual is None or automatic > manual):
         return automatic, True
     return manual, False
+
+
+async def _fetch_as(
+    value: Callable[..., T], connection: asyncpg.Connection, query: str, *args: Any
+) -> list[T]:
+    """Each row of the query as `value` (see `_as`)."""
+    return [_as(value, row) for row in await connection.fetch(query, *args)]
+
+
+def _as(value: Callable[..., T], row: asyncpg.Record, **given: Any) -> T:
+    """A row as a value whose fields its columns are named after, but for those `given`.
+
+    A row's `blocks_hit` and `blocks_read` become the value's `cache_hit_ratio`.
+    """
+    columns = dict(row)
+    if "blocks_hit" in columns:
+        columns["cache_hit_ratio"] = _ratio(columns.pop("blocks_hit"), columns.pop("blocks_read"))
+    return value(**(columns | given))
 
 
 def _ratio(hits: int | None, reads: int | None) -> float | None:

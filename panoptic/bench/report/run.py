@@ -28,7 +28,14 @@ from panoptic.bench.common import (
     fresh_database,
     percentiles,
 )
-from panoptic.bench.read import ENDPOINTS, CorpusLoader, collect_plans, draw_inputs, scale_name
+from panoptic.bench.read import (
+    ENDPOINTS,
+    CorpusLoader,
+    Inputs,
+    collect_plans,
+    draw_inputs,
+    scale_name,
+)
 from panoptic.bench.report.measure import (
     PROTOCOLS,
     READ_TABLES,
@@ -234,45 +241,83 @@ async def _measure_scale(
         hit_before, read_before = await block_counters(url)
         async with (
             ServiceProcess("retriever", url, next(ports), next(ports)) as retriever,
-            ServiceProcess(
-                "gateway",
-                url,
-                next(ports),
-                next(ports),
-                extra_env={
-                    "PANOPTIC_RETRIEVER_ADDRESS": retriever.address,
-                    # Figures of the database, not of the gateway's cache or its rate limit.
-                    "PANOPTIC_GATEWAY_RESPONSE_CACHE_MIB": "0",
-                    "PANOPTIC_GATEWAY_RATE_LIMIT_PER_SECOND": "0",
-                    "PANOPTIC_GATEWAY_REFLECTION_REFRESH_SECONDS": "0",
-                },
-                ready_path="/readyz",
-            ) as gateway,
+            _gateway_in_front_of(retriever, url, ports) as gateway,
         ):
             samples = await paired_latency_samples(
                 retriever.address, gateway.port, inputs, options.calls, options.seed
             )
             progress.advance()
-            throughput: dict[str, dict[str, Throughput]] = {p: {} for p in PROTOCOLS}
-            for endpoint in ENDPOINTS:
-                arguments = load_arguments(endpoint, inputs)
-                for protocol, address in (("grpc", retriever.address), ("http", gateway.address)):
-                    throughput[protocol][endpoint] = await asyncio.to_thread(
-                        measure_throughput,
-                        protocol,
-                        address,
-                        endpoint,
-                        arguments,
-                        options.throughput_seconds,
-                    )
-                    progress.advance()
+            throughput = await _throughput_by_protocol(
+                {"grpc": retriever.address, "http": gateway.address}, inputs, options, progress
+            )
         # The retriever's backends have exited, and with that reported their block counts.
         hit_after, read_after = await block_counters(url)
         plans: list[str] = []
         if log_file is not None:
             plans = await collect_plans(server, url, inputs, log_file, ports, options.seed)
             progress.advance()
-    endpoints = {
+    return ScaleFigures(
+        claims=claims,
+        claims_loaded=claims_loaded,
+        load_seconds=load_seconds,
+        load_average=load_average,
+        endpoints=_endpoint_figures(samples, throughput),
+        sizes=sizes,
+        blocks_hit=hit_after - hit_before,
+        blocks_read=read_after - read_before,
+        fingerprint=fingerprint,
+        measure_seconds=time.monotonic() - started,
+        slowest_plans=plans,
+    )
+
+
+def _gateway_in_front_of(
+    retriever: ServiceProcess, url: DatabaseUrl, ports: Iterator[int]
+) -> ServiceProcess:
+    """A gateway to `retriever` that measures the database, not its cache or its rate limit."""
+    return ServiceProcess(
+        "gateway",
+        url,
+        next(ports),
+        next(ports),
+        extra_env={
+            "PANOPTIC_RETRIEVER_ADDRESS": retriever.address,
+            "PANOPTIC_GATEWAY_RESPONSE_CACHE_MIB": "0",
+            "PANOPTIC_GATEWAY_RATE_LIMIT_PER_SECOND": "0",
+            "PANOPTIC_GATEWAY_REFLECTION_REFRESH_SECONDS": "0",
+        },
+        ready_path="/readyz",
+    )
+
+
+async def _throughput_by_protocol(
+    addresses: dict[str, str],
+    inputs: Inputs,
+    options: ReportOptions,
+    progress: ProgressReporter,
+) -> dict[str, dict[str, Throughput]]:
+    """Each endpoint's throughput over each protocol, one endpoint after the other."""
+    throughput: dict[str, dict[str, Throughput]] = {p: {} for p in PROTOCOLS}
+    for endpoint in ENDPOINTS:
+        arguments = load_arguments(endpoint, inputs)
+        for protocol, address in addresses.items():
+            throughput[protocol][endpoint] = await asyncio.to_thread(
+                measure_throughput,
+                protocol,
+                address,
+                endpoint,
+                arguments,
+                options.throughput_seconds,
+            )
+            progress.advance()
+    return throughput
+
+
+def _endpoint_figures(
+    samples: dict[str, dict[str, list[float]]], throughput: dict[str, dict[str, Throughput]]
+) -> dict[str, dict[str, EndpointFigures]]:
+    """Latency and throughput side by side, per protocol and endpoint."""
+    return {
         protocol: {
             endpoint: EndpointFigures(
                 _latency(samples[protocol][endpoint]), throughput[protocol][endpoint]
@@ -281,19 +326,6 @@ async def _measure_scale(
         }
         for protocol in PROTOCOLS
     }
-    return ScaleFigures(
-        claims=claims,
-        claims_loaded=claims_loaded,
-        load_seconds=load_seconds,
-        load_average=load_average,
-        endpoints=endpoints,
-        sizes=sizes,
-        blocks_hit=hit_after - hit_before,
-        blocks_read=read_after - read_before,
-        fingerprint=fingerprint,
-        measure_seconds=time.monotonic() - started,
-        slowest_plans=plans,
-    )
 
 
 async def _settle(url: DatabaseUrl) -> None:
@@ -568,45 +600,6 @@ def method_paragraphs(measurements: Measurements) -> list[str]:
 
 def report_json(measurements: Measurements, analysis: Analysis, pages: list[str]) -> dict[str, Any]:
     """Every figure, fit and verdict of the report as JSON-ready values."""
-    scales = []
-    for scale in measurements.scales:
-        endpoints: dict[str, dict[str, Any]] = {}
-        for protocol in PROTOCOLS:
-            endpoints[protocol] = {}
-            for endpoint in ENDPOINTS:
-                figures = scale.endpoints[protocol][endpoint]
-                endpoints[protocol][endpoint] = {
-                    "p50_ms": figures.latency.p50_ms,
-                    "p95_ms": figures.latency.p95_ms,
-                    "p99_ms": figures.latency.p99_ms,
-                    "calls": figures.latency.calls,
-                    "requests_per_second": figures.throughput.requests_per_second,
-                    "throughput_errors": figures.throughput.errors,
-                    "throughput_seconds": figures.throughput.seconds,
-                    "load_generator_cpu_cores": figures.throughput.load_generator_cpu,
-                    "samples_ms": figures.latency.samples_ms,
-                }
-        scales.append(
-            {
-                "claims": scale.claims,
-                "claims_loaded": scale.claims_loaded,
-                "load_seconds": scale.load_seconds,
-                "ingest_claims_per_second": scale.ingest_claims_per_second,
-                "load_average": scale.load_average,
-                "measure_seconds": scale.measure_seconds,
-                "fingerprint": scale.fingerprint,
-                "buffer_cache_hit_ratio": scale.buffer_cache_hit_ratio,
-                "blocks_hit": scale.blocks_hit,
-                "blocks_read": scale.blocks_read,
-                "sizes": as_json(scale.sizes)
-                | {
-                    "read_set_bytes": scale.sizes.read_set_bytes,
-                    "read_index_bytes": scale.sizes.read_index_bytes,
-                },
-                "endpoints": endpoints,
-                "slowest_plans": scale.slowest_plans,
-            }
-        )
     options = measurements.options
     return {
         "started_at": measurements.started_at,
@@ -615,31 +608,78 @@ def report_json(measurements: Measurements, analysis: Analysis, pages: list[str]
         "database": measurements.database,
         "machine": as_json(measurements.machine),
         "server": as_json(measurements.server),
-        "scales": scales,
-        "projections": {
-            "latency_p95": {
-                protocol: {
-                    endpoint: _projection_json(projection)
-                    for endpoint, projection in by_endpoint.items()
-                }
-                for protocol, by_endpoint in analysis.latency.items()
-            },
-            "throughput_fits": as_json(analysis.throughput),
-            "memory": [
-                {
-                    "name": limit.name,
-                    "measure": limit.measure,
-                    "limit": limit.limit_name,
-                    "limit_bytes": limit.limit_bytes,
-                }
-                | _projection_json(limit.projection, unit="claims")
-                for limit in analysis.memory
-            ],
-        },
+        "scales": [_scale_json(scale) for scale in measurements.scales],
+        "projections": _projections_json(analysis),
         "answer": short_answer(measurements, analysis),
         "headline": analysis.headline(),
         "method": method_paragraphs(measurements),
         "pages": pages,
+    }
+
+
+def _scale_json(scale: ScaleFigures) -> dict[str, Any]:
+    """One size's figures, each endpoint's under its protocol."""
+    return {
+        "claims": scale.claims,
+        "claims_loaded": scale.claims_loaded,
+        "load_seconds": scale.load_seconds,
+        "ingest_claims_per_second": scale.ingest_claims_per_second,
+        "load_average": scale.load_average,
+        "measure_seconds": scale.measure_seconds,
+        "fingerprint": scale.fingerprint,
+        "buffer_cache_hit_ratio": scale.buffer_cache_hit_ratio,
+        "blocks_hit": scale.blocks_hit,
+        "blocks_read": scale.blocks_read,
+        "sizes": as_json(scale.sizes)
+        | {
+            "read_set_bytes": scale.sizes.read_set_bytes,
+            "read_index_bytes": scale.sizes.read_index_bytes,
+        },
+        "endpoints": {
+            protocol: {
+                endpoint: _endpoint_json(scale.endpoints[protocol][endpoint])
+                for endpoint in ENDPOINTS
+            }
+            for protocol in PROTOCOLS
+        },
+        "slowest_plans": scale.slowest_plans,
+    }
+
+
+def _endpoint_json(figures: EndpointFigures) -> dict[str, Any]:
+    return {
+        "p50_ms": figures.latency.p50_ms,
+        "p95_ms": figures.latency.p95_ms,
+        "p99_ms": figures.latency.p99_ms,
+        "calls": figures.latency.calls,
+        "requests_per_second": figures.throughput.requests_per_second,
+        "throughput_errors": figures.throughput.errors,
+        "throughput_seconds": figures.throughput.seconds,
+        "load_generator_cpu_cores": figures.throughput.load_generator_cpu,
+        "samples_ms": figures.latency.samples_ms,
+    }
+
+
+def _projections_json(analysis: Analysis) -> dict[str, Any]:
+    return {
+        "latency_p95": {
+            protocol: {
+                endpoint: _projection_json(projection)
+                for endpoint, projection in by_endpoint.items()
+            }
+            for protocol, by_endpoint in analysis.latency.items()
+        },
+        "throughput_fits": as_json(analysis.throughput),
+        "memory": [
+            {
+                "name": limit.name,
+                "measure": limit.measure,
+                "limit": limit.limit_name,
+                "limit_bytes": limit.limit_bytes,
+            }
+            | _projection_json(limit.projection, unit="claims")
+            for limit in analysis.memory
+        ],
     }
 
 
