@@ -26,6 +26,7 @@ from panoptic.core.settings import Settings, SettingsError, get_settings
 if TYPE_CHECKING:  # the benchmarks are imported by their commands only, when they run
     from panoptic.bench.report.run import Measurements, ReportOptions
     from panoptic.core.db import DatabaseUrl
+    from panoptic.core.grpc_server import GrpcServerSpec
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -150,7 +151,8 @@ def indexer() -> None:
     settings.require_production_ready(database="indexer", token=True)
     if settings.indexer_token is None:
         raise SettingsError("PANOPTIC_INDEXER_TOKEN is not set; the indexer refuses to run open")
-    run_async(serve(build_spec(settings, settings.indexer_token.get_secret_value())))
+    token = settings.indexer_token.get_secret_value()
+    run_async(serve(build_spec(settings.server, settings.database, settings.indexer, token)))
 
 
 @main.command()
@@ -159,14 +161,21 @@ def retriever() -> None:
     """Run the retriever's gRPC service alone."""
     from panoptic.core.grpc_server import serve
     from panoptic.core.workers import serve_in_workers
-    from services.retriever.server import build_spec
 
     settings = settings_for_service()
-    settings.require_production_ready(database="retriever")
+    settings.require_production_ready(database="retriever", page_token=True)
     if settings.retriever_workers > 1:
-        run_async(serve_in_workers(build_spec, settings, settings.retriever_workers))
+        run_async(serve_in_workers(retriever_spec, settings, settings.retriever_workers))
     else:
-        run_async(serve(build_spec(settings)))
+        run_async(serve(retriever_spec(settings)))
+
+
+def retriever_spec(settings: Settings) -> GrpcServerSpec:
+    """The retriever built from its groups; module-level, so that each worker process, a fresh
+    interpreter, can call it on the settings it reads from its environment."""
+    from services.retriever.server import build_spec
+
+    return build_spec(settings.server, settings.database, settings.retriever)
 
 
 @main.command()
@@ -176,7 +185,7 @@ def gateway() -> None:
     from services.gateway.server import serve
 
     settings = settings_for_command()
-    run_async(serve(settings))
+    run_async(serve(settings.server, settings.gateway))
 
 
 @main.command()
@@ -186,7 +195,8 @@ def dashboard() -> None:
     from services.dashboard.server import serve
 
     settings = settings_for_service()
-    run_async(serve(settings))
+    settings.require_production_ready(database="dashboard", dashboard=True)
+    run_async(serve(settings.server, settings.database, settings.dashboard, settings.monitoring))
 
 
 @main.command()

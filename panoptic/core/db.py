@@ -16,7 +16,7 @@ import asyncpg
 
 from panoptic.core.errors import PanopticError
 from panoptic.core.refusals import DatabaseUnavailable, DeadlineExceeded
-from panoptic.core.settings import Settings, SettingsError
+from panoptic.core.settings import DatabaseSettings, SettingsError
 
 # Sent with every connection so operators can tell the services apart in pg_stat_activity.
 APPLICATION_NAME = "panoptic-{service}"
@@ -97,7 +97,7 @@ def role_url(owner_url: DatabaseUrl, role: str, password: str | None) -> Databas
     return owner_url.with_user(role, password)
 
 
-def service_database_url(settings: Settings, service: str) -> DatabaseUrl:
+def service_database_url(settings: DatabaseSettings, service: str) -> DatabaseUrl:
     """The URL a service connects with: its own setting, or derived from the owner's URL."""
     explicit = getattr(settings, f"{service}_database_url")
     if explicit is not None:

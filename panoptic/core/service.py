@@ -20,14 +20,14 @@ from panoptic.core.db import create_pool, service_database_url
 from panoptic.core.db_metrics import DatabaseStatsRefresher
 from panoptic.core.lifecycle import worker_index
 from panoptic.core.pool_metrics import sample_pool
-from panoptic.core.settings import Settings
+from panoptic.core.settings import DatabaseSettings
 
 
 @dataclass
 class PoolHolder:
     """The process's one asyncpg pool, opened at start and closed at stop."""
 
-    settings: Settings
+    settings: DatabaseSettings
     service: str
     read_only: bool = False
     _pool: asyncpg.Pool | None = field(default=None, init=False)

@@ -43,7 +43,7 @@ from panoptic.core.lifecycle import (
     stop_when_orphaned,
 )
 from panoptic.core.logging import configure_logging, get_logger
-from panoptic.core.settings import Settings, get_settings
+from panoptic.core.settings import DatabaseSettings, Settings, get_settings
 
 # prometheus_client's own variable: where each process of a multiprocess service writes.
 MULTIPROCESS_DIRECTORY_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
@@ -77,14 +77,14 @@ async def serve_in_workers(build: SpecBuilder, settings: Settings, count: int) -
             spec.host, spec.metrics_port, spec.name, registry
         )
         try:
-            async with _database_stats(settings, spec.name):
+            async with _database_stats(settings.database, spec.name):
                 await _run_workers(build, spec, count, directory)
         finally:
             metrics_server.shutdown()
 
 
 @contextlib.asynccontextmanager
-async def _database_stats(settings: Settings, service: str) -> AsyncIterator[None]:
+async def _database_stats(settings: DatabaseSettings, service: str) -> AsyncIterator[None]:
     """The database gauges, read on a pool of its own that is mostly idle."""
     pool = await create_pool(
         service_database_url(settings, service),

@@ -22,7 +22,7 @@ from starlette.routing import Route
 
 from panoptic.core.http_observability import ObservabilityMiddleware
 from panoptic.core.logging import get_logger
-from panoptic.core.settings import Settings
+from panoptic.core.settings import GatewaySettings
 from services.gateway.cache import ResponseCache
 from services.gateway.edge import EdgeMiddleware, EdgePolicy, finish, route_label
 from services.gateway.endpoints import OwnEndpoint, OwnPages, TranscodingEndpoint
@@ -32,7 +32,7 @@ from services.gateway.upstream import Upstream
 log = get_logger("panoptic.gateway")
 
 
-def build_app(settings: Settings, upstream: Upstream) -> Starlette:
+def build_app(settings: GatewaySettings, upstream: Upstream) -> Starlette:
     """The ASGI app; `upstream` must have been started (its surface loaded)."""
     compress_min = settings.gateway_compress_min_bytes
     cache_bytes = int(settings.gateway_response_cache_mib * 1024 * 1024)
@@ -73,7 +73,7 @@ async def _http_exception(request: Request, exc: Exception) -> Response:
 
 
 def _following_reflection(
-    settings: Settings, upstream: Upstream
+    settings: GatewaySettings, upstream: Upstream
 ) -> Callable[[Starlette], contextlib.AbstractAsyncContextManager[None]] | None:
     """The app's lifespan: while it serves, ask reflection again every so often for a changed
     API (when the API comes from reflection and the refresh is on)."""

@@ -21,7 +21,7 @@ import grpc
 from starlette.types import ASGIApp, Receive, Scope
 
 from panoptic.core.http_observability import UNMATCHED, client_address
-from panoptic.core.settings import Settings
+from panoptic.core.settings import GatewaySettings
 from services.gateway import metrics
 from services.gateway.errors import ApiError, gateway_error, rate_limited
 from services.gateway.ratelimit import RateLimiter
@@ -47,7 +47,7 @@ class EdgePolicy:
     limiter: RateLimiter | None
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> EdgePolicy:
+    def from_settings(cls, settings: GatewaySettings) -> EdgePolicy:
         """The policy the settings describe."""
         limiter = None
         if settings.gateway_rate_limit_per_second > 0:

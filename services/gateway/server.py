@@ -11,14 +11,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from panoptic.core.http_server import HttpServerSpec, serve_http
-from panoptic.core.settings import Settings
+from panoptic.core.settings import GatewaySettings, ServerSettings
 from services.gateway.app import build_app
 from services.gateway.upstream import Upstream
 
 
-def build_spec(settings: Settings) -> HttpServerSpec:
+def build_spec(server: ServerSettings, settings: GatewaySettings) -> HttpServerSpec:
     """The gateway as the bootstrap runs it: its API loaded at start, its channel closed at stop."""
-    upstream = Upstream(settings)
+    upstream = Upstream(settings, server)
 
     def serving_fields() -> Mapping[str, object]:
         surface = upstream.surface
@@ -29,18 +29,18 @@ def build_spec(settings: Settings) -> HttpServerSpec:
 
     return HttpServerSpec(
         name="gateway",
-        host=settings.bind_host,
+        host=server.bind_host,
         port=settings.gateway_port,
         metrics_port=settings.gateway_metrics_port,
         app=lambda: build_app(settings, upstream),
         on_start=upstream.start,
         on_stop=upstream.close,
-        grace_seconds=settings.shutdown_grace_seconds,
+        grace_seconds=server.shutdown_grace_seconds,
         trusted_proxies=settings.gateway_trusted_proxies,
         serving_fields=serving_fields,
     )
 
 
-async def serve(settings: Settings) -> None:
+async def serve(server: ServerSettings, settings: GatewaySettings) -> None:
     """Runs the gateway until SIGTERM or SIGINT."""
-    await serve_http(build_spec(settings))
+    await serve_http(build_spec(server, settings))

@@ -19,7 +19,7 @@ from google.protobuf import descriptor, message, message_factory
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from panoptic.core.logging import get_logger
-from panoptic.core.settings import Settings
+from panoptic.core.settings import GatewaySettings, ServerSettings
 from services.gateway import metrics
 from services.gateway.cache import shared_max_age
 from services.gateway.descriptors import (
@@ -101,7 +101,9 @@ class ApiSurface:
     openapi: bytes
 
 
-def compile_surface(settings: Settings, loaded: LoadedDescriptors, channel: Any) -> ApiSurface:
+def compile_surface(
+    settings: GatewaySettings, loaded: LoadedDescriptors, channel: Any
+) -> ApiSurface:
     """Checks what the descriptors would expose (`UnsafeExposure`) and prepares every route."""
     routes = exposed_routes(loaded.pool, settings.gateway_services)
     compiled: dict[str, CompiledRoute] = {}
@@ -142,7 +144,7 @@ def _per_method(table: dict[str, Any], method: descriptor.MethodDescriptor) -> A
     return table.get(method.full_name, table.get(method.name))
 
 
-def channel_options(settings: Settings) -> list[tuple[str, Any]]:
+def channel_options(settings: GatewaySettings, max_message_bytes: int) -> list[tuple[str, Any]]:
     """The options of the gateway's channels to the retriever, which ride out its restarts.
 
     gRPC's own machinery does it, no loop of ours: a channel whose retriever went away tries
@@ -152,7 +154,7 @@ def channel_options(settings: Settings) -> list[tuple[str, Any]]:
     within its deadline, and retry when the retriever refused it while stopping.
     """
     return [
-        ("grpc.max_receive_message_length", settings.max_message_bytes),
+        ("grpc.max_receive_message_length", max_message_bytes),
         ("grpc.keepalive_time_ms", 30_000),
         ("grpc.keepalive_timeout_ms", 10_000),
         ("grpc.initial_reconnect_backoff_ms", RECONNECT_BACKOFF_INITIAL_MS),
@@ -231,12 +233,15 @@ class TakingTurns:
 class Upstream:
     """The retriever as the gateway sees it."""
 
-    def __init__(self, settings: Settings, channel: Any | None = None) -> None:
+    def __init__(
+        self, settings: GatewaySettings, server: ServerSettings, channel: Any | None = None
+    ) -> None:
         self.settings = settings
+        self.grace_seconds = server.shutdown_grace_seconds
         self.channel = channel or TakingTurns(
             settings.retriever_address,
             settings.gateway_retriever_connections,
-            channel_options(settings),
+            channel_options(settings, server.max_message_bytes),
         )
         self.surface: ApiSurface | None = None
         self._health = health_pb2_grpc.HealthStub(self.channel)
@@ -351,4 +356,4 @@ class Upstream:
 
     async def close(self) -> None:
         """Closes the channel, letting calls in flight finish."""
-        await self.channel.close(grace=self.settings.shutdown_grace_seconds)
+        await self.channel.close(grace=self.grace_seconds)

@@ -10,7 +10,7 @@ import grpc
 from panoptic.core.auth import BearerTokenInterceptor
 from panoptic.core.grpc_server import HEALTH_SERVICE, GrpcServerSpec
 from panoptic.core.service import PoolHolder
-from panoptic.core.settings import Settings
+from panoptic.core.settings import DatabaseSettings, IndexerSettings, ServerSettings
 from panoptic.v1 import indexer_service_pb2, indexer_service_pb2_grpc
 from services.indexer import metrics
 from services.indexer.handler import IndexingHandler
@@ -20,9 +20,14 @@ from services.indexer.validation import Limits
 SERVICE_NAME = indexer_service_pb2.DESCRIPTOR.services_by_name["IndexerService"].full_name
 
 
-def build_spec(settings: Settings, token: str) -> GrpcServerSpec:
+def build_spec(
+    server: ServerSettings,
+    database_settings: DatabaseSettings,
+    settings: IndexerSettings,
+    token: str,
+) -> GrpcServerSpec:
     """The indexer as the bootstrap runs it."""
-    database = PoolHolder(settings, "indexer")
+    database = PoolHolder(database_settings, "indexer")
     on_start, on_stop = database.hooks()
     handler = IndexingHandler(
         lambda: database.pool, timedelta(hours=settings.idempotency_retention_hours)
@@ -38,7 +43,7 @@ def build_spec(settings: Settings, token: str) -> GrpcServerSpec:
 
     return GrpcServerSpec(
         name="indexer",
-        host=settings.bind_host,
+        host=server.bind_host,
         port=settings.indexer_port,
         metrics_port=settings.indexer_metrics_port,
         register=register,
@@ -46,12 +51,12 @@ def build_spec(settings: Settings, token: str) -> GrpcServerSpec:
         credentials=_tls_credentials(settings),
         on_start=on_start,
         on_stop=on_stop,
-        grace_seconds=settings.shutdown_grace_seconds,
-        max_message_bytes=settings.max_message_bytes,
+        grace_seconds=server.shutdown_grace_seconds,
+        max_message_bytes=server.max_message_bytes,
     )
 
 
-def _tls_credentials(settings: Settings) -> grpc.ServerCredentials | None:
+def _tls_credentials(settings: IndexerSettings) -> grpc.ServerCredentials | None:
     """Mutual TLS when a certificate, its key and the clients' CA are all configured."""
     files = (settings.indexer_tls_cert, settings.indexer_tls_key, settings.indexer_tls_client_ca)
     if not any(files):

@@ -106,7 +106,7 @@ async def test_pool_holder_exports_pool_and_database_gauges_while_open(
     for variable in ("PANOPTIC_RETRIEVER_DATABASE_URL", "PANOPTIC_RETRIEVER_DB_PASSWORD"):
         monkeypatch.delenv(variable, raising=False)
     monkeypatch.setenv("DATABASE_URL", database_url.value)
-    holder = PoolHolder(Settings(), "retriever", read_only=True)
+    holder = PoolHolder(Settings().database, "retriever", read_only=True)
     await holder.open()
     try:
         for _ in range(50):

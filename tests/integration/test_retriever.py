@@ -254,7 +254,7 @@ async def retriever_pool(
     for variable in ("PANOPTIC_RETRIEVER_DATABASE_URL", "PANOPTIC_RETRIEVER_DB_PASSWORD"):
         monkeypatch.delenv(variable, raising=False)
     monkeypatch.setenv("DATABASE_URL", database_url.value)
-    holder = PoolHolder(Settings(), "retriever", read_only=True)
+    holder = PoolHolder(Settings().database, "retriever", read_only=True)
     await holder.open()
     try:
         yield holder.pool

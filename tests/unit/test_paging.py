@@ -130,8 +130,7 @@ def test_a_short_key_is_refused() -> None:
 def test_development_signs_with_a_fixed_key(monkeypatch: pytest.MonkeyPatch) -> None:
     """Without PANOPTIC_PAGE_TOKEN_KEY, development replicas share one well-known key."""
     monkeypatch.delenv("PANOPTIC_ENV", raising=False)
-    settings = Settings()
-    assert page_token_key(settings) == DEVELOPMENT_PAGE_TOKEN_KEY.encode()
+    assert page_token_key(Settings().retriever) == DEVELOPMENT_PAGE_TOKEN_KEY.encode()
 
 
 @pytest.mark.parametrize("key", [None, DEVELOPMENT_PAGE_TOKEN_KEY, "changeme", "short-but-random"])
@@ -140,7 +139,7 @@ def test_production_refuses_a_missing_or_weak_key(
 ) -> None:
     """In production the retriever will not sign tokens with a default or short key."""
     monkeypatch.setenv("PANOPTIC_ENV", "production")
-    settings = Settings()
+    settings = Settings().retriever
     if key is not None:
         settings = settings.model_copy(update={"page_token_key": SecretStr(key)})
     with pytest.raises(SettingsError, match="PANOPTIC_PAGE_TOKEN_KEY"):
@@ -151,7 +150,7 @@ def test_production_uses_its_configured_key(monkeypatch: pytest.MonkeyPatch) -> 
     """A random key of 32 characters or more is what production signs with."""
     monkeypatch.setenv("PANOPTIC_ENV", "production")
     secret = "q7X2-" * 8
-    settings = Settings().model_copy(update={"page_token_key": SecretStr(secret)})
+    settings = Settings().retriever.model_copy(update={"page_token_key": SecretStr(secret)})
     assert page_token_key(settings) == secret.encode()
 
 

@@ -1,0 +1,197 @@
+"""Settings grouped per concern: every variable keeps its flat name and lands in one group, each
+group states its own production rule, and no service is handed the whole settings object."""
+
+from __future__ import annotations
+
+import ast
+import json
+import re
+from pathlib import Path
+from typing import Literal, get_args, get_origin
+
+import pytest
+from pydantic.fields import FieldInfo
+
+from panoptic.core.settings import (
+    DashboardSettings,
+    DatabaseSettings,
+    Environment,
+    GatewaySettings,
+    IndexerSettings,
+    MonitoringSettings,
+    RetrieverSettings,
+    ServerSettings,
+    Settings,
+    SettingsError,
+    SettingsGroup,
+)
+
+ROOT = Path(__file__).resolve().parents[2]
+
+# The grouping these tests hold the code to: each field of `Settings` in one group (`env` is
+# in all of them, as every group's production rule depends on it).
+GROUPS: dict[str, tuple[type[SettingsGroup], str]] = {
+    "server": (ServerSettings, "bind_host log_level log_format shutdown_grace_seconds "
+               "max_message_bytes"),
+    "database": (DatabaseSettings, "data_dir database_url indexer_database_url "
+                 "retriever_database_url dashboard_database_url indexer_db_password "
+                 "retriever_db_password dashboard_db_password db_pool_min_size db_pool_max_size "
+                 "db_connect_timeout_seconds db_stats_interval_seconds"),
+    "indexer": (IndexerSettings, "indexer_port indexer_metrics_port indexer_address "
+                "indexer_token indexer_tls_cert indexer_tls_key indexer_tls_client_ca "
+                "indexer_max_batch_claims indexer_max_text_chars idempotency_retention_hours "
+                "pipelines_expected"),
+    "retriever": (RetrieverSettings, "retriever_port retriever_metrics_port page_token_key "
+                  "retriever_statement_timeout_seconds retriever_workers"),
+    "gateway": (GatewaySettings, "gateway_port gateway_metrics_port retriever_address "
+                "gateway_services gateway_descriptor_source gateway_reflection_refresh_seconds "
+                "gateway_startup_timeout_seconds gateway_deadline_seconds "
+                "gateway_retriever_connections gateway_method_deadlines gateway_cache_control "
+                "gateway_response_cache_mib gateway_cors_origins gateway_rate_limit_per_second "
+                "gateway_rate_limit_burst gateway_trusted_proxies gateway_max_url_bytes "
+                "gateway_max_header_bytes gateway_compress_min_bytes"),
+    "dashboard": (DashboardSettings, "dashboard_port dashboard_metrics_port dashboard_user "
+                  "dashboard_password dashboard_session_secret dashboard_session_minutes "
+                  "dashboard_login_failures_per_minute dashboard_secure_cookie "
+                  "dashboard_statement_timeout_seconds"),
+    "monitoring": (MonitoringSettings, "alert_not_indexed_minutes prometheus_port"),
+}  # fmt: skip
+
+# Every environment variable, with the group and field it sets.
+VARIABLES: list[tuple[str, str, str]] = [
+    *(
+        (f"PANOPTIC_{field}".upper(), group, field)
+        for group, (_, fields) in GROUPS.items()
+        for field in fields.split()
+    ),
+    ("DATABASE_URL", "database", "database_url"),
+    *(("PANOPTIC_ENV", group, "env") for group in GROUPS),
+]
+
+
+def _clear_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No variable of the surrounding environment reaches the settings under test."""
+    for variable, _, _ in VARIABLES:
+        monkeypatch.delenv(variable, raising=False)
+
+
+def _changed_value(field: FieldInfo) -> str:
+    """A valid value for `field`, as an environment variable, that is not its default."""
+    default, annotation = field.default, field.annotation
+    if get_origin(annotation) is Literal:
+        return str(next(choice for choice in get_args(annotation) if choice != default))
+    if field.annotation is bool or bool in get_args(annotation):
+        return "true"
+    if default is None or isinstance(default, Path):
+        return "/tmp/a-secret-or-path-for-the-settings-test-0123456789"  # noqa: S108 - never opened
+    if isinstance(default, bool | int | float) and not isinstance(default, str):
+        return str(default + 1)
+    if isinstance(default, list):
+        return json.dumps(["panoptic.v1.OtherService"])
+    if isinstance(default, dict):
+        first = next(iter(default.values()))
+        return json.dumps({"GetClaim": first + 1 if isinstance(first, float) else "no-cache"})
+    if default == "development":
+        return "production"
+    return f"changed-{default}"
+
+
+def _documented_variables() -> set[str]:
+    """The variable names in the README's Configuration table, brace lists expanded."""
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("\n## Configuration", 1)[1].split("\n## ", 1)[0]
+    names: set[str] = set()
+    for token in re.findall(r"`((?:PANOPTIC_|DATABASE_URL)[A-Z_{},]*)`", section):
+        if match := re.fullmatch(r"(\w*)\{([\w,]+)\}(\w*)", token):
+            names.update(f"{match[1]}{part}{match[3]}" for part in match[2].split(","))
+        else:
+            names.add(token)
+    return names
+
+
+@pytest.mark.parametrize(("variable", "group", "field"), VARIABLES)
+def test_every_variable_lands_in_its_group(
+    monkeypatch: pytest.MonkeyPatch, variable: str, group: str, field: str
+) -> None:
+    """Each variable, under its unchanged flat name, sets its field in its group's view."""
+    _clear_environment(monkeypatch)
+    model = GROUPS[group][0]
+    monkeypatch.setenv(variable, _changed_value(model.model_fields[field]))
+    view = getattr(Settings(), group)
+    assert type(view) is model
+    assert getattr(view, field) != model.model_fields[field].default
+
+
+def test_the_groups_hold_every_setting_once() -> None:
+    """The groups together are exactly `Settings`, and no field but `env` is in two groups."""
+    seen: dict[str, str] = {}
+    for group, (model, fields) in GROUPS.items():
+        assert set(model.model_fields) == {"env", *fields.split()}, group
+        for field in fields.split():
+            assert field not in seen, f"{field} is in {seen.get(field)} and {group}"
+            seen[field] = group
+    assert set(Settings.model_fields) == {"env", *seen}
+
+
+def test_every_documented_variable_is_read() -> None:
+    """Every variable of the README's Configuration table is one the groups read, by name."""
+    documented = _documented_variables()
+    assert len(documented) > 40  # the table was found and read
+    assert documented <= {variable for variable, _, _ in VARIABLES}
+
+
+def test_production_refuses_the_sum_of_the_groups_rules(monkeypatch: pytest.MonkeyPatch) -> None:
+    """In production, one refusal names what every group the process uses is missing, and
+    each group asked alone states the same rule."""
+    _clear_environment(monkeypatch)
+    monkeypatch.setenv("PANOPTIC_ENV", "production")
+    settings = Settings()
+    with pytest.raises(SettingsError) as refusal:
+        settings.require_production_ready(
+            database="dashboard", token=True, dashboard=True, page_token=True
+        )
+    for variable in (
+        "PANOPTIC_DASHBOARD_DATABASE_URL",
+        "PANOPTIC_INDEXER_TOKEN",
+        "PANOPTIC_DASHBOARD_PASSWORD",
+        "PANOPTIC_DASHBOARD_SESSION_SECRET",
+        "PANOPTIC_PAGE_TOKEN_KEY",
+    ):
+        assert variable in str(refusal.value)
+    assert settings.indexer.token_problems() == settings.token_problems() != []
+    assert settings.dashboard.login_problems() == settings.login_problems() != []
+    assert settings.retriever.page_token_problems() == settings.page_token_problems() != []
+    assert settings.database.database_problems("owner") == settings.database_problems("owner")
+
+
+def test_a_group_refuses_only_in_production(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Outside production a group's problems are not refused; in production they are."""
+    _clear_environment(monkeypatch)
+    development = Settings().indexer
+    development.refuse(development.token_problems())
+    production = development.model_copy(update={"env": Environment.PRODUCTION})
+    with pytest.raises(SettingsError, match="refusing to start in production"):
+        production.refuse(production.token_problems())
+
+
+def _imported_names(path: Path) -> set[str]:
+    """The names a module imports from `panoptic.core.settings`."""
+    return {
+        alias.name
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, ast.ImportFrom) and node.module == "panoptic.core.settings"
+        for alias in node.names
+    }
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "services").rglob("*.py")), ids=str)
+def test_no_service_is_handed_the_whole_settings(path: Path) -> None:
+    """A service imports the groups it uses, never `Settings` or `get_settings`."""
+    assert not _imported_names(path) & {"Settings", "get_settings"}
+
+
+def test_secrets_stay_hidden_in_a_group(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A group's repr hides its secrets as the whole settings' does."""
+    _clear_environment(monkeypatch)
+    monkeypatch.setenv("PANOPTIC_DASHBOARD_PASSWORD", "hunter2-hunter2")
+    assert "hunter2" not in repr(Settings().dashboard)
