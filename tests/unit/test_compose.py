@@ -379,7 +379,7 @@ def test_docker_compose_validates_the_file(missing: str | None) -> None:
     [
         ("migrate", {"database": "owner"}),
         ("indexer", {"database": "indexer", "token": True}),
-        ("retriever", {"database": "retriever"}),
+        ("retriever", {"database": "retriever", "page_token": True}),
         ("dashboard", {"database": "dashboard", "dashboard": True}),
     ],
 )
