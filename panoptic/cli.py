@@ -76,6 +76,7 @@ def settings_for_service() -> Settings:
     settings = settings_for_command()
     if settings.database_url is None and EmbeddedPostgres(settings.pgdata_dir).is_running():
         os.environ["DATABASE_URL"] = owner_database_url(settings).value
+        get_settings.cache_clear()  # read once more, now with the URL
         settings = get_settings()
     return settings
 

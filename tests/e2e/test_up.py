@@ -18,7 +18,14 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from panoptic.suite.embedded_pg import DATABASE, OWNER_ROLE, EmbeddedPostgres
-from tests.support.processes import ROOT, PanopticProcess, service_env, wait_for
+from tests.support.processes import (
+    ROOT,
+    PanopticProcess,
+    run_panoptic,
+    running_grpc_service,
+    service_env,
+    wait_for,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -212,3 +219,24 @@ def test_a_signal_while_the_database_starts_stops_it(tmp_path: Path, signum: int
     _, alive = psutil.wait_procs(started, timeout=10)
     assert not alive, f"still running after up stopped: {alive}"
     assert server.is_initialised()
+
+
+@pytest.mark.parametrize("service", ["indexer", "retriever"])
+def test_a_service_run_alone_finds_the_running_embedded_database(
+    tmp_path: Path, service: str
+) -> None:
+    """Without DATABASE_URL, `panoptic indexer` or `panoptic retriever` run on their own serve
+    from the embedded PostgreSQL that `make run` keeps in the data directory, as the README's
+    `panoptic indexer`, `panoptic retriever` commands promise."""
+    data_dir = tmp_path / "data"
+    env = service_env("", data_dir)
+    del env["DATABASE_URL"]
+    migrated = run_panoptic("migrate", env=env, timeout=120)
+    assert migrated.returncode == 0, migrated.stderr
+    server = EmbeddedPostgres(data_dir / "postgres")
+    server.ensure_started()
+    try:
+        with running_grpc_service(service, env, tmp_path / f"{service}.log") as address:
+            assert _health(address, "") == health_pb2.HealthCheckResponse.SERVING
+    finally:
+        server.stop()
