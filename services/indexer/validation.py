@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 
 import langcodes
 from google.protobuf import timestamp_pb2
-from google.protobuf.descriptor import FieldDescriptor
+from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from google.protobuf.message import Message
 
 from panoptic.core.timestamps import timestamp_problem, to_datetime
@@ -102,6 +102,8 @@ def character_problems(message: Message, path: str = "") -> list[FieldViolation]
     protobuf refuses them as it parses a request. Each field's length is checked with its
     other rules, where its limit is known.
     """
+    if not _holds_nul(message):  # the usual case, answered without naming a single field
+        return []
     problems = []
     for field, value in message.ListFields():
         name = f"{path}.{field.json_name}" if path else field.json_name
@@ -119,6 +121,54 @@ def character_problems(message: Message, path: str = "") -> list[FieldViolation]
             elif field.type == FieldDescriptor.TYPE_MESSAGE:
                 problems += character_problems(item, item_path)
     return problems
+
+
+def _holds_nul(message: Message) -> bool:
+    """Whether any string field of `message`, however deep, holds a NUL: a walk that builds no
+    field path and visits only the fields that can hold text (docs/performance.md#nul-check)."""
+    strings, messages = _text_fields(message.DESCRIPTOR)
+    for name, repeated in strings:
+        value = getattr(message, name)
+        if any("\x00" in item for item in value) if repeated else "\x00" in value:
+            return True
+    for name, repeated in messages:
+        if repeated:
+            if any(_holds_nul(item) for item in getattr(message, name)):
+                return True
+        elif message.HasField(name) and _holds_nul(getattr(message, name)):
+            return True
+    return False
+
+
+@functools.cache
+def _text_fields(
+    descriptor: Descriptor,
+) -> tuple[tuple[tuple[str, bool], ...], tuple[tuple[str, bool], ...]]:
+    """The string fields of a message type, and its message fields whose type holds text."""
+    strings = tuple(
+        (field.name, field.is_repeated)
+        for field in descriptor.fields
+        if field.type == FieldDescriptor.TYPE_STRING
+    )
+    messages = tuple(
+        (field.name, field.is_repeated)
+        for field in descriptor.fields
+        if field.message_type is not None and _holds_text(field.message_type)
+    )
+    return strings, messages
+
+
+@functools.cache
+def _holds_text(descriptor: Descriptor, seen: frozenset[str] = frozenset()) -> bool:
+    """Whether a message of this type can hold a string anywhere (a Timestamp cannot)."""
+    if descriptor.full_name in seen:  # a recursive type: its other fields decide
+        return False
+    inner = seen | {descriptor.full_name}
+    return any(
+        field.type == FieldDescriptor.TYPE_STRING
+        or (field.message_type is not None and _holds_text(field.message_type, inner))
+        for field in descriptor.fields
+    )
 
 
 # Pipelines send a handful of distinct tags millions of times: parse each tag once.
