@@ -35,6 +35,7 @@ from tests.support.dashboard import (
 )
 from tests.support.gateway import GatewayCorpus
 from tests.support.processes import run_panoptic, service_env
+from tests.support.roles import execute_read_write
 
 pytestmark = pytest.mark.slow
 
@@ -573,13 +574,6 @@ def test_pages_refuse_every_method_that_could_write(
     """Every page answers 405 to POST, PUT, PATCH and DELETE."""
     for path in pages(corpus):
         assert operator.request(method, path).status_code == 405, path
-
-
-async def execute_read_write(connection: asyncpg.Connection, statement: str) -> None:
-    """Runs `statement` in a transaction made read-write whatever the session's default."""
-    async with connection.transaction():
-        await connection.execute("SET TRANSACTION READ WRITE")
-        await connection.execute(statement)
 
 
 @pytest.mark.asyncio(loop_scope="session")
