@@ -149,7 +149,7 @@ def indexer() -> None:
     from services.indexer.server import build_spec
 
     settings = settings_for_service()
-    settings.require_production_ready(database="indexer", token=True)
+    settings.require_production_ready(database="indexer", token=True, consistency_token=True)
     if settings.indexer_token is None:
         raise SettingsError("PANOPTIC_INDEXER_TOKEN is not set; the indexer refuses to run open")
     token = settings.indexer_token.get_secret_value()
@@ -164,7 +164,7 @@ def retriever() -> None:
     from panoptic.core.workers import serve_in_workers
 
     settings = settings_for_service()
-    settings.require_production_ready(database="retriever", page_token=True)
+    settings.require_production_ready(database="retriever", page_token=True, consistency_token=True)
     if settings.retriever_workers > 1:
         run_async(serve_in_workers(retriever_spec, settings, settings.retriever_workers))
     else:

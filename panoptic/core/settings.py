@@ -34,6 +34,9 @@ DEVELOPMENT_DASHBOARD_PASSWORD = "panoptic"  # noqa: S105 - well known on purpos
 # Signs page tokens when no key is configured; well known, so production refuses it.
 DEVELOPMENT_PAGE_TOKEN_KEY: Final = "panoptic-development-page-token-key"  # noqa: S105
 MIN_PAGE_TOKEN_KEY_CHARS: Final = 32
+# Signs consistency tokens when no key is configured; well known, so production refuses it.
+DEVELOPMENT_CONSISTENCY_TOKEN_KEY: Final = "panoptic-development-consistency-token-key"  # noqa: S105
+MIN_CONSISTENCY_TOKEN_KEY_CHARS: Final = 32
 
 Port = Annotated[int, Field(ge=1, le=65535)]
 
@@ -109,6 +112,19 @@ class DatabaseSettings(SettingsGroup):
     db_connect_timeout_seconds: Annotated[float, Field(gt=0)] = 10.0
     # How often each service re-reads its database size and row-estimate gauges.
     db_stats_interval_seconds: Annotated[float, Field(gt=0)] = 30.0
+    # Streaming replicas the retriever and the dashboard read from (JSON list of URLs naming the
+    # server: host, port and options; each service logs in with its own role, as on the primary).
+    replica_urls: list[str] = []
+    # A replica whose replay lags more than this takes no reads without a consistency token.
+    replica_max_lag_seconds: Annotated[float, Field(gt=0)] = 5.0
+    # How often each process checks its replicas' health and lag.
+    replica_check_interval_seconds: Annotated[float, Field(gt=0)] = 0.5
+    # How long a read with a consistency token waits for a replica to replay that far before
+    # the primary serves it (never longer than half of what is left of its deadline).
+    consistency_wait_seconds: Annotated[float, Field(ge=0)] = 0.2
+    # Signs the consistency tokens the indexer issues and the retriever reads; every indexer and
+    # retriever needs the same one. Unset in development: a fixed, well-known key.
+    consistency_token_key: SecretStr | None = None
 
     def database_problems(self, database: str | None) -> list[str]:
         """A real server for the role `database` connects as (`owner`, `indexer`, `retriever`,
@@ -127,6 +143,27 @@ class DatabaseSettings(SettingsGroup):
             if secret is not None and secret.get_secret_value() in DEVELOPMENT_SECRETS:
                 problems.append(f"PANOPTIC_{name.upper()} is a well-known default")
         return problems
+
+    def consistency_token_problems(self) -> list[str]:
+        """A random consistency-token key, shared by every indexer and retriever."""
+        value = _revealed(self.consistency_token_key)
+        if (
+            value in DEVELOPMENT_SECRETS
+            or value == DEVELOPMENT_CONSISTENCY_TOKEN_KEY
+            or len(value) < MIN_CONSISTENCY_TOKEN_KEY_CHARS
+        ):
+            return [
+                "PANOPTIC_CONSISTENCY_TOKEN_KEY must be set to a random secret of at least "
+                f"{MIN_CONSISTENCY_TOKEN_KEY_CHARS} characters, the same for the indexer and "
+                "the retriever"
+            ]
+        return []
+
+    @property
+    def consistency_token_secret(self) -> bytes:
+        """The key that signs consistency tokens: the configured one, or in development a fixed
+        one."""
+        return (_revealed(self.consistency_token_key) or DEVELOPMENT_CONSISTENCY_TOKEN_KEY).encode()
 
     @property
     def embedded_database(self) -> bool:
@@ -371,6 +408,7 @@ class Settings(
         token: bool = False,
         dashboard: bool = False,
         page_token: bool = False,
+        consistency_token: bool = False,
     ) -> None:
         """In production, refuses missing or well-known secrets that this process needs: the
         rules of the groups it uses, added up.
@@ -378,8 +416,8 @@ class Settings(
         `database` names the role whose URL the process connects with (`owner`, `indexer`,
         `retriever`, `dashboard`), or None; `token` says whether it needs the indexer's bearer
         token, `dashboard` the dashboard's password and session secret, `page_token` the
-        retriever's page-token key. Each process checks only its own needs, so no service is
-        handed secrets it does not use.
+        retriever's page-token key, `consistency_token` the key of consistency tokens. Each
+        process checks only its own needs, so no service is handed secrets it does not use.
         """
         self.refuse(
             [
@@ -387,6 +425,7 @@ class Settings(
                 *(self.token_problems() if token else []),
                 *(self.login_problems() if dashboard else []),
                 *(self.page_token_problems() if page_token else []),
+                *(self.consistency_token_problems() if consistency_token else []),
             ]
         )
 

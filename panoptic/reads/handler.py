@@ -8,14 +8,16 @@ concurrent GetClaims share one statement (see `batching`).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+import asyncio
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Final, TypeVar
+from typing import Any, Final, TypeVar
 
 import asyncpg
 
 from panoptic.core.db import KeptConnection, database_refusals
 from panoptic.core.refusals import DeadlineExceeded, InvalidArgument, NotFound
+from panoptic.core.replicas import ReadRouter, Server
 from panoptic.model.claims import ClaimRow
 from panoptic.reads import metrics, queries
 from panoptic.reads.batching import KeyedBatcher
@@ -62,18 +64,23 @@ _MICROSECOND: Final = timedelta(microseconds=1)
 
 
 class RetrieverHandler:
-    """Runs the RetrieverService's reads against the database."""
+    """Runs the RetrieverService's reads against the database: on the server `reads` chooses
+    for each (a replica or the primary, `core.replicas`).
+
+    Every read takes `must_see`, the log position of a consistency token, or None: a read that
+    carries one is served only where the log has been replayed that far.
+    """
 
     def __init__(
         self,
-        pool: Callable[[], asyncpg.Pool],
+        reads: Callable[[], ReadRouter],
         tokens: PageTokenCodec,
         *,
         statement_timeout: float = DEFAULT_STATEMENT_TIMEOUT,
         search_window: int = DEFAULT_SEARCH_WINDOW,
         name_similarity: float = DEFAULT_NAME_SIMILARITY,
     ) -> None:
-        self._pool = pool
+        self._reads = reads
         self._tokens = tokens
         self._statement_timeout = statement_timeout
         self._search_window = search_window
@@ -83,15 +90,25 @@ class RetrieverHandler:
         self._claims = KeyedBatcher(
             self._fetch_claims, max_in_flight=CLAIM_QUERIES_IN_FLIGHT, max_batch=CLAIM_BATCH_SIZE
         )
-        self._claims_connection = KeptConnection(pool)
+        # One kept connection per server GetClaims are read from, made on first use.
+        self._claims_connections: dict[str, KeptConnection] = {}
 
     # --- claims ----------------------------------------------------------------------------------
 
-    async def get_claim(self, claim_id: str, time_left: float | None) -> ClaimRow:
+    async def get_claim(
+        self, claim_id: str, time_left: float | None, must_see: int | None = None
+    ) -> ClaimRow:
         """One claim, retracted or not."""
         timeout = self._timeout(time_left)
-        with database_refusals:
-            claim = await self._claims.get(claim_id, timeout)
+        if must_see is None:
+            with database_refusals:
+                claim = await self._claims.get(claim_id, timeout)
+        else:
+            # Not shared with other calls: the server must have replayed this call's position.
+            claims = await self._read(
+                lambda connection: queries.get_claims(connection, [claim_id]), time_left, must_see
+            )
+            claim = claims.get(claim_id)
         if claim is None:
             raise _claim_not_found(claim_id)
         return claim
@@ -100,51 +117,65 @@ class RetrieverHandler:
         # One statement, its own transaction: read-only by the role's default, bounded by
         # `timeout` (asyncpg cancels it in the server), on a connection kept between batches.
         metrics.CLAIMS_PER_QUERY.observe(len(claim_ids))
-        return await queries.get_claims(self._claims_connection, claim_ids, timeout)
 
-    async def list_claims(self, request: ClaimListing, time_left: float | None) -> Page[ClaimRow]:
+        async def fetch(server: Server) -> dict[str, ClaimRow]:
+            connection = self._claims_connections.get(server.name)
+            if connection is None:
+                connection = self._claims_connections[server.name] = KeptConnection(server.pool)
+            return await queries.get_claims(connection, claim_ids, timeout)
+
+        return await self._reads().run(fetch, None, timeout, count=len(claim_ids))
+
+    async def list_claims(
+        self, request: ClaimListing, time_left: float | None, must_see: int | None = None
+    ) -> Page[ClaimRow]:
         """A page of claims matching the filters, in statement-time order."""
         binding = {**_filter_binding(request.filters), "descending": request.descending}
         after = None
         if request.page.token:
             after = self._open(request.page, "ListClaims", binding, _claim_key)
-        with database_refusals:
-            async with queries.reading(self._pool(), self._timeout(time_left)) as connection:
-                rows = await queries.list_claims(
-                    connection,
-                    request.filters,
-                    descending=request.descending,
-                    after=after,
-                    limit=request.page.size + 1,
-                )
-                if not rows:
-                    await _check_references(connection, request.filters)
-        items, last = _split(rows, request.page.size)
+
+        async def read(connection: asyncpg.Connection) -> list[ClaimRow]:
+            rows = await queries.list_claims(
+                connection,
+                request.filters,
+                descending=request.descending,
+                after=after,
+                limit=request.page.size + 1,
+            )
+            if not rows:
+                await _check_references(connection, request.filters)
+            return rows
+
+        items, last = _split(await self._read(read, time_left, must_see), request.page.size)
         token = "" if last is None else self._issue("ListClaims", binding, _claim_position(last))
         return Page(items, token)
 
-    async def search_claims(self, request: ClaimSearch, time_left: float | None) -> Page[SearchHit]:
+    async def search_claims(
+        self, request: ClaimSearch, time_left: float | None, must_see: int | None = None
+    ) -> Page[SearchHit]:
         """A page of claims matching a text query, most relevant first."""
         binding = {**_filter_binding(request.filters), "query": request.query}
         floor: ClaimKey | None = None
         after: ScoreKey | None = None
         if request.page.token:
             floor, after = self._open(request.page, "SearchClaims", binding, _search_position)
-        with database_refusals:
-            async with queries.reading(
-                self._pool(), self._timeout(time_left), custom_plans=True
-            ) as connection:
-                page = await queries.search_claims(
-                    connection,
-                    request.query,
-                    request.filters,
-                    window=self._search_window,
-                    floor=floor,
-                    after=after,
-                    limit=request.page.size + 1,
-                )
-                if not page.hits:
-                    await _check_references(connection, request.filters)
+
+        async def read(connection: asyncpg.Connection) -> queries.SearchPage:
+            page = await queries.search_claims(
+                connection,
+                request.query,
+                request.filters,
+                window=self._search_window,
+                floor=floor,
+                after=after,
+                limit=request.page.size + 1,
+            )
+            if not page.hits:
+                await _check_references(connection, request.filters)
+            return page
+
+        page = await self._read(read, time_left, must_see, custom_plans=True)
         items, last = _split(page.hits, request.page.size)
         token = ""
         if last is not None and page.floor is not None:
@@ -153,61 +184,74 @@ class RetrieverHandler:
         return Page(items, token)
 
     async def list_revisions(
-        self, claim_id: str, page: PageRequest, time_left: float | None
+        self,
+        claim_id: str,
+        page: PageRequest,
+        time_left: float | None,
+        must_see: int | None = None,
     ) -> Page[RevisionRow]:
         """A page of a claim's revisions, oldest first."""
         binding: dict[str, Scalar] = {"claimId": claim_id}
         after = 0
         if page.token:
             after = self._open(page, "ListClaimRevisions", binding, _revision_position)
-        with database_refusals:
-            async with queries.reading(self._pool(), self._timeout(time_left)) as connection:
-                rows = await queries.list_revisions(
-                    connection, claim_id, after=after, limit=page.size + 1
-                )
-                if not rows and not await queries.claim_exists(connection, claim_id):
-                    raise _claim_not_found(claim_id)
-        items, last = _split(rows, page.size)
+
+        async def read(connection: asyncpg.Connection) -> list[RevisionRow]:
+            rows = await queries.list_revisions(
+                connection, claim_id, after=after, limit=page.size + 1
+            )
+            if not rows and not await queries.claim_exists(connection, claim_id):
+                raise _claim_not_found(claim_id)
+            return rows
+
+        items, last = _split(await self._read(read, time_left, must_see), page.size)
         token = "" if last is None else self._issue("ListClaimRevisions", binding, [last.revision])
         return Page(items, token)
 
     # --- actors ----------------------------------------------------------------------------------
 
-    async def get_actor(self, actor_id: str, time_left: float | None) -> ActorRow:
+    async def get_actor(
+        self, actor_id: str, time_left: float | None, must_see: int | None = None
+    ) -> ActorRow:
         """One actor."""
-        with database_refusals:
-            async with queries.reading(self._pool(), self._timeout(time_left)) as connection:
-                actor = await queries.get_actor(connection, actor_id)
+        actor = await self._read(
+            lambda connection: queries.get_actor(connection, actor_id), time_left, must_see
+        )
         if actor is None:
             raise _actor_not_found(actor_id)
         return actor
 
     async def list_actors(
-        self, query: str | None, page: PageRequest, time_left: float | None
+        self,
+        query: str | None,
+        page: PageRequest,
+        time_left: float | None,
+        must_see: int | None = None,
     ) -> Page[ActorRow]:
         """A page of actors: by id, or by how well their names match `query`."""
         binding: dict[str, Scalar] = {"query": query}
         if query is None:
             after_id = self._open(page, "ListActors", binding, _id_position) if page.token else None
-            with database_refusals:
-                async with queries.reading(self._pool(), self._timeout(time_left)) as connection:
-                    actors = await queries.list_actors(
-                        connection, after=after_id, limit=page.size + 1
-                    )
+            actors = await self._read(
+                lambda connection: queries.list_actors(
+                    connection, after=after_id, limit=page.size + 1
+                ),
+                time_left,
+                must_see,
+            )
             items, last = _split(actors, page.size)
             token = "" if last is None else self._issue("ListActors", binding, [last.id])
             return Page(items, token)
 
         after = self._open(page, "ListActors", binding, _score_position) if page.token else None
-        with database_refusals:
-            async with queries.reading(
-                self._pool(),
-                self._timeout(time_left),
-                word_similarity_threshold=self._name_similarity,
-            ) as connection:
-                matches = await queries.search_actors(
-                    connection, query, after=after, limit=page.size + 1
-                )
+        matches = await self._read(
+            lambda connection: queries.search_actors(
+                connection, query, after=after, limit=page.size + 1
+            ),
+            time_left,
+            must_see,
+            word_similarity_threshold=self._name_similarity,
+        )
         found, last_match = _split(matches, page.size)
         token = ""
         if last_match is not None:
@@ -216,56 +260,85 @@ class RetrieverHandler:
         return Page([match.actor for match in found], token)
 
     async def actor_timeline(
-        self, request: TimelineRequest, time_left: float | None
+        self, request: TimelineRequest, time_left: float | None, must_see: int | None = None
     ) -> list[TimelineBucket]:
         """An actor's active claims per period, oldest period first, empty ones left out."""
-        with database_refusals:
-            async with queries.reading(self._pool(), self._timeout(time_left)) as connection:
-                buckets = await queries.actor_timeline(
-                    connection,
-                    request.actor_id,
-                    interval=request.interval.value,
-                    topic_id=request.topic_id,
-                    stated_after=request.stated_after,
-                    stated_before=request.stated_before,
-                    sample_size=request.sample_size,
+
+        async def read(connection: asyncpg.Connection) -> list[TimelineBucket]:
+            buckets = await queries.actor_timeline(
+                connection,
+                request.actor_id,
+                interval=request.interval.value,
+                topic_id=request.topic_id,
+                stated_after=request.stated_after,
+                stated_before=request.stated_before,
+                sample_size=request.sample_size,
+            )
+            if not buckets:
+                await _check_references(
+                    connection, ClaimFilters(actor_id=request.actor_id, topic_id=request.topic_id)
                 )
-                if not buckets:
-                    await _check_references(
-                        connection,
-                        ClaimFilters(actor_id=request.actor_id, topic_id=request.topic_id),
-                    )
-        return buckets
+            return buckets
+
+        return await self._read(read, time_left, must_see)
 
     # --- topics ----------------------------------------------------------------------------------
 
-    async def get_topic(self, topic_id: str, time_left: float | None) -> TopicRow:
+    async def get_topic(
+        self, topic_id: str, time_left: float | None, must_see: int | None = None
+    ) -> TopicRow:
         """One topic."""
-        with database_refusals:
-            async with queries.reading(self._pool(), self._timeout(time_left)) as connection:
-                topic = await queries.get_topic(connection, topic_id)
+        topic = await self._read(
+            lambda connection: queries.get_topic(connection, topic_id), time_left, must_see
+        )
         if topic is None:
             raise _topic_not_found(topic_id)
         return topic
 
     async def list_topics(
-        self, parent_id: str | None, page: PageRequest, time_left: float | None
+        self,
+        parent_id: str | None,
+        page: PageRequest,
+        time_left: float | None,
+        must_see: int | None = None,
     ) -> Page[TopicRow]:
         """A page of topics by id, only the children of `parent_id` if given."""
         binding: dict[str, Scalar] = {"parentId": parent_id}
         after = self._open(page, "ListTopics", binding, _id_position) if page.token else None
-        with database_refusals:
-            async with queries.reading(self._pool(), self._timeout(time_left)) as connection:
-                topics = await queries.list_topics(
-                    connection, parent_id=parent_id, after=after, limit=page.size + 1
-                )
-                if not topics and parent_id is not None:
-                    await _check_references(connection, ClaimFilters(topic_id=parent_id))
-        items, last = _split(topics, page.size)
+
+        async def read(connection: asyncpg.Connection) -> list[TopicRow]:
+            topics = await queries.list_topics(
+                connection, parent_id=parent_id, after=after, limit=page.size + 1
+            )
+            if not topics and parent_id is not None:
+                await _check_references(connection, ClaimFilters(topic_id=parent_id))
+            return topics
+
+        items, last = _split(await self._read(read, time_left, must_see), page.size)
         token = "" if last is None else self._issue("ListTopics", binding, [last.id])
         return Page(items, token)
 
     # --- plumbing --------------------------------------------------------------------------------
+
+    async def _read(
+        self,
+        read: Callable[[asyncpg.Connection], Awaitable[T]],
+        time_left: float | None,
+        must_see: int | None,
+        **options: Any,
+    ) -> T:
+        """`read` in one read-only transaction on the server chosen for it, within the deadline
+        (`options` go to `queries.reading`); a replica that fails it hands it to the next."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._timeout(time_left)
+
+        async def on(server: Server) -> T:
+            with database_refusals:
+                timeout = self._timeout(deadline - loop.time())
+                async with queries.reading(server.pool(), timeout, **options) as connection:
+                    return await read(connection)
+
+        return await self._reads().run(on, must_see, deadline - loop.time())
 
     def _timeout(self, time_left: float | None) -> float:
         """Seconds a read may take: what is left of the deadline, at most the configured cap."""

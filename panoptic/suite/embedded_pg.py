@@ -57,6 +57,9 @@ SERVER_SETTINGS = {
     "shared_buffers": "1GB",
     "effective_cache_size": "8GB",
 }
+# A replica tells its primary which rows its reads still need, so that replaying the primary's
+# vacuum does not cancel them.
+REPLICA_SETTINGS = {"hot_standby_feedback": "on"}
 
 
 class EmbeddedPostgresError(PanopticError):
@@ -107,9 +110,49 @@ class EmbeddedPostgres:
         self._prepare_directories()
         if not self.is_initialised():
             self._initdb()
+        return self._start(SERVER_SETTINGS)
+
+    def ensure_replica_of(self, primary: EmbeddedPostgres, slot: str) -> bool:
+        """Makes this cluster a streaming replica of the running `primary` unless it is one
+        already, and starts it; returns False if it was running.
+
+        The replica is a `pg_basebackup` of the primary, streaming from it through the
+        replication slot `slot`, which keeps the log it has not received yet. A replica whose
+        slot is gone (dropped while it was not wanted) is made anew.
+        """
+        self._prepare_directories()
+        if self.is_initialised() and slot not in primary.replication_slots():
+            self.stop()
+            shutil.rmtree(self.pgdata)
+            self._prepare_directories()
+        if not self.is_initialised():
+            self.pgdata.chmod(0o700)  # as initdb leaves it; the server refuses wider
+            clone = ["pg_basebackup", "-D", str(self.pgdata), "-d", primary.url()]
+            self._run([*clone, "-X", "stream", "-R", "-C", "-S", slot, "--checkpoint=fast"])
+        return self._start({**SERVER_SETTINGS, **REPLICA_SETTINGS})
+
+    def replication_slots(self) -> set[str]:
+        """The names of the replication slots of this (running) server."""
+        result = self._psql("SELECT slot_name FROM pg_replication_slots")
+        return set(result.split())
+
+    def drop_replication_slot(self, slot: str) -> None:
+        """Drops a replication slot of this (running) server, if it has it and no replica
+        streams from it."""
+        self._psql(
+            "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots "
+            f"WHERE slot_name = '{slot}' AND NOT active"
+        )
+
+    def _psql(self, query: str) -> str:
+        # Only for the suite's own fixed statements: psql takes no parameters.
+        result = self._run(["psql", "-X", "-A", "-t", "-d", self.url(), "-c", query])
+        return result.stdout
+
+    def _start(self, settings: dict[str, str]) -> bool:
         if self.is_running():
             return False
-        options = [f"-c {key}={value}" for key, value in SERVER_SETTINGS.items()]
+        options = [f"-c {key}={value}" for key, value in settings.items()]
         options += ["-c listen_addresses=", f"-k {self.socket_dir}", f"-p {self.port}"]
         start = ["pg_ctl", "start", "-w", "-t", "60", "-D", str(self.pgdata)]
         result = self._run([*start, "-l", str(self.log_file), "-o", " ".join(options)], check=False)

@@ -26,7 +26,7 @@ from google.api import field_behavior_pb2 as google_dot_api_dot_field__behavior_
 from panoptic.v1 import resources_pb2 as panoptic_dot_v1_dot_resources__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!panoptic/v1/indexer_service.proto\x12\x0bpanoptic.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1bpanoptic/v1/resources.proto\"\x9a\x01\n\x12IndexClaimsRequest\x12\x18\n\nrequest_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\"\n\x06\x61\x63tors\x18\x02 \x03(\x0b\x32\x12.panoptic.v1.Actor\x12\"\n\x06topics\x18\x03 \x03(\x0b\x32\x12.panoptic.v1.Topic\x12\"\n\x06\x63laims\x18\x04 \x03(\x0b\x32\x12.panoptic.v1.Claim\"^\n\x0cIndexedClaim\x12\x10\n\x08\x63laim_id\x18\x01 \x01(\t\x12\x10\n\x08revision\x18\x02 \x01(\x03\x12*\n\x07outcome\x18\x03 \x01(\x0e\x32\x19.panoptic.v1.IndexOutcome\"\xd2\x01\n\x13IndexClaimsResponse\x12\x0f\n\x07\x63reated\x18\x01 \x01(\x03\x12\x0f\n\x07updated\x18\x02 \x01(\x03\x12\x11\n\tunchanged\x18\x03 \x01(\x03\x12)\n\x06\x63laims\x18\x04 \x03(\x0b\x32\x19.panoptic.v1.IndexedClaim\x12\x17\n\x0f\x61\x63tors_upserted\x18\x05 \x01(\x03\x12\x17\n\x0ftopics_upserted\x18\x06 \x01(\x03\x12\x0f\n\x07\x62\x61tches\x18\x07 \x01(\x03\x12\x18\n\x10replayed_batches\x18\x08 \x01(\x03\"W\n\x13RetractClaimRequest\x12\x16\n\x08\x63laim_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x0e\n\x06reason\x18\x02 \x01(\t\x12\x18\n\nrequest_id\x18\x03 \x01(\tB\x04\xe2\x41\x01\x02*\x80\x01\n\x0cIndexOutcome\x12\x1d\n\x19INDEX_OUTCOME_UNSPECIFIED\x10\x00\x12\x19\n\x15INDEX_OUTCOME_CREATED\x10\x01\x12\x19\n\x15INDEX_OUTCOME_UPDATED\x10\x02\x12\x1b\n\x17INDEX_OUTCOME_UNCHANGED\x10\x03\x32\x82\x02\n\x0eIndexerService\x12P\n\x0bIndexClaims\x12\x1f.panoptic.v1.IndexClaimsRequest\x1a .panoptic.v1.IndexClaimsResponse\x12X\n\x11StreamIndexClaims\x12\x1f.panoptic.v1.IndexClaimsRequest\x1a .panoptic.v1.IndexClaimsResponse(\x01\x12\x44\n\x0cRetractClaim\x12 .panoptic.v1.RetractClaimRequest\x1a\x12.panoptic.v1.Claimb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!panoptic/v1/indexer_service.proto\x12\x0bpanoptic.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1bpanoptic/v1/resources.proto\"\x9a\x01\n\x12IndexClaimsRequest\x12\x18\n\nrequest_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\"\n\x06\x61\x63tors\x18\x02 \x03(\x0b\x32\x12.panoptic.v1.Actor\x12\"\n\x06topics\x18\x03 \x03(\x0b\x32\x12.panoptic.v1.Topic\x12\"\n\x06\x63laims\x18\x04 \x03(\x0b\x32\x12.panoptic.v1.Claim\"^\n\x0cIndexedClaim\x12\x10\n\x08\x63laim_id\x18\x01 \x01(\t\x12\x10\n\x08revision\x18\x02 \x01(\x03\x12*\n\x07outcome\x18\x03 \x01(\x0e\x32\x19.panoptic.v1.IndexOutcome\"\xf3\x01\n\x13IndexClaimsResponse\x12\x0f\n\x07\x63reated\x18\x01 \x01(\x03\x12\x0f\n\x07updated\x18\x02 \x01(\x03\x12\x11\n\tunchanged\x18\x03 \x01(\x03\x12)\n\x06\x63laims\x18\x04 \x03(\x0b\x32\x19.panoptic.v1.IndexedClaim\x12\x17\n\x0f\x61\x63tors_upserted\x18\x05 \x01(\x03\x12\x17\n\x0ftopics_upserted\x18\x06 \x01(\x03\x12\x0f\n\x07\x62\x61tches\x18\x07 \x01(\x03\x12\x18\n\x10replayed_batches\x18\x08 \x01(\x03\x12\x1f\n\x11\x63onsistency_token\x18\t \x01(\tB\x04\xe2\x41\x01\x03\"W\n\x13RetractClaimRequest\x12\x16\n\x08\x63laim_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x0e\n\x06reason\x18\x02 \x01(\t\x12\x18\n\nrequest_id\x18\x03 \x01(\tB\x04\xe2\x41\x01\x02*\x80\x01\n\x0cIndexOutcome\x12\x1d\n\x19INDEX_OUTCOME_UNSPECIFIED\x10\x00\x12\x19\n\x15INDEX_OUTCOME_CREATED\x10\x01\x12\x19\n\x15INDEX_OUTCOME_UPDATED\x10\x02\x12\x1b\n\x17INDEX_OUTCOME_UNCHANGED\x10\x03\x32\x82\x02\n\x0eIndexerService\x12P\n\x0bIndexClaims\x12\x1f.panoptic.v1.IndexClaimsRequest\x1a .panoptic.v1.IndexClaimsResponse\x12X\n\x11StreamIndexClaims\x12\x1f.panoptic.v1.IndexClaimsRequest\x1a .panoptic.v1.IndexClaimsResponse(\x01\x12\x44\n\x0cRetractClaim\x12 .panoptic.v1.RetractClaimRequest\x1a\x12.panoptic.v1.Claimb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -35,20 +35,22 @@ if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_INDEXCLAIMSREQUEST'].fields_by_name['request_id']._loaded_options = None
   _globals['_INDEXCLAIMSREQUEST'].fields_by_name['request_id']._serialized_options = b'\342A\001\002'
+  _globals['_INDEXCLAIMSRESPONSE'].fields_by_name['consistency_token']._loaded_options = None
+  _globals['_INDEXCLAIMSRESPONSE'].fields_by_name['consistency_token']._serialized_options = b'\342A\001\003'
   _globals['_RETRACTCLAIMREQUEST'].fields_by_name['claim_id']._loaded_options = None
   _globals['_RETRACTCLAIMREQUEST'].fields_by_name['claim_id']._serialized_options = b'\342A\001\002'
   _globals['_RETRACTCLAIMREQUEST'].fields_by_name['request_id']._loaded_options = None
   _globals['_RETRACTCLAIMREQUEST'].fields_by_name['request_id']._serialized_options = b'\342A\001\002'
-  _globals['_INDEXOUTCOME']._serialized_start=668
-  _globals['_INDEXOUTCOME']._serialized_end=796
+  _globals['_INDEXOUTCOME']._serialized_start=701
+  _globals['_INDEXOUTCOME']._serialized_end=829
   _globals['_INDEXCLAIMSREQUEST']._serialized_start=113
   _globals['_INDEXCLAIMSREQUEST']._serialized_end=267
   _globals['_INDEXEDCLAIM']._serialized_start=269
   _globals['_INDEXEDCLAIM']._serialized_end=363
   _globals['_INDEXCLAIMSRESPONSE']._serialized_start=366
-  _globals['_INDEXCLAIMSRESPONSE']._serialized_end=576
-  _globals['_RETRACTCLAIMREQUEST']._serialized_start=578
-  _globals['_RETRACTCLAIMREQUEST']._serialized_end=665
-  _globals['_INDEXERSERVICE']._serialized_start=799
-  _globals['_INDEXERSERVICE']._serialized_end=1057
+  _globals['_INDEXCLAIMSRESPONSE']._serialized_end=609
+  _globals['_RETRACTCLAIMREQUEST']._serialized_start=611
+  _globals['_RETRACTCLAIMREQUEST']._serialized_end=698
+  _globals['_INDEXERSERVICE']._serialized_start=832
+  _globals['_INDEXERSERVICE']._serialized_end=1090
 # @@protoc_insertion_point(module_scope)

@@ -43,7 +43,7 @@ class IndexedClaim(_message.Message):
     def __init__(self, claim_id: _Optional[str] = ..., revision: _Optional[int] = ..., outcome: _Optional[_Union[IndexOutcome, str]] = ...) -> None: ...
 
 class IndexClaimsResponse(_message.Message):
-    __slots__ = ("created", "updated", "unchanged", "claims", "actors_upserted", "topics_upserted", "batches", "replayed_batches")
+    __slots__ = ("created", "updated", "unchanged", "claims", "actors_upserted", "topics_upserted", "batches", "replayed_batches", "consistency_token")
     CREATED_FIELD_NUMBER: _ClassVar[int]
     UPDATED_FIELD_NUMBER: _ClassVar[int]
     UNCHANGED_FIELD_NUMBER: _ClassVar[int]
@@ -52,6 +52,7 @@ class IndexClaimsResponse(_message.Message):
     TOPICS_UPSERTED_FIELD_NUMBER: _ClassVar[int]
     BATCHES_FIELD_NUMBER: _ClassVar[int]
     REPLAYED_BATCHES_FIELD_NUMBER: _ClassVar[int]
+    CONSISTENCY_TOKEN_FIELD_NUMBER: _ClassVar[int]
     created: int
     updated: int
     unchanged: int
@@ -60,7 +61,8 @@ class IndexClaimsResponse(_message.Message):
     topics_upserted: int
     batches: int
     replayed_batches: int
-    def __init__(self, created: _Optional[int] = ..., updated: _Optional[int] = ..., unchanged: _Optional[int] = ..., claims: _Optional[_Iterable[_Union[IndexedClaim, _Mapping]]] = ..., actors_upserted: _Optional[int] = ..., topics_upserted: _Optional[int] = ..., batches: _Optional[int] = ..., replayed_batches: _Optional[int] = ...) -> None: ...
+    consistency_token: str
+    def __init__(self, created: _Optional[int] = ..., updated: _Optional[int] = ..., unchanged: _Optional[int] = ..., claims: _Optional[_Iterable[_Union[IndexedClaim, _Mapping]]] = ..., actors_upserted: _Optional[int] = ..., topics_upserted: _Optional[int] = ..., batches: _Optional[int] = ..., replayed_batches: _Optional[int] = ..., consistency_token: _Optional[str] = ...) -> None: ...
 
 class RetractClaimRequest(_message.Message):
     __slots__ = ("claim_id", "reason", "request_id")

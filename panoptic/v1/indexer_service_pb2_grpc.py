@@ -83,7 +83,9 @@ class IndexerServiceServicer:
     def RetractClaim(self, request, context):
         """Retracts a claim: its state becomes CLAIM_STATE_RETRACTED and a
         CLAIM_CHANGE_RETRACTED revision is added. Retracting a retracted claim is
-        a no-op. Fails with NOT_FOUND when the claim does not exist.
+        a no-op. Fails with NOT_FOUND when the claim does not exist. The
+        consistency token of the retraction comes as the
+        `panoptic-consistency-token` trailing metadata.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

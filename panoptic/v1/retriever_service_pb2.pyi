@@ -37,13 +37,15 @@ TIMELINE_INTERVAL_MONTH: TimelineInterval
 TIMELINE_INTERVAL_YEAR: TimelineInterval
 
 class GetClaimRequest(_message.Message):
-    __slots__ = ("claim_id",)
+    __slots__ = ("claim_id", "consistency_token")
     CLAIM_ID_FIELD_NUMBER: _ClassVar[int]
+    CONSISTENCY_TOKEN_FIELD_NUMBER: _ClassVar[int]
     claim_id: str
-    def __init__(self, claim_id: _Optional[str] = ...) -> None: ...
+    consistency_token: str
+    def __init__(self, claim_id: _Optional[str] = ..., consistency_token: _Optional[str] = ...) -> None: ...
 
 class ListClaimsRequest(_message.Message):
-    __slots__ = ("actor_id", "topic_id", "stated_after", "stated_before", "language", "show_retracted", "order_by", "page_size", "page_token")
+    __slots__ = ("actor_id", "topic_id", "stated_after", "stated_before", "language", "show_retracted", "order_by", "page_size", "page_token", "consistency_token")
     ACTOR_ID_FIELD_NUMBER: _ClassVar[int]
     TOPIC_ID_FIELD_NUMBER: _ClassVar[int]
     STATED_AFTER_FIELD_NUMBER: _ClassVar[int]
@@ -53,6 +55,7 @@ class ListClaimsRequest(_message.Message):
     ORDER_BY_FIELD_NUMBER: _ClassVar[int]
     PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
     PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    CONSISTENCY_TOKEN_FIELD_NUMBER: _ClassVar[int]
     actor_id: str
     topic_id: str
     stated_after: _timestamp_pb2.Timestamp
@@ -62,7 +65,8 @@ class ListClaimsRequest(_message.Message):
     order_by: str
     page_size: int
     page_token: str
-    def __init__(self, actor_id: _Optional[str] = ..., topic_id: _Optional[str] = ..., stated_after: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., stated_before: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., language: _Optional[str] = ..., show_retracted: _Optional[bool] = ..., order_by: _Optional[str] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+    consistency_token: str
+    def __init__(self, actor_id: _Optional[str] = ..., topic_id: _Optional[str] = ..., stated_after: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., stated_before: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., language: _Optional[str] = ..., show_retracted: _Optional[bool] = ..., order_by: _Optional[str] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., consistency_token: _Optional[str] = ...) -> None: ...
 
 class ListClaimsResponse(_message.Message):
     __slots__ = ("claims", "next_page_token")
@@ -73,7 +77,7 @@ class ListClaimsResponse(_message.Message):
     def __init__(self, claims: _Optional[_Iterable[_Union[_resources_pb2.Claim, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
 
 class SearchClaimsRequest(_message.Message):
-    __slots__ = ("query", "actor_id", "topic_id", "stated_after", "stated_before", "language", "show_retracted", "page_size", "page_token")
+    __slots__ = ("query", "actor_id", "topic_id", "stated_after", "stated_before", "language", "show_retracted", "page_size", "page_token", "consistency_token")
     QUERY_FIELD_NUMBER: _ClassVar[int]
     ACTOR_ID_FIELD_NUMBER: _ClassVar[int]
     TOPIC_ID_FIELD_NUMBER: _ClassVar[int]
@@ -83,6 +87,7 @@ class SearchClaimsRequest(_message.Message):
     SHOW_RETRACTED_FIELD_NUMBER: _ClassVar[int]
     PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
     PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    CONSISTENCY_TOKEN_FIELD_NUMBER: _ClassVar[int]
     query: str
     actor_id: str
     topic_id: str
@@ -92,7 +97,8 @@ class SearchClaimsRequest(_message.Message):
     show_retracted: bool
     page_size: int
     page_token: str
-    def __init__(self, query: _Optional[str] = ..., actor_id: _Optional[str] = ..., topic_id: _Optional[str] = ..., stated_after: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., stated_before: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., language: _Optional[str] = ..., show_retracted: _Optional[bool] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+    consistency_token: str
+    def __init__(self, query: _Optional[str] = ..., actor_id: _Optional[str] = ..., topic_id: _Optional[str] = ..., stated_after: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., stated_before: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., language: _Optional[str] = ..., show_retracted: _Optional[bool] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., consistency_token: _Optional[str] = ...) -> None: ...
 
 class SearchResult(_message.Message):
     __slots__ = ("claim", "score", "highlight")
@@ -113,14 +119,16 @@ class SearchClaimsResponse(_message.Message):
     def __init__(self, results: _Optional[_Iterable[_Union[SearchResult, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
 
 class ListClaimRevisionsRequest(_message.Message):
-    __slots__ = ("claim_id", "page_size", "page_token")
+    __slots__ = ("claim_id", "page_size", "page_token", "consistency_token")
     CLAIM_ID_FIELD_NUMBER: _ClassVar[int]
     PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
     PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    CONSISTENCY_TOKEN_FIELD_NUMBER: _ClassVar[int]
     claim_id: str
     page_size: int
     page_token: str
-    def __init__(self, claim_id: _Optional[str] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+    consistency_token: str
+    def __init__(self, claim_id: _Optional[str] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., consistency_token: _Optional[str] = ...) -> None: ...
 
 class ListClaimRevisionsResponse(_message.Message):
     __slots__ = ("revisions", "next_page_token")
@@ -131,20 +139,24 @@ class ListClaimRevisionsResponse(_message.Message):
     def __init__(self, revisions: _Optional[_Iterable[_Union[_resources_pb2.ClaimRevision, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
 
 class GetActorRequest(_message.Message):
-    __slots__ = ("actor_id",)
+    __slots__ = ("actor_id", "consistency_token")
     ACTOR_ID_FIELD_NUMBER: _ClassVar[int]
+    CONSISTENCY_TOKEN_FIELD_NUMBER: _ClassVar[int]
     actor_id: str
-    def __init__(self, actor_id: _Optional[str] = ...) -> None: ...
+    consistency_token: str
+    def __init__(self, actor_id: _Optional[str] = ..., consistency_token: _Optional[str] = ...) -> None: ...
 
 class ListActorsRequest(_message.Message):
-    __slots__ = ("query", "page_size", "page_token")
+    __slots__ = ("query", "page_size", "page_token", "consistency_token")
     QUERY_FIELD_NUMBER: _ClassVar[int]
     PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
     PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    CONSISTENCY_TOKEN_FIELD_NUMBER: _ClassVar[int]
     query: str
     page_size: int
     page_token: str
-    def __init__(self, query: _Optional[str] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+    consistency_token: str
+    def __init__(self, query: _Optional[str] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., consistency_token: _Optional[str] = ...) -> None: ...
 
 class ListActorsResponse(_message.Message):
     __slots__ = ("actors", "next_page_token")
@@ -155,20 +167,22 @@ class ListActorsResponse(_message.Message):
     def __init__(self, actors: _Optional[_Iterable[_Union[_resources_pb2.Actor, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
 
 class GetActorTimelineRequest(_message.Message):
-    __slots__ = ("actor_id", "topic_id", "interval", "stated_after", "stated_before", "sample_size")
+    __slots__ = ("actor_id", "topic_id", "interval", "stated_after", "stated_before", "sample_size", "consistency_token")
     ACTOR_ID_FIELD_NUMBER: _ClassVar[int]
     TOPIC_ID_FIELD_NUMBER: _ClassVar[int]
     INTERVAL_FIELD_NUMBER: _ClassVar[int]
     STATED_AFTER_FIELD_NUMBER: _ClassVar[int]
     STATED_BEFORE_FIELD_NUMBER: _ClassVar[int]
     SAMPLE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    CONSISTENCY_TOKEN_FIELD_NUMBER: _ClassVar[int]
     actor_id: str
     topic_id: str
     interval: TimelineInterval
     stated_after: _timestamp_pb2.Timestamp
     stated_before: _timestamp_pb2.Timestamp
     sample_size: int
-    def __init__(self, actor_id: _Optional[str] = ..., topic_id: _Optional[str] = ..., interval: _Optional[_Union[TimelineInterval, str]] = ..., stated_after: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., stated_before: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., sample_size: _Optional[int] = ...) -> None: ...
+    consistency_token: str
+    def __init__(self, actor_id: _Optional[str] = ..., topic_id: _Optional[str] = ..., interval: _Optional[_Union[TimelineInterval, str]] = ..., stated_after: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., stated_before: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., sample_size: _Optional[int] = ..., consistency_token: _Optional[str] = ...) -> None: ...
 
 class TimelineBucket(_message.Message):
     __slots__ = ("start_time", "claim_count", "sample_claims")
@@ -193,20 +207,24 @@ class ActorTimeline(_message.Message):
     def __init__(self, actor_id: _Optional[str] = ..., topic_id: _Optional[str] = ..., interval: _Optional[_Union[TimelineInterval, str]] = ..., buckets: _Optional[_Iterable[_Union[TimelineBucket, _Mapping]]] = ...) -> None: ...
 
 class GetTopicRequest(_message.Message):
-    __slots__ = ("topic_id",)
+    __slots__ = ("topic_id", "consistency_token")
     TOPIC_ID_FIELD_NUMBER: _ClassVar[int]
+    CONSISTENCY_TOKEN_FIELD_NUMBER: _ClassVar[int]
     topic_id: str
-    def __init__(self, topic_id: _Optional[str] = ...) -> None: ...
+    consistency_token: str
+    def __init__(self, topic_id: _Optional[str] = ..., consistency_token: _Optional[str] = ...) -> None: ...
 
 class ListTopicsRequest(_message.Message):
-    __slots__ = ("parent_id", "page_size", "page_token")
+    __slots__ = ("parent_id", "page_size", "page_token", "consistency_token")
     PARENT_ID_FIELD_NUMBER: _ClassVar[int]
     PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
     PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    CONSISTENCY_TOKEN_FIELD_NUMBER: _ClassVar[int]
     parent_id: str
     page_size: int
     page_token: str
-    def __init__(self, parent_id: _Optional[str] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+    consistency_token: str
+    def __init__(self, parent_id: _Optional[str] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., consistency_token: _Optional[str] = ...) -> None: ...
 
 class ListTopicsResponse(_message.Message):
     __slots__ = ("topics", "next_page_token")

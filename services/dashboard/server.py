@@ -72,7 +72,9 @@ def build_spec(
         host=server.bind_host,
         port=settings.dashboard_port,
         metrics_port=settings.dashboard_metrics_port,
-        app=lambda: build_app(Dashboard(config, lambda: database.pool)),
+        app=lambda: build_app(
+            Dashboard(config, lambda: database.pool, reads=lambda: database.reads)
+        ),
         on_start=on_start,
         on_stop=on_stop,
         grace_seconds=server.shutdown_grace_seconds,

@@ -22,6 +22,7 @@ from starlette.responses import Response
 from starlette.templating import Jinja2Templates
 
 from panoptic.core.db import database_refusals
+from panoptic.core.replicas import ReadRouter
 from panoptic.reads import queries as reads
 from panoptic.reads.handler import RetrieverHandler
 from panoptic.reads.paging import PageTokenCodec
@@ -56,15 +57,20 @@ class Dashboard:
         config: DashboardConfig,
         pool: Callable[[], asyncpg.Pool],
         *,
+        reads: Callable[[], ReadRouter] | None = None,
         session_clock: Callable[[], float] = time.time,
         throttle_clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.config = config
         self.pool = pool
+        # The claim pages read where the read model's router sends them (replicas, if any); the
+        # dashboard's own pages (database, batches) read the primary.
+        primary_only = ReadRouter.primary_only(pool)
+        self.routing = reads or (lambda: primary_only)
         # Page tokens are signed with a key of their own, derived from the session secret.
         token_key = hmac.digest(config.session_secret.encode(), b"page-tokens", hashlib.sha256)
         self.reads = RetrieverHandler(
-            pool, PageTokenCodec(token_key), statement_timeout=config.statement_timeout
+            self.routing, PageTokenCodec(token_key), statement_timeout=config.statement_timeout
         )
         self.sessions = SessionCodec(
             config.session_secret, config.credentials, config.session_seconds, session_clock

@@ -12,9 +12,9 @@ import contextlib
 import random
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import timedelta
-from typing import TypeVar
+from typing import Generic, TypeVar
 
 import asyncpg
 
@@ -60,7 +60,7 @@ class IndexingHandler:
 
     async def index(
         self, batch: IndexBatch, fingerprint: bytes, encode: Callable[[BatchResult], bytes]
-    ) -> BatchResult | Replay:
+    ) -> Committed[BatchResult | Replay]:
         """Indexes one batch, or returns the stored response of an earlier identical request."""
 
         async def work(repository: IndexRepository) -> BatchResult | Replay:
@@ -73,17 +73,18 @@ class IndexingHandler:
             )
             return result
 
-        outcome = await self._in_transaction(work)
+        committed = await self._in_transaction(work)
+        outcome = committed.outcome
         if isinstance(outcome, BatchResult):
             for kind in Outcome:
                 metrics.CLAIMS_INDEXED.labels(kind.value).inc(outcome.count(kind))
             retracted = sum(1 for claim in outcome.claims if claim.change is Change.RETRACTED)
             metrics.CLAIMS_INDEXED.labels("retracted").inc(retracted)
-        return outcome
+        return committed
 
     async def retract(
         self, request: RetractRequest, fingerprint: bytes, encode: Callable[[ClaimRow], bytes]
-    ) -> ClaimRow | Replay:
+    ) -> Committed[ClaimRow | Replay]:
         """Retracts a claim (a no-op if it is retracted already)."""
 
         changed = False
@@ -99,10 +100,10 @@ class IndexingHandler:
             )
             return stored
 
-        outcome = await self._in_transaction(work)
+        committed = await self._in_transaction(work)
         if changed:  # counted once committed, whatever retries it took
             metrics.CLAIMS_INDEXED.labels("retracted").inc()
-        return outcome
+        return committed
 
     async def record_rejection(
         self, request_id: str, reason: str, violations: list[tuple[str, str]]
@@ -140,13 +141,17 @@ class IndexingHandler:
             raise RequestIdReused(request_id)
         return Replay(response)
 
-    async def _in_transaction(self, work: Callable[[IndexRepository], Awaitable[T]]) -> T:
+    async def _in_transaction(
+        self, work: Callable[[IndexRepository], Awaitable[T]]
+    ) -> Committed[T]:
         """Runs `work` in one transaction, retrying deadlocks; records commit metrics."""
         started = time.perf_counter()
         for attempt in range(1, MAX_ATTEMPTS + 1):
             try:
-                async with _borrowed(self._pool()) as connection, connection.transaction():
-                    result = await work(IndexRepository(connection))
+                async with _borrowed(self._pool()) as connection:
+                    async with connection.transaction():
+                        result = await work(IndexRepository(connection))
+                    position = await _log_position(connection)
             except RETRYABLE:
                 if attempt == MAX_ATTEMPTS:
                     metrics.BATCHES.labels("failed").inc()
@@ -166,8 +171,29 @@ class IndexingHandler:
                 metrics.BATCHES.labels("committed").inc()
                 metrics.LAST_COMMIT.set_to_current_time()
                 metrics.BATCH_SECONDS.observe(time.perf_counter() - started)
-            return result
+            return Committed(result, position)
         raise AssertionError("unreachable")
+
+
+@dataclass(frozen=True)
+class Committed(Generic[T]):
+    """What a unit of work returned, and how far the log was written when it had committed."""
+
+    outcome: T
+    # The write-ahead log's insert position read after the commit, on the same connection:
+    # at or past the commit's record, so a server replayed that far has the commit (and a
+    # replay's position covers its first commit, long past). None if it could not be read.
+    log_position: int | None
+
+
+async def _log_position(connection: asyncpg.Connection) -> int | None:
+    """The log's insert position, read after a commit; best effort, as the commit is done."""
+    try:
+        position: int = await connection.fetchval("SELECT pg_current_wal_insert_lsn()")
+    except DATABASE_FAILURES as error:
+        log.warning("could not read the log position of a commit", error=str(error))
+        return None
+    return position
 
 
 @contextlib.asynccontextmanager

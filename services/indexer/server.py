@@ -8,6 +8,7 @@ from datetime import timedelta
 import grpc
 
 from panoptic.core.auth import BearerTokenInterceptor
+from panoptic.core.consistency import ConsistencyTokens
 from panoptic.core.grpc_server import HEALTH_SERVICE, GrpcServerSpec
 from panoptic.core.service import PoolHolder
 from panoptic.core.settings import DatabaseSettings, IndexerSettings, ServerSettings
@@ -37,7 +38,10 @@ def build_spec(
 
     def register(server: grpc.aio.Server) -> Sequence[str]:
         indexer_service_pb2_grpc.add_IndexerServiceServicer_to_server(
-            IndexerServicer(handler, limits), server
+            IndexerServicer(
+                handler, limits, ConsistencyTokens(database_settings.consistency_token_secret)
+            ),
+            server,
         )
         return [SERVICE_NAME]
 

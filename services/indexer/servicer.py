@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator
 
 import grpc
 
+from panoptic.core.consistency import CONSISTENCY_TOKEN_METADATA, ConsistencyTokens
 from panoptic.core.grpc_refusals import Refusals
 from panoptic.core.refusals import FailedPrecondition, InvalidArgument, Refusal
 from panoptic.model.claims import claim_message
@@ -38,15 +39,17 @@ UNAVAILABLE_MESSAGE = (
 class IndexerServicer(indexer_service_pb2_grpc.IndexerServiceServicer):
     """IndexClaims, StreamIndexClaims and RetractClaim."""
 
-    def __init__(self, handler: IndexingHandler, limits: Limits) -> None:
+    def __init__(self, handler: IndexingHandler, limits: Limits, tokens: ConsistencyTokens) -> None:
         self._handler = handler
         self._limits = limits
+        self._tokens = tokens
 
     async def IndexClaims(  # noqa: N802 - named by the proto
         self, request: indexer_service_pb2.IndexClaimsRequest, context: grpc.aio.ServicerContext
     ) -> indexer_service_pb2.IndexClaimsResponse:
         """Indexes one batch atomically."""
         response, _ = await self._index(request, context)
+        self._send_token(context, response.consistency_token)
         return response
 
     async def StreamIndexClaims(  # noqa: N802 - named by the proto
@@ -66,6 +69,8 @@ class IndexerServicer(indexer_service_pb2_grpc.IndexerServiceServicer):
                 total.actors_upserted += response.actors_upserted
                 total.topics_upserted += response.topics_upserted
                 total.batches += 1
+                total.consistency_token = response.consistency_token
+        self._send_token(context, total.consistency_token)
         return total
 
     async def RetractClaim(  # noqa: N802 - named by the proto
@@ -77,14 +82,25 @@ class IndexerServicer(indexer_service_pb2_grpc.IndexerServiceServicer):
             if problems:
                 raise InvalidArgument(problems)
             retraction = RetractRequest(request.request_id, request.claim_id, request.reason)
-            outcome = await self._handler.retract(
+            committed = await self._handler.retract(
                 retraction,
                 fingerprint(request),
                 lambda claim: claim_message(claim).SerializeToString(),
             )
-        if isinstance(outcome, Replay):
-            return resources_pb2.Claim.FromString(outcome.response)
-        return claim_message(outcome)
+        self._send_token(context, self._token(committed.log_position))
+        if isinstance(committed.outcome, Replay):
+            return resources_pb2.Claim.FromString(committed.outcome.response)
+        return claim_message(committed.outcome)
+
+    def _token(self, log_position: int | None) -> str:
+        """The consistency token of a commit: empty when its log position is not known."""
+        return "" if log_position is None else self._tokens.issue(log_position)
+
+    @staticmethod
+    def _send_token(context: grpc.aio.ServicerContext, token: str) -> None:
+        """Sends the consistency token as trailing metadata too, as every method does."""
+        if token:
+            context.set_trailing_metadata(((CONSISTENCY_TOKEN_METADATA, token),))
 
     def _refusals(self, context: grpc.aio.ServicerContext, request_id: str) -> Refusals:
         """Answers a refusal raised in the block, recording refused content for operators."""
@@ -105,14 +121,21 @@ class IndexerServicer(indexer_service_pb2_grpc.IndexerServiceServicer):
         """Indexes one batch; returns the response and whether it was a replay."""
         async with self._refusals(context, request.request_id):
             await self._check(request)
-            outcome = await self._handler.index(
+            committed = await self._handler.index(
                 batch_from_request(request),
                 fingerprint(request),
                 lambda r: response_from_result(r).SerializeToString(),
             )
-        if isinstance(outcome, Replay):
-            return indexer_service_pb2.IndexClaimsResponse.FromString(outcome.response), True
-        return response_from_result(outcome), False
+        replayed = isinstance(committed.outcome, Replay)
+        if isinstance(committed.outcome, Replay):
+            response = indexer_service_pb2.IndexClaimsResponse.FromString(
+                committed.outcome.response
+            )
+        else:
+            response = response_from_result(committed.outcome)
+        # Not stored with a replayed response: a replay gets a position at least as far.
+        response.consistency_token = self._token(committed.log_position)
+        return response, replayed
 
     async def _check(self, request: indexer_service_pb2.IndexClaimsRequest) -> None:
         """Refuses a batch with every problem it has, unknown references too, at once."""

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 import grpc
 
+from panoptic.core.consistency import ConsistencyTokens
 from panoptic.core.grpc_server import GrpcServerSpec
 from panoptic.core.service import PoolHolder
 from panoptic.core.settings import (
@@ -31,14 +32,17 @@ def build_spec(
     on_start, on_stop = database.hooks()
 
     handler = RetrieverHandler(
-        lambda: database.pool,
+        lambda: database.reads,
         PageTokenCodec(page_token_key(settings)),
         statement_timeout=settings.retriever_statement_timeout_seconds,
     )
 
     def register(server: grpc.aio.Server) -> Sequence[str]:
         retriever_service_pb2_grpc.add_RetrieverServiceServicer_to_server(
-            RetrieverServicer(handler), server
+            RetrieverServicer(
+                handler, ConsistencyTokens(database_settings.consistency_token_secret)
+            ),
+            server,
         )
         return [SERVICE_NAME]
 

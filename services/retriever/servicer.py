@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import grpc
 
+from panoptic.core.consistency import ConsistencyTokens
 from panoptic.core.grpc_refusals import Refusals
 from panoptic.model.claims import claim_message
 from panoptic.reads.handler import RetrieverHandler
@@ -19,8 +20,13 @@ from services.retriever import convert, validation
 class RetrieverServicer(retriever_service_pb2_grpc.RetrieverServiceServicer):
     """Every read of the contract."""
 
-    def __init__(self, handler: RetrieverHandler) -> None:
+    def __init__(self, handler: RetrieverHandler, tokens: ConsistencyTokens) -> None:
         self._handler = handler
+        self._tokens = tokens
+
+    def _must_see(self, request: validation.ConsistentRead) -> int | None:
+        """The log position the read must see, from its consistency token (None: any)."""
+        return validation.consistency_position(request.consistency_token, self._tokens)
 
     async def GetClaim(  # noqa: N802 - named by the proto
         self, request: retriever_service_pb2.GetClaimRequest, context: grpc.aio.ServicerContext
@@ -28,7 +34,9 @@ class RetrieverServicer(retriever_service_pb2_grpc.RetrieverServiceServicer):
         """One claim, retracted or not."""
         async with Refusals(context):
             claim_id = validation.claim_id(request.claim_id)
-            claim = await self._handler.get_claim(claim_id, context.time_remaining())
+            claim = await self._handler.get_claim(
+                claim_id, context.time_remaining(), self._must_see(request)
+            )
         return claim_message(claim)
 
     async def ListClaims(  # noqa: N802 - named by the proto
@@ -37,7 +45,7 @@ class RetrieverServicer(retriever_service_pb2_grpc.RetrieverServiceServicer):
         """A page of claims matching the filters."""
         async with Refusals(context):
             page = await self._handler.list_claims(
-                validation.list_claims(request), context.time_remaining()
+                validation.list_claims(request), context.time_remaining(), self._must_see(request)
             )
         return retriever_service_pb2.ListClaimsResponse(
             claims=[claim_message(claim) for claim in page.items],
@@ -50,7 +58,7 @@ class RetrieverServicer(retriever_service_pb2_grpc.RetrieverServiceServicer):
         """A page of claims matching a text query, most relevant first."""
         async with Refusals(context):
             page = await self._handler.search_claims(
-                validation.search_claims(request), context.time_remaining()
+                validation.search_claims(request), context.time_remaining(), self._must_see(request)
             )
         return retriever_service_pb2.SearchClaimsResponse(
             results=[convert.search_result(hit) for hit in page.items],
@@ -66,7 +74,7 @@ class RetrieverServicer(retriever_service_pb2_grpc.RetrieverServiceServicer):
         async with Refusals(context):
             claim_id, page_request = validation.list_revisions(request)
             page = await self._handler.list_revisions(
-                claim_id, page_request, context.time_remaining()
+                claim_id, page_request, context.time_remaining(), self._must_see(request)
             )
         return retriever_service_pb2.ListClaimRevisionsResponse(
             revisions=[convert.revision_message(revision) for revision in page.items],
@@ -79,7 +87,9 @@ class RetrieverServicer(retriever_service_pb2_grpc.RetrieverServiceServicer):
         """One actor."""
         async with Refusals(context):
             actor_id = validation.resource_id(request.actor_id, "actorId")
-            actor = await self._handler.get_actor(actor_id, context.time_remaining())
+            actor = await self._handler.get_actor(
+                actor_id, context.time_remaining(), self._must_see(request)
+            )
         return convert.actor_message(actor)
 
     async def ListActors(  # noqa: N802 - named by the proto
@@ -88,7 +98,9 @@ class RetrieverServicer(retriever_service_pb2_grpc.RetrieverServiceServicer):
         """A page of actors, by id or by a typo-tolerant name query."""
         async with Refusals(context):
             query, page_request = validation.list_actors(request)
-            page = await self._handler.list_actors(query, page_request, context.time_remaining())
+            page = await self._handler.list_actors(
+                query, page_request, context.time_remaining(), self._must_see(request)
+            )
         return retriever_service_pb2.ListActorsResponse(
             actors=[convert.actor_message(actor) for actor in page.items],
             next_page_token=page.next_page_token,
@@ -102,7 +114,9 @@ class RetrieverServicer(retriever_service_pb2_grpc.RetrieverServiceServicer):
         """An actor's claims per period, with a few samples each."""
         async with Refusals(context):
             timeline = validation.actor_timeline(request)
-            buckets = await self._handler.actor_timeline(timeline, context.time_remaining())
+            buckets = await self._handler.actor_timeline(
+                timeline, context.time_remaining(), self._must_see(request)
+            )
         return retriever_service_pb2.ActorTimeline(
             actor_id=timeline.actor_id,
             topic_id=timeline.topic_id or "",
@@ -116,7 +130,9 @@ class RetrieverServicer(retriever_service_pb2_grpc.RetrieverServiceServicer):
         """One topic."""
         async with Refusals(context):
             topic_id = validation.resource_id(request.topic_id, "topicId")
-            topic = await self._handler.get_topic(topic_id, context.time_remaining())
+            topic = await self._handler.get_topic(
+                topic_id, context.time_remaining(), self._must_see(request)
+            )
         return convert.topic_message(topic)
 
     async def ListTopics(  # noqa: N802 - named by the proto
@@ -126,7 +142,7 @@ class RetrieverServicer(retriever_service_pb2_grpc.RetrieverServiceServicer):
         async with Refusals(context):
             parent_id, page_request = validation.list_topics(request)
             page = await self._handler.list_topics(
-                parent_id, page_request, context.time_remaining()
+                parent_id, page_request, context.time_remaining(), self._must_see(request)
             )
         return retriever_service_pb2.ListTopicsResponse(
             topics=[convert.topic_message(topic) for topic in page.items],

@@ -7,11 +7,13 @@ through gRPC and through the gateway alike.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Final
+from typing import Final, Protocol
 
 import langcodes
 from google.protobuf import timestamp_pb2
 
+from panoptic.core.consistency import ConsistencyTokens, InvalidConsistencyToken
+from panoptic.core.refusals import InvalidArgument
 from panoptic.core.timestamps import timestamp_problem, to_datetime
 from panoptic.model.ids import CLAIM_ID, LANGUAGE_SHAPE, SLUG
 from panoptic.reads import paging
@@ -38,6 +40,32 @@ _INTERVALS: Final = {
     api.TIMELINE_INTERVAL_MONTH: Interval.MONTH,
     api.TIMELINE_INTERVAL_YEAR: Interval.YEAR,
 }
+
+
+class ConsistentRead(Protocol):
+    """Every read request: it may carry a consistency token."""
+
+    @property
+    def consistency_token(self) -> str: ...
+
+
+def consistency_position(token: str, tokens: ConsistencyTokens) -> int | None:
+    """The log position a consistency token stands for; None for no token."""
+    if not token:
+        return None
+    try:
+        return tokens.open(token)
+    except InvalidConsistencyToken:
+        raise InvalidArgument(
+            [
+                (
+                    "consistencyToken",
+                    "is not a token the indexer issued; pass the consistencyToken of an"
+                    " indexer's answer unchanged, or leave it empty",
+                )
+            ],
+            "INVALID_CONSISTENCY_TOKEN",
+        ) from None
 
 
 def claim_id(value: str, field_name: str = "claimId") -> str:

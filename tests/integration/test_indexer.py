@@ -25,7 +25,9 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from google.protobuf import timestamp_pb2
 
+from panoptic.core.consistency import ConsistencyTokens
 from panoptic.core.db import DatabaseUrl
+from panoptic.core.settings import DEVELOPMENT_CONSISTENCY_TOKEN_KEY
 from panoptic.core.timestamps import timestamp
 from panoptic.v1 import indexer_service_pb2, indexer_service_pb2_grpc, resources_pb2
 from tests.conftest import random_id
@@ -339,7 +341,8 @@ async def test_a_topic_change_retires_the_old_links(
 async def test_a_replay_returns_the_first_response_and_writes_nothing(
     stub: indexer_service_pb2_grpc.IndexerServiceStub, token: Metadata, db: asyncpg.Connection
 ) -> None:
-    """The same request id and payload again answers as the first time, even after a change."""
+    """The same request id and payload again answers as the first time, even after a change;
+    only its consistency token is fresher, standing for a log position at least as far."""
     jane, energy = actor(), topic()
     original = claim(jane.id, [energy.id])
     request = index_request(original, actors=(jane,), topics=(energy,))
@@ -349,6 +352,10 @@ async def test_a_replay_returns_the_first_response_and_writes_nothing(
 
     before = await written_rows(db)
     replayed = await stub.IndexClaims(request, metadata=token, timeout=10)
+    tokens = ConsistencyTokens(DEVELOPMENT_CONSISTENCY_TOKEN_KEY.encode())
+    assert tokens.open(replayed.consistency_token) > tokens.open(first.consistency_token)
+    replayed.ClearField("consistency_token")
+    first.ClearField("consistency_token")
     assert replayed.SerializeToString(deterministic=True) == first.SerializeToString(
         deterministic=True
     )

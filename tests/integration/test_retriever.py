@@ -25,6 +25,7 @@ from google.protobuf import json_format, timestamp_pb2
 
 from panoptic.core.db import SERVICE_ROLES, DatabaseUrl, KeptConnection, is_database_unavailable
 from panoptic.core.refusals import DatabaseUnavailable, DeadlineExceeded, NotFound
+from panoptic.core.replicas import ReadRouter
 from panoptic.core.rpc_status import details_of
 from panoptic.core.service import PoolHolder
 from panoptic.core.settings import Settings
@@ -405,7 +406,8 @@ async def test_concurrent_get_claims_share_queries_and_each_get_their_own_claim(
         checkouts += 1
         return retriever_pool
 
-    handler = RetrieverHandler(counted_pool, PageTokenCodec(b"k" * 32))
+    router = ReadRouter.primary_only(counted_pool)
+    handler = RetrieverHandler(lambda: router, PageTokenCodec(b"k" * 32))
     found = await asyncio.gather(
         *(handler.get_claim(claim_id, 10) for claim_id in wanted), return_exceptions=True
     )
@@ -1465,7 +1467,8 @@ async def test_a_read_past_the_deadline_is_deadline_exceeded(
     retriever_pool: asyncpg.Pool, database_url: DatabaseUrl, corpus: Corpus
 ) -> None:
     """A read blocked past the caller's deadline is cancelled and reported as DEADLINE_EXCEEDED."""
-    handler = RetrieverHandler(lambda: retriever_pool, PageTokenCodec(b"k" * 32))
+    router = ReadRouter.primary_only(lambda: retriever_pool)
+    handler = RetrieverHandler(lambda: router, PageTokenCodec(b"k" * 32))
     owner = await asyncpg.connect(database_url.value)
     try:
         async with owner.transaction():
@@ -1515,7 +1518,8 @@ async def test_an_unreachable_database_is_unavailable() -> None:
     pool = await asyncpg.create_pool(
         f"postgresql://nobody@127.0.0.1:{free_port()}/none", min_size=0, max_size=1
     )
-    handler = RetrieverHandler(lambda: pool, PageTokenCodec(b"k" * 32))
+    router = ReadRouter.primary_only(lambda: pool)
+    handler = RetrieverHandler(lambda: router, PageTokenCodec(b"k" * 32))
     try:
         with pytest.raises(DatabaseUnavailable):
             await handler.get_claim("c-1", time_left=5)

@@ -53,11 +53,12 @@ async def index_requests(
     responses = []
     try:
         for request in requests:
-            outcome = await handler.index(
+            committed = await handler.index(
                 batch_from_request(request),
                 fingerprint(request),
                 lambda r: response_from_result(r).SerializeToString(),
             )
+            outcome = committed.outcome
             if isinstance(outcome, Replay):
                 responses.append(
                     indexer_service_pb2.IndexClaimsResponse.FromString(outcome.response)

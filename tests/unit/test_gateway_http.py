@@ -236,8 +236,11 @@ def test_the_openapi_document_covers_every_route_with_comments() -> None:
         "orderBy",
         "pageSize",
         "pageToken",
+        "consistencyToken",
         "fields",
     ]
+    consistency = next(p for p in list_claims["parameters"] if p["name"] == "consistencyToken")
+    assert "consistency token from the indexer" in consistency["description"]
     schemas = document["components"]["schemas"]
     claim = schemas["panoptic.v1.Claim"]
     assert claim["properties"]["revision"]["type"] == "string"

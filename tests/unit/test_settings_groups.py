@@ -36,7 +36,9 @@ GROUPS: dict[str, tuple[type[SettingsGroup], str]] = {
     "database": (DatabaseSettings, "data_dir database_url indexer_database_url "
                  "retriever_database_url dashboard_database_url indexer_db_password "
                  "retriever_db_password dashboard_db_password db_pool_min_size db_pool_max_size "
-                 "db_connect_timeout_seconds db_stats_interval_seconds"),
+                 "db_connect_timeout_seconds db_stats_interval_seconds replica_urls "
+                 "replica_max_lag_seconds replica_check_interval_seconds "
+                 "consistency_wait_seconds consistency_token_key"),
     "indexer": (IndexerSettings, "indexer_port indexer_metrics_port indexer_address "
                 "indexer_token indexer_tls_cert indexer_tls_key indexer_tls_client_ca "
                 "indexer_max_batch_claims indexer_max_text_chars idempotency_retention_hours "
