@@ -15,12 +15,10 @@ the read's deadline), else the primary. Replay only moves forward, so once a ser
 a position, every later read there sees the write behind it. Each read decides for itself:
 there is no per-client stickiness that a lagging replica could break.
 
-How lag is measured: a replica that has replayed the log as far as the primary's position
-read just before lags by nothing. Otherwise it lags by the time since the last transaction it
-replayed was committed, `now() - pg_last_xact_replay_timestamp()`, the usual measure, which
-stays small while the primary writes steadily and grows when the replica stops replaying. With
-the primary down, the last position it was seen at stands: replicas that replayed what they
-received keep serving reads.
+How lag is measured: a replica that has replayed the log as far as the primary's position at the
+last check lags by nothing; otherwise by an upper bound on the age of what it lacks (`_lag`).
+With the primary down, the last position it was seen at stands, so replicas that replayed what
+they received keep serving reads.
 """
 
 from __future__ import annotations
@@ -29,10 +27,11 @@ import asyncio
 import contextlib
 import itertools
 import math
+from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Final, TypeVar
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import parse_qs, urlsplit, urlunsplit
 
 import asyncpg
 from prometheus_client import Counter, Gauge
@@ -54,11 +53,14 @@ PRIMARY_POSITION = "SELECT pg_current_wal_lsn()"
 REPLICA_STATE = """
 SELECT pg_is_in_recovery() AS in_recovery,
        pg_last_wal_replay_lsn() AS replayed,
-       CASE WHEN pg_last_wal_replay_lsn() >= $1::pg_lsn THEN 0
-            ELSE extract(epoch FROM now() - pg_last_xact_replay_timestamp())::float8
-       END AS lag_seconds
+       pg_last_wal_receive_lsn() AS received,
+       extract(epoch FROM now() - pg_last_xact_replay_timestamp())::float8 AS since_last_replayed
 """
+# The primary's positions kept to date a replica's position: at one check every 0.5 s, the
+# last ~8 minutes. A replica further behind is dated to the oldest.
+POSITIONS_KEPT: Final = 1_000
 REPLAYED = "SELECT pg_last_wal_replay_lsn()"
+CAUGHT_UP = "SELECT pg_last_wal_replay_lsn() >= $1::pg_lsn"
 
 # Several worker processes of one service each check the replicas: a scrape shows the worst.
 LAG_SECONDS = Gauge(
@@ -118,8 +120,13 @@ def replica_name(server_url: str) -> str:
     parts = urlsplit(server_url)
     if parts.hostname:
         return f"{parts.hostname}:{parts.port or 5432}"
-    query = dict(item.partition("=")[::2] for item in parts.query.split("&") if item)
-    return f"{query.get('host', 'local')}:{query.get('port', '5432')}"
+    query = {key: values[0] for key, values in parse_qs(parts.query).items()}
+    return f"{query.get('host', 'localhost')}:{query.get('port', '5432')}"
+
+
+class NotReplayedYet(Exception):
+    """A replica has not replayed as far as a read must see: it restarted since it was last
+    seen that far (a crashed replica replays again from an earlier point)."""
 
 
 @dataclass(eq=False)
@@ -148,6 +155,10 @@ class ReadRouter:
     consistency_wait: float = 0.2
     _turn: itertools.count[int] = field(default_factory=itertools.count, init=False)
     _primary_position: int = field(default=0, init=False)
+    # (monotonic time, the primary's position then), oldest first.
+    _positions: deque[tuple[float, int]] = field(
+        default_factory=lambda: deque(maxlen=POSITIONS_KEPT), init=False
+    )
     _checker: asyncio.Task[None] | None = field(default=None, init=False)
 
     @classmethod
@@ -213,9 +224,12 @@ class ReadRouter:
         out and runs it again on the next choice (reads change nothing, so this is safe).
         `count` is how many calls the read serves (GetClaims share one)."""
         server = await self.choose_for(position, time_left)
-        while True:
+        for _ in self.replicas:
             try:
                 result = await read(server)
+            except NotReplayedYet:
+                server = self.primary
+                continue
             except Exception as error:
                 if server.is_primary or not _replica_failure(error):
                     raise
@@ -224,6 +238,9 @@ class ReadRouter:
                 continue
             READS.labels(server.name).inc(count)
             return result
+        result = await read(server if server.is_primary else self.primary)
+        READS.labels(PRIMARY).inc(count)
+        return result
 
     def take_out(self, replica: Server, reason: str, error: BaseException | None = None) -> None:
         """Stops sending reads to `replica` until a check finds it well."""
@@ -262,36 +279,54 @@ class ReadRouter:
                     gauge.remove(replica.name)
 
     async def check(self) -> None:
-        """Reads the primary's position, then each replica's state, and routes by what it saw."""
+        """Reads the primary's position, then each replica's state, and routes by what it saw.
+
+        The replicas are measured against the primary's position; while the primary does not
+        answer, against the freshest replica's, as there is nowhere fresher to read from.
+        """
+        primary_answered = False
         with contextlib.suppress(*DATABASE_FAILURES):
             position = await self.primary.pool().fetchval(
                 PRIMARY_POSITION, timeout=CHECK_TIMEOUT_SECONDS
             )
             self._primary_position = max(self._primary_position, position)
-        await asyncio.gather(*(self._check_replica(replica) for replica in self.replicas))
+            self._positions.append((asyncio.get_running_loop().time(), self._primary_position))
+            primary_answered = True
+        states = await asyncio.gather(*(self._state_of(replica) for replica in self.replicas))
+        reference = self._primary_position
+        if not primary_answered:
+            received = [state["received"] or state["replayed"] for state in states if state]
+            reference = max(received, default=reference)
+        for replica, state in zip(self.replicas, states, strict=True):
+            if state is not None:
+                self._judge(replica, state, reference)
 
     async def _keep_checking(self) -> None:
         while True:
             await self.check()
             await asyncio.sleep(self.check_interval)
 
-    async def _check_replica(self, replica: Server) -> None:
+    async def _state_of(self, replica: Server) -> asyncpg.Record | None:
+        """What a replica says of itself; None, and the replica out, when it says nothing."""
         try:
-            row = await replica.pool().fetchrow(
-                REPLICA_STATE, self._primary_position, timeout=CHECK_TIMEOUT_SECONDS
+            state: asyncpg.Record = await replica.pool().fetchrow(
+                REPLICA_STATE, timeout=CHECK_TIMEOUT_SECONDS
             )
         except (*DATABASE_FAILURES, RuntimeError) as error:
             # RuntimeError: the replica's pool is not open (it could not be reached at start).
-            replica.lag_seconds = math.inf
             self.take_out(replica, "failed", error)
-            return
-        if not row["in_recovery"] or row["replayed"] is None:
+            return None
+        if not state["in_recovery"] or state["replayed"] is None:
             # Promoted, or a primary given as a replica: not a replica of this primary.
             self.take_out(replica, "failed")
-            return
-        replica.replayed = max(replica.replayed, row["replayed"])
-        lag = row["lag_seconds"]
-        replica.lag_seconds = math.inf if lag is None else max(0.0, lag)
+            return None
+        return state
+
+    def _judge(self, replica: Server, state: asyncpg.Record, reference: int) -> None:
+        """Records a replica's lag, and takes it out or puts it back by it."""
+        # As it says now: a replica restarted after a crash replays again from an earlier point.
+        replica.replayed = state["replayed"]
+        replica.lag_seconds = self._lag(replica.replayed, reference, state["since_last_replayed"])
         replica.lag_bytes = max(0, self._primary_position - replica.replayed)
         LAG_SECONDS.labels(replica.name).set(replica.lag_seconds)
         LAG_BYTES.labels(replica.name).set(replica.lag_bytes)
@@ -301,6 +336,43 @@ class ReadRouter:
             replica.serving = True
             SERVING.labels(replica.name).set(1)
             log.info("replica serving reads", replica=replica.name)
+
+    def _lag(self, replayed: int, reference: int, since_last_replayed: float | None) -> float:
+        """How stale a replica's reads may be, in seconds: an upper bound, the tighter of two.
+
+        Nothing, if it has replayed as far as `reference`. Otherwise, what it lacks was
+        committed after the last transaction it replayed (`since_last_replayed` ago), and
+        after the newest check that found the primary no further than it is now. The first
+        alone would jump to the length of an idle spell for the moment a replica takes to
+        replay the write that ends it; the second alone is no finer than a check.
+        """
+        if replayed >= reference:
+            return 0.0
+        now = asyncio.get_running_loop().time()
+        dated = math.inf
+        for moment, position in reversed(self._positions):
+            dated = now - moment
+            if position <= replayed:
+                break
+        if since_last_replayed is None:
+            return dated
+        return max(0.0, min(since_last_replayed, dated))
+
+
+async def confirm_replayed(
+    connection: asyncpg.Connection, server: Server, position: int | None
+) -> None:
+    """In a read's transaction on a replica, before the read: `NotReplayedYet` unless the
+    replica has replayed up to `position` (None, or the primary: nothing to confirm).
+
+    What the checks saw may be older than a restart of the replica; what it says inside the
+    read's own transaction is not, and it only moves forward from there.
+    """
+    if position is None or server.is_primary:
+        return
+    if not await connection.fetchval(CAUGHT_UP, position):
+        server.replayed = 0
+        raise NotReplayedYet()
 
 
 def _replica_failure(error: BaseException) -> bool:

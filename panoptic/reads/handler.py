@@ -17,7 +17,7 @@ import asyncpg
 
 from panoptic.core.db import KeptConnection, database_refusals
 from panoptic.core.refusals import DeadlineExceeded, InvalidArgument, NotFound
-from panoptic.core.replicas import ReadRouter, Server
+from panoptic.core.replicas import ReadRouter, Server, confirm_replayed
 from panoptic.model.claims import ClaimRow
 from panoptic.reads import metrics, queries
 from panoptic.reads.batching import KeyedBatcher
@@ -336,6 +336,7 @@ class RetrieverHandler:
             with database_refusals:
                 timeout = self._timeout(deadline - loop.time())
                 async with queries.reading(server.pool(), timeout, **options) as connection:
+                    await confirm_replayed(connection, server, must_see)
                     return await read(connection)
 
         return await self._reads().run(on, must_see, deadline - loop.time())

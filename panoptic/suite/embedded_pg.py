@@ -11,6 +11,7 @@ import hashlib
 import importlib.util
 import os
 import pwd
+import re
 import shutil
 import subprocess
 import tempfile
@@ -139,8 +140,10 @@ class EmbeddedPostgres:
     def drop_replication_slot(self, slot: str) -> None:
         """Drops a replication slot of this (running) server, if it has it and no replica
         streams from it."""
+        if not re.fullmatch(r"[a-z0-9_]{1,63}", slot):  # PostgreSQL's own rule for slot names
+            raise ValueError(f"not a replication slot name: {slot!r}")
         self._psql(
-            "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots "
+            "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots "  # noqa: S608 - checked above
             f"WHERE slot_name = '{slot}' AND NOT active"
         )
 
@@ -312,3 +315,27 @@ def owner_database_url(settings: Settings) -> DatabaseUrl:
             "is not running (start the suite with `make run`)",
         )
     return url
+
+
+# The replication slot of the suite's n-th replica: `panoptic_replica_<n>`.
+REPLICA_SLOT = re.compile(r"panoptic_replica_(\d+)")
+
+
+def ensure_replicas(primary: EmbeddedPostgres, count: int) -> list[EmbeddedPostgres]:
+    """The running `primary`'s `count` streaming replicas, made if missing and started.
+
+    Each keeps its data beside the primary's (`postgres-replica-1`...), across restarts. The
+    slots of replicas beyond `count` are dropped, so that the primary does not keep its log for
+    a replica no longer run; such a replica, asked for again, is made anew.
+    """
+    replicas = [
+        EmbeddedPostgres(primary.pgdata.parent / f"{primary.pgdata.name}-replica-{number}")
+        for number in range(1, count + 1)
+    ]
+    for number, replica in enumerate(replicas, 1):
+        replica.ensure_replica_of(primary, f"panoptic_replica_{number}")
+    for slot in primary.replication_slots():
+        match = REPLICA_SLOT.fullmatch(slot)
+        if match is not None and int(match[1]) > count:
+            primary.drop_replication_slot(slot)
+    return replicas
