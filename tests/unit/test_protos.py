@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import filecmp
+import shutil
+import subprocess
 from pathlib import Path
+
+import pytest
 
 from google.api import annotations_pb2
 from google.protobuf import descriptor_pb2
@@ -71,3 +75,31 @@ def test_the_indexer_has_no_http_binding() -> None:
     ]
     for method in service.methods:
         assert not method.GetOptions().HasExtension(annotations_pb2.http), method.name
+
+
+def test_the_breaking_check_catches_a_change_that_breaks_v1(tmp_path: Path) -> None:
+    """`make lint` runs `buf breaking` against the published v1 (scripts/buf-lint), and it
+    passes; a field renumbered in a copy of the protos is caught."""
+    buf = protogen.ROOT / "node_modules" / ".bin" / "buf"
+    if not buf.exists():
+        pytest.skip("buf is not installed (`npm ci`, which `make setup` runs)")
+    subprocess.run(
+        [str(protogen.ROOT / "scripts" / "buf-lint")], cwd=protogen.ROOT, check=True, timeout=120
+    )
+    shutil.copytree(protogen.ROOT / "protos", tmp_path / "protos")
+    shutil.copytree(protogen.ROOT / "build" / "proto-deps", tmp_path / "build" / "proto-deps")
+    shutil.copy(protogen.ROOT / "buf.yaml", tmp_path / "buf.yaml")
+    proto = tmp_path / "protos" / "panoptic" / "v1" / "retriever_service.proto"
+    text = proto.read_text()
+    proto.write_text(text.replace("string page_token = 3 [", "string page_token = 33 [", 1))
+    baseline = protogen.ROOT / "protos-baseline" / "v1.binpb"
+    check = subprocess.run(
+        [str(buf), "breaking", "protos", "--against", str(baseline)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert check.returncode != 0
+    assert "page_token" in check.stdout + check.stderr
