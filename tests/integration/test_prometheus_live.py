@@ -79,6 +79,18 @@ NOT_PRODUCED = {
     'panoptic_indexer_batches_total{result="failed"}': "no batch fails here",
     'http_requests_total{job="gateway",status=~"5.."}': "the gateway answers no 5xx here",
     'ALERTS{alertstate="firing"}': "nothing fires before the last test",
+    **dict.fromkeys(
+        (
+            "panoptic_db_replica_lag_seconds",
+            "panoptic_db_replica_lag_bytes",
+            "panoptic_db_replica_serving",
+            "panoptic_db_replica_max_lag_seconds",
+            "panoptic_db_replica_ejections_total",
+            "panoptic_db_reads_total",
+            "panoptic_db_consistent_reads_total",
+        ),
+        "no replica is configured here",
+    ),
 }
 GATEWAY_AVAILABLE = "gateway" in cli.commands
 DASHBOARD_AVAILABLE = "dashboard" in cli.commands

@@ -129,6 +129,28 @@ def test_panels_cover_throughput_latency_errors_freshness_and_size() -> None:
         assert needed in expressions, needed
 
 
+def test_database_dashboard_shows_the_replicas() -> None:
+    """The database dashboard shows what issue 20 asks: each replica's lag in seconds with the
+    configured bound in the same panel, its lag in bytes, reads per second by server,
+    ejections, whether it takes reads, and the outcomes of reads with a consistency token."""
+    board = dashboards()["panoptic-database.json"]
+    queries = [[target["expr"] for target in panel["targets"]] for panel in panels(board)]
+    assert any(
+        any("panoptic_db_replica_lag_seconds" in expr for expr in panel)
+        and any("panoptic_db_replica_max_lag_seconds" in expr for expr in panel)
+        for panel in queries
+    ), "no panel draws the replicas' lag against the bound"
+    expressions = " ".join(expr for panel in queries for expr in panel)
+    for needed in (
+        "panoptic_db_replica_lag_bytes",
+        "sum by (job, server) (rate(panoptic_db_reads_total",
+        "increase(panoptic_db_replica_ejections_total",
+        "panoptic_db_replica_serving",
+        "sum by (outcome) (rate(panoptic_db_consistent_reads_total",
+    ):
+        assert needed in expressions, needed
+
+
 @pytest.mark.skipif(
     shutil.which("promtool") is None,
     reason="promtool is not installed (Debian package `prometheus`; `make system-deps`)",
