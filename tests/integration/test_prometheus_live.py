@@ -86,7 +86,6 @@ NOT_PRODUCED = {
             "panoptic_db_replica_serving",
             "panoptic_db_replica_max_lag_seconds",
             "panoptic_db_replica_ejections_total",
-            "panoptic_db_reads_total",
             "panoptic_db_consistent_reads_total",
         ),
         "no replica is configured here",

@@ -8,7 +8,6 @@ import subprocess
 from pathlib import Path
 
 import pytest
-
 from google.api import annotations_pb2
 from google.protobuf import descriptor_pb2
 
