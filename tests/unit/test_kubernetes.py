@@ -518,7 +518,9 @@ def pods(production: list[Object], cluster: Object) -> dict[str, Pod]:
         "ingress", INGRESS_NAMESPACE, {"app.kubernetes.io/name": "ingress-nginx"}
     )
     found["prometheus"] = Pod("prometheus", MONITORING_NAMESPACE, {"app": "prometheus"})
-    found["operator"] = Pod("operator", OPERATOR_NAMESPACE, {"app": "cloudnative-pg"})
+    operator = {"app.kubernetes.io/name": "cloudnative-pg"}
+    found["operator"] = Pod("operator", OPERATOR_NAMESPACE, operator)
+    found["another pod of the operator's namespace"] = Pod("other", OPERATOR_NAMESPACE, {})
     return found
 
 
