@@ -64,7 +64,7 @@ SERVICES = ("indexer", "retriever", "gateway", "dashboard")
 PENDING_SETTINGS = frozenset(
     {"PANOPTIC_REPLICA_URLS", "PANOPTIC_CONSISTENCY_TOKEN_KEY", "PANOPTIC_REPLICA_MAX_LAG_SECONDS"}
 )
-# Each key of Secret `panoptic` reaches only the processes that use it.
+# Each key of the two Secrets the operator creates reaches only the processes that use it.
 SECRET_HOLDERS = {
     ("panoptic-db-owner", "password"): {"migrate"},
     ("panoptic", "indexer-db-password"): {"migrate", "indexer"},
@@ -237,18 +237,21 @@ def test_each_process_connects_as_its_role_to_the_right_service(
         c: environment(ctr, production, fake_secret) for c, ctr in containers(production).items()
     }
     primary_urls = {
-        "migrate": ("DATABASE_URL", initdb["owner"]),
+        "migrate": ("DATABASE_URL", initdb["owner"], (initdb["secret"]["name"], "password")),
         **{
-            role: (f"PANOPTIC_{role.upper()}_DATABASE_URL", SERVICE_ROLES[role])
+            role: (
+                f"PANOPTIC_{role.upper()}_DATABASE_URL",
+                SERVICE_ROLES[role],
+                ("panoptic", f"{role}-db-password"),
+            )
             for role in SERVICE_ROLES
         },
     }
-    for component, (variable, user) in primary_urls.items():
+    for component, (variable, user, secret) in primary_urls.items():
         url = urlsplit(envs[component][variable])
         assert (url.hostname, url.port, url.path) == (f"{name}-rw", 5432, f"/{initdb['database']}")
         assert url.username == user, f"{component}'s {variable}"
-        assert url.password, f"{component}'s {variable} has no password"
-        assert "$(" not in url.password, f"{component}'s {variable}: password not expanded"
+        assert url.password == fake_secret(*secret), f"{component}'s {variable}: its password"
     for component in ("retriever", "dashboard"):
         replicas = [urlsplit(url) for url in json.loads(envs[component]["PANOPTIC_REPLICA_URLS"])]
         assert [(url.hostname, url.path) for url in replicas] == [(f"{name}-ro", "/panoptic")]
