@@ -74,8 +74,8 @@ def http_config(
 ) -> uvicorn.Config:
     """uvicorn's configuration for a Panoptic HTTP service.
 
-    `trusted_proxies` (comma-separated IPs, "*" for any) are the proxies whose
-    X-Forwarded-For names the client; none by default.
+    `trusted_proxies` (comma-separated IPs and CIDR networks, "*" for any) are the proxies
+    whose X-Forwarded-For names the client; none by default. uvicorn reads the networks itself.
     """
     trusted = trusted_proxies.strip()
     return uvicorn.Config(
@@ -116,7 +116,8 @@ class HttpServerSpec:
     `on_start` left half open, or never opened)."""
     grace_seconds: float = 10.0
     trusted_proxies: str = ""
-    """Comma-separated IPs ("*" for any) whose X-Forwarded-For names the client."""
+    """Comma-separated IPs and CIDR networks ("*" for any) whose X-Forwarded-For names the
+    client."""
     serving_fields: Callable[[], Mapping[str, object]] = _no_fields
     """What the service adds to its "serving" log line, asked once it has started."""
 

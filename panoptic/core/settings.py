@@ -280,7 +280,8 @@ class GatewaySettings(SettingsGroup):
     # Requests per second per client IP, and the burst above it; a rate of 0 turns it off.
     gateway_rate_limit_per_second: Annotated[float, Field(ge=0)] = 50.0
     gateway_rate_limit_burst: Annotated[int, Field(ge=1)] = 100
-    # Proxies whose X-Forwarded-For names the client (comma-separated IPs, "*" for any).
+    # Proxies whose X-Forwarded-For names the client (comma-separated IPs and CIDR networks,
+    # "*" for any), so that the rate limit keys on the client behind them.
     gateway_trusted_proxies: str = ""
     # Longest request target (path and query) and largest request head, in bytes.
     gateway_max_url_bytes: Annotated[int, Field(ge=256)] = 8192

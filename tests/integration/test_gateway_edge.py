@@ -189,6 +189,47 @@ def test_a_burst_past_the_limit_gets_429_with_retry_after(gateway: str) -> None:
         assert greedy.get("/v1/claims/c-1").status_code == 200
 
 
+@pytest.fixture(scope="module")
+def behind_a_proxy(env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A gateway trusting the proxies of 127.0.0.0/28, as it trusts the pod network on
+    Kubernetes (deploy/kubernetes), limiting each client to a burst of 3 then one request in 10 s.
+    """
+    proxied = {
+        **env,
+        "PANOPTIC_GATEWAY_PORT": str(free_port()),
+        "PANOPTIC_GATEWAY_METRICS_PORT": str(free_port()),
+        "PANOPTIC_GATEWAY_TRUSTED_PROXIES": "127.0.0.0/28",
+        "PANOPTIC_GATEWAY_RATE_LIMIT_PER_SECOND": "0.1",
+        "PANOPTIC_GATEWAY_RATE_LIMIT_BURST": "3",
+    }
+    log = tmp_path_factory.mktemp("proxied-logs") / "gateway.log"
+    with running_gateway(proxied, log):
+        yield base_url(proxied)
+
+
+def test_behind_a_trusted_proxy_the_rate_limit_keys_on_the_forwarded_client(
+    behind_a_proxy: str,
+) -> None:
+    """Through a proxy of the trusted network, each X-Forwarded-For client has its own limit;
+    a client outside that network is limited on its own address, whatever header it sends."""
+
+    def statuses(local_address: str, forwarded_for: list[str]) -> list[int]:
+        transport = httpx.HTTPTransport(local_address=local_address)
+        with httpx.Client(base_url=behind_a_proxy, timeout=10, transport=transport) as http:
+            return [
+                http.get("/v1/claims/c-1", headers={"x-forwarded-for": client}).status_code
+                for client in forwarded_for
+            ]
+
+    # One proxy (127.0.0.9, inside 127.0.0.0/28) carries two clients.
+    assert statuses("127.0.0.9", ["198.51.100.7"] * 6) == [200] * 3 + [429] * 3
+    assert statuses("127.0.0.9", ["198.51.100.8"] * 3) == [200] * 3
+    # 127.0.0.77 is not a trusted proxy: its header is not believed, a new one per request
+    # buys it nothing.
+    forged = [f"198.51.100.{n}" for n in range(20, 26)]
+    assert statuses("127.0.0.77", forged) == [200] * 3 + [429] * 3
+
+
 def test_server_timing_splits_gateway_and_upstream_time(client: httpx.Client) -> None:
     """Server-Timing names the gateway's own time and the gRPC call's."""
     timing = client.get(f"/v1/claims/{random_id()}").headers["server-timing"]

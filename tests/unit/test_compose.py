@@ -19,10 +19,10 @@ from urllib.parse import urlsplit
 
 import pytest
 import yaml
-from pydantic import AliasChoices
 
 from panoptic.core.db import SERVICE_ROLES
 from panoptic.core.settings import Settings
+from tests.support.settings import settings_variables
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = ROOT / "docker-compose.yml"
@@ -100,21 +100,6 @@ def environment(service: Mapping[str, Any]) -> dict[str, str]:
     if isinstance(env, list):
         env = dict(item.split("=", 1) for item in env)
     return {name: str(value) for name, value in env.items()}
-
-
-def settings_variables() -> set[str]:
-    """Every environment variable `Settings` reads, upper-cased."""
-    prefix = Settings.model_config.get("env_prefix", "")
-    names: set[str] = set()
-    for field_name, field in Settings.model_fields.items():
-        alias = field.validation_alias
-        if isinstance(alias, AliasChoices):
-            names.update(str(choice).upper() for choice in alias.choices)
-        elif isinstance(alias, str):
-            names.add(alias.upper())
-        else:
-            names.add(f"{prefix}{field_name}".upper())
-    return names
 
 
 @pytest.fixture
