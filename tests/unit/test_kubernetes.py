@@ -59,11 +59,6 @@ CNPG_GROUP = "postgresql.cnpg.io"
 PROMETHEUS_OPERATOR_GROUP = "monitoring.coreos.com"
 
 SERVICES = ("indexer", "retriever", "gateway", "dashboard")
-# Settings the replica routing (issue 20, items 1 and 2) adds on main; until this branch has
-# them, they may appear in the manifests without being in Settings. Remove once merged.
-PENDING_SETTINGS = frozenset(
-    {"PANOPTIC_REPLICA_URLS", "PANOPTIC_CONSISTENCY_TOKEN_KEY", "PANOPTIC_REPLICA_MAX_LAG_SECONDS"}
-)
 # Each key of the two Secrets the operator creates reaches only the processes that use it.
 SECRET_HOLDERS = {
     ("panoptic-db-owner", "password"): {"migrate"},
@@ -276,17 +271,11 @@ def building_blocks(container: Object) -> set[str]:
 def test_every_variable_is_a_setting(rendered: list[Object]) -> None:
     """Every variable given to a Panoptic process is one Settings reads, or one only spliced
     into another's value (a password into a URL)."""
-    known = settings_variables() | PENDING_SETTINGS
+    known = settings_variables()
     for component, container in containers(rendered).items():
         names = set(environment(container, rendered))
         unknown = names - known - building_blocks(container)
         assert not unknown, f"{component} sets variables Settings does not read: {sorted(unknown)}"
-
-
-def test_the_pending_settings_are_still_pending() -> None:
-    """The allowance for the replica settings ends once Settings reads them (then delete it)."""
-    arrived = PENDING_SETTINGS & settings_variables()
-    assert not arrived, f"Settings reads {sorted(arrived)}: remove them from PENDING_SETTINGS"
 
 
 def test_no_secret_is_defined_only_referred_to(rendered: list[Object]) -> None:
