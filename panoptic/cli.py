@@ -94,8 +94,16 @@ def main() -> None:
     is_flag=True,
     help="Also run Prometheus (installed by `make system-deps`) with the alert rules.",
 )
+@click.option(
+    "--replicas",
+    type=click.IntRange(0, 8),
+    default=0,
+    show_default=True,
+    help="Streaming replicas of the embedded PostgreSQL for the retriever and the dashboard"
+    " to read from (kept in the data directory, like the primary).",
+)
 @friendly_errors
-def up(no_demo: bool, with_monitoring: bool) -> None:
+def up(no_demo: bool, with_monitoring: bool, replicas: int) -> None:
     """Run the whole suite (what `make run` does) until Ctrl-C."""
     from panoptic.suite.supervisor import run_suite, single_instance
 
@@ -103,7 +111,14 @@ def up(no_demo: bool, with_monitoring: bool) -> None:
     settings.require_production_ready(database="owner", token=True)
     with single_instance(settings.data_dir):
         sys.exit(
-            run_async(run_suite(settings, load_demo=not no_demo, with_monitoring=with_monitoring))
+            run_async(
+                run_suite(
+                    settings,
+                    load_demo=not no_demo,
+                    with_monitoring=with_monitoring,
+                    replicas=replicas,
+                )
+            )
         )
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fcntl
+import json
 import os
 import secrets
 import signal
@@ -29,7 +30,7 @@ from panoptic.core.logging import get_logger
 from panoptic.core.ports import check_port_free
 from panoptic.core.settings import DEVELOPMENT_DASHBOARD_PASSWORD, Settings
 from panoptic.suite import migrate, monitoring
-from panoptic.suite.embedded_pg import EmbeddedPostgres
+from panoptic.suite.embedded_pg import DATABASE, EmbeddedPostgres, ensure_replicas
 from panoptic.suite.health import wait_until_http_ready, wait_until_serving
 
 T = TypeVar("T")
@@ -165,6 +166,12 @@ class Suite:
         }
         self.processes: dict[str, asyncio.subprocess.Process] = {}
 
+    def read_from(self, replicas: Sequence[EmbeddedPostgres]) -> None:
+        """Points the services that read at these replicas of the embedded PostgreSQL."""
+        if replicas:
+            urls = [replica.url(database=DATABASE) for replica in replicas]
+            self._env["PANOPTIC_REPLICA_URLS"] = json.dumps(urls)
+
     async def start(self, service: ChildService) -> None:
         """Starts one service and waits until it reports SERVING."""
         # A session of its own: Ctrl-C reaches the supervisor alone, which stops the services
@@ -212,6 +219,15 @@ class Suite:
                     await process.wait()
 
 
+def _replicas(settings: Settings, count: int) -> list[EmbeddedPostgres]:
+    """The embedded PostgreSQL's `count` streaming replicas, started (none: any left from an
+    earlier `--replicas` stop holding the primary's log)."""
+    primary = EmbeddedPostgres(settings.pgdata_dir)
+    if count:
+        print(f"starting {count} streaming replica(s)...", file=sys.stderr, flush=True)
+    return ensure_replicas(primary, count)
+
+
 class ChildFailed(PanopticError):
     """A service process exited when it should be serving."""
 
@@ -221,22 +237,31 @@ def _client_host(bind_host: str) -> str:
 
 
 async def run_suite(
-    settings: Settings, *, load_demo: bool = True, with_monitoring: bool = False
+    settings: Settings,
+    *,
+    load_demo: bool = True,
+    with_monitoring: bool = False,
+    replicas: int = 0,
 ) -> int:
     """Everything `panoptic up` does; returns the process exit code."""
     started_at = time.monotonic()
     services = suite_services(settings)
-    _check_ports_free(settings, services)
-    if with_monitoring:  # --with-monitoring: refuse before anything starts
-        monitoring.check_can_start(settings)
+    _check_can_start(settings, services, with_monitoring=with_monitoring, replicas=replicas)
     stopper = _stop_on_signals()
     prepared = await _unless_stopped(prepare_database(settings), stopper)
     if prepared is None:
         return 0
     owner_url, embedded = prepared
+    replica_servers: list[EmbeddedPostgres] = []
     token, generated = indexer_token(settings)
     suite = Suite(settings, owner_url, token)
     try:
+        if settings.embedded_database:
+            replica_servers = (
+                await _unless_stopped(asyncio.to_thread(_replicas, settings, replicas), stopper)
+                or []
+            )
+            suite.read_from(replica_servers)
         demo_note = await _unless_stopped(
             _start_suite(suite, services, settings, owner_url, token, load_demo, with_monitoring),
             stopper,
@@ -251,6 +276,7 @@ async def run_suite(
             generated,
             time.monotonic() - started_at,
             demo_note,
+            replica_servers,
         )
         if with_monitoring:
             host = _client_host(settings.bind_host)
@@ -260,8 +286,25 @@ async def run_suite(
         stopper.cancel()
         print("\nstopping Panoptic...", file=sys.stderr)
         await suite.stop()
+        for replica in replica_servers:
+            replica.stop()
         if embedded is not None:
             embedded.stop()
+
+
+def _check_can_start(
+    settings: Settings, services: Sequence[ChildService], *, with_monitoring: bool, replicas: int
+) -> None:
+    """Refuses, before anything starts, what cannot work: a port taken, Prometheus missing
+    (--with-monitoring), replicas of a server the suite does not run (--replicas)."""
+    _check_ports_free(settings, services)
+    if with_monitoring:
+        monitoring.check_can_start(settings)
+    if replicas and not settings.embedded_database:
+        raise PanopticError(
+            "--replicas makes replicas of the embedded PostgreSQL; with DATABASE_URL set, "
+            "give the replicas of that server in PANOPTIC_REPLICA_URLS instead"
+        )
 
 
 def _check_ports_free(settings: Settings, services: Sequence[ChildService]) -> None:
@@ -410,6 +453,7 @@ def _print_ready(
     generated: bool,
     seconds: float,
     demo_note: str,
+    replicas: Sequence[EmbeddedPostgres] = (),
 ) -> None:
     host = _client_host(settings.bind_host)
     indexer = f"{host}:{settings.indexer_port}"
@@ -430,6 +474,10 @@ def _print_ready(
         f"  indexer   gRPC  {indexer}   (metrics :{settings.indexer_metrics_port}/metrics)",
         f"  retriever gRPC  {retriever}   (metrics :{settings.retriever_metrics_port}/metrics)",
         f"  database        {database}",
+        *(
+            f"  replica {n}       streaming, in {replica.pgdata}"
+            for n, replica in enumerate(replicas, 1)
+        ),
         f"  indexer token   {token}"
         + ("  (generated, kept in the data directory)" if generated else ""),
         f"  {demo_note}",
