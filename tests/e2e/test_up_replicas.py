@@ -74,7 +74,8 @@ def test_up_with_replicas_reads_them_and_keeps_them(tmp_path: Path) -> None:
     second.start()
     try:
         wait_for(lambda: _ready(second), timeout=120)
-        assert replicas[0].is_running() and not replicas[1].is_running()
+        assert replicas[0].is_running()
+        assert not replicas[1].is_running()
         assert primary.replication_slots() == {"panoptic_replica_1"}
         wait_for(lambda: value(scrape(metrics), "panoptic_db_replica_serving") == 1)
         # Served by the replica it kept: no token, and the primary takes no reads meanwhile.
