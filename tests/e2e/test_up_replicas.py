@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import re
 import signal
+import urllib.error
 import urllib.parse
 import urllib.request
 from pathlib import Path
@@ -61,6 +62,12 @@ def test_up_with_replicas_reads_them_and_keeps_them(tmp_path: Path) -> None:
             )
         query = urllib.parse.urlencode({"consistencyToken": written.consistency_token})
         assert _get(f"{gateway}/v1/claims/{new.id}?{query}")["id"] == new.id
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            _get(f"{gateway}/v1/claims/{new.id}?consistencyToken=forged")
+        assert refused.value.code == 400
+        error = json.loads(refused.value.read())["error"]
+        violations = [d for d in error["details"] if "fieldViolations" in d]
+        assert violations[0]["fieldViolations"][0]["field"] == "consistencyToken"
         for size in range(1, 21):  # each a different URL: none is the gateway cache's
             _get(f"{gateway}/v1/actors/{jane.id}/claims?pageSize={size}")
         reads = scrape(metrics)["panoptic_db_reads_total"]
