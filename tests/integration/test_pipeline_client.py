@@ -7,30 +7,22 @@ import json
 import signal
 import subprocess
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import asyncpg
 import pytest
-import pytest_asyncio
 
 from panoptic.core.db import DatabaseUrl
-from panoptic.suite import migrate
 from panoptic.suite.demo import generate_corpus, write_jsonl
-from tests.conftest import create_database, drop_database
 from tests.support.indexer import running_indexer, start_indexer
-from tests.support.processes import PanopticProcess, run_panoptic, service_env, wait_for
+from tests.support.processes import (
+    PanopticProcess,
+    run_panoptic,
+    service_env,
+    wait_for,
+)
 
 pytestmark = pytest.mark.slow
-
-
-@pytest_asyncio.fixture(loop_scope="session")
-async def fresh_database(postgres_server_url: DatabaseUrl) -> AsyncIterator[DatabaseUrl]:
-    """A migrated database of the test's own: the demo corpus's fixed ids clash with no one."""
-    url = await create_database(postgres_server_url, prefix="panoptic_client")
-    await migrate.upgrade_async(url)
-    yield url
-    await drop_database(postgres_server_url, url)
 
 
 def _corpus(path: Path, claims: int, seed: int = 7) -> Path:

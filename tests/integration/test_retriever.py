@@ -12,7 +12,7 @@ import random
 import re
 import urllib.request
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -26,8 +26,6 @@ from google.protobuf import json_format, timestamp_pb2
 from panoptic.core.db import SERVICE_ROLES, DatabaseUrl, KeptConnection, is_database_unavailable
 from panoptic.core.refusals import DatabaseUnavailable, DeadlineExceeded, NotFound
 from panoptic.core.rpc_status import details_of
-from panoptic.core.service import PoolHolder
-from panoptic.core.settings import Settings
 from panoptic.model.claims import claim_message
 from panoptic.reads import queries
 from panoptic.reads.handler import RetrieverHandler
@@ -44,7 +42,8 @@ from services.indexer.handler import IndexingHandler
 from services.indexer.servicer import fingerprint
 from tests.conftest import random_id
 from tests.support.corpus import batches_of, index_requests
-from tests.support.processes import free_port, grpc_serving, running, service_env, wait_for
+from tests.support.processes import free_port
+from tests.support.roles import retriever_pool_holder
 
 pytestmark = pytest.mark.slow
 
@@ -218,27 +217,6 @@ async def corpus(database_url: DatabaseUrl) -> Corpus:
     )
 
 
-@pytest.fixture(scope="module")
-def retriever_env(
-    database_url: DatabaseUrl, tmp_path_factory: pytest.TempPathFactory
-) -> dict[str, str]:
-    """The environment of the module's retriever process."""
-    return service_env(database_url.value, tmp_path_factory.mktemp("retriever-data"))
-
-
-@pytest.fixture(scope="module")
-def retriever(
-    retriever_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[str]:
-    """The address of a running `panoptic retriever`."""
-    log = tmp_path_factory.mktemp("retriever-logs") / "retriever.log"
-    address = f"127.0.0.1:{retriever_env['PANOPTIC_RETRIEVER_PORT']}"
-    with running(("retriever",), retriever_env, log) as process:
-        wait_for(lambda: grpc_serving(address) or process.process.poll() is not None)
-        assert process.process.poll() is None, process.output
-        yield address
-
-
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def stub(retriever: str, corpus: Corpus) -> AsyncIterator[Stub]:
     """A client of the module's retriever, once the corpus is loaded."""
@@ -251,10 +229,7 @@ async def retriever_pool(
     database_url: DatabaseUrl, monkeypatch: pytest.MonkeyPatch
 ) -> AsyncIterator[asyncpg.Pool]:
     """A pool opened exactly as the retriever opens its own: its role, read-only."""
-    for variable in ("PANOPTIC_RETRIEVER_DATABASE_URL", "PANOPTIC_RETRIEVER_DB_PASSWORD"):
-        monkeypatch.delenv(variable, raising=False)
-    monkeypatch.setenv("DATABASE_URL", database_url.value)
-    holder = PoolHolder(Settings().database, "retriever", read_only=True)
+    holder = retriever_pool_holder(database_url, monkeypatch)
     await holder.open()
     try:
         yield holder.pool
@@ -1542,10 +1517,10 @@ async def test_the_retriever_role_cannot_write(retriever_pool: asyncpg.Pool) -> 
 
 
 @pytest.mark.asyncio(loop_scope="session")
-async def test_pool_gauges_are_exported(stub: Stub, retriever_env: dict[str, str]) -> None:
+async def test_pool_gauges_are_exported(stub: Stub, services_env: dict[str, str]) -> None:
     """/metrics reports the retriever's database pool beside the gRPC metrics."""
     await stub.ListTopics(api.ListTopicsRequest(), timeout=10)
-    port = retriever_env["PANOPTIC_RETRIEVER_METRICS_PORT"]
+    port = services_env["PANOPTIC_RETRIEVER_METRICS_PORT"]
 
     def scrape() -> str:
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
