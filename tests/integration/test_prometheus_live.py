@@ -256,6 +256,7 @@ def traffic(suite: Suite) -> Suite:
         base = f"http://127.0.0.1:{env['PANOPTIC_DASHBOARD_PORT']}"
         for path in ("/login", "/", "/readyz"):  # `/` redirects to the login page
             urllib.request.urlopen(base + path, timeout=5).close()
+    traffic_ended = time.time()
     wanted = len(claims)
 
     def scraped() -> bool:
@@ -269,8 +270,28 @@ def traffic(suite: Suite) -> Suite:
         )
 
     wait_for(scraped, timeout=20, interval=0.5)
-    time.sleep(2)  # a few more scrapes, so every rate() has two samples of the new values
+    # Every rate() needs two samples of the new values: two scrapes of each target, begun after
+    # the traffic ended.
+    first = _scrapes_begun_after(suite, traffic_ended)
+    _scrapes_begun_after(suite, max(first))
     return suite
+
+
+def _scrapes_begun_after(suite: Suite, moment: float) -> list[float]:
+    """Waits until every target's last scrape began after `moment` (Unix time); when each began.
+
+    Prometheus shows a scrape as a target's last once its samples are stored, so they can be
+    queried by then.
+    """
+    starts: list[float] = []
+
+    def all_after() -> bool:
+        targets = suite.api("targets")["activeTargets"]
+        starts[:] = [_unix_time(target["lastScrape"]) for target in targets]
+        return bool(starts) and min(starts) > moment
+
+    wait_for(all_after, timeout=20, interval=0.2)
+    return starts
 
 
 def test_every_target_is_scraped(suite: Suite) -> None:
