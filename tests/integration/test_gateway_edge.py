@@ -30,7 +30,7 @@ from tests.support.gateway import (
     running_gateway,
 )
 from tests.support.indexer import scrape, value
-from tests.support.processes import PanopticProcess, free_port, service_env, wait_for
+from tests.support.processes import PanopticProcess, answers_200, free_port, service_env, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -300,7 +300,7 @@ def test_redeployed_api_is_followed_and_unsafe_changes_refused(tmp_path: Path) -
     url = base_url(env)
     with fake_retriever(port):
         process = PanopticProcess(("gateway",), env, tmp_path / "gateway.log").start()
-        wait_for(lambda: _answers(url + "/openapi.json"))
+        wait_for(lambda: answers_200(url + "/openapi.json"))
     try:
         assert (
             "/v1/claims/{claim_id}/summary" not in httpx.get(url + "/openapi.json").json()["paths"]
@@ -330,13 +330,6 @@ def test_redeployed_api_is_followed_and_unsafe_changes_refused(tmp_path: Path) -
     assert summary_line["status"] == 200
     assert {"duration_ms", "upstream_ms", "request_id", "client"} <= summary_line.keys()
     assert [line["event"] for line in lines][-1] == "stopped"
-
-
-def _answers(url: str) -> bool:
-    try:
-        return httpx.get(url, timeout=1).status_code == 200
-    except httpx.HTTPError:
-        return False
 
 
 def _paths(url: str) -> list[str]:

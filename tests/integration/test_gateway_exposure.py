@@ -22,10 +22,12 @@ from panoptic.v1 import indexer_service_pb2, indexer_service_pb2_grpc
 from services.gateway.descriptors import PACKAGED_DESCRIPTOR_SET
 from tests.support.gateway import (
     GatewayCorpus,
+    base_url,
     descriptor_set_bytes,
     made_up_api,
+    start_gateway,
 )
-from tests.support.processes import ConnectionTrap, PanopticProcess, service_env, wait_for
+from tests.support.processes import ConnectionTrap, PanopticProcess, service_env
 
 pytestmark = pytest.mark.slow
 
@@ -242,17 +244,9 @@ def test_a_service_with_a_write_binding_refuses_to_start(
         assert complaint in refused_start(tmp_path, **settings)
         return
     env = service_env("postgresql://unused@127.0.0.1:1/unused", tmp_path, **settings)
-    process = PanopticProcess(("gateway",), env, tmp_path / "gateway.log").start()
+    process = start_gateway(env, tmp_path / "gateway.log", probe="/openapi.json")
     try:
-        url = f"http://127.0.0.1:{env['PANOPTIC_GATEWAY_PORT']}/openapi.json"
-
-        def serving() -> bool:
-            try:
-                return httpx.get(url, timeout=1).status_code == 200
-            except httpx.HTTPError:
-                return False
-
-        wait_for(serving)
-        assert "/v1/things" in httpx.get(url).json()["paths"]
+        paths = httpx.get(base_url(env) + "/openapi.json", timeout=5).json()["paths"]
+        assert "/v1/things" in paths
     finally:
         assert process.stop() == 0

@@ -48,6 +48,7 @@ from tests.support.indexer import (
 )
 from tests.support.processes import (
     PanopticProcess,
+    answers_200,
     free_port,
     grpc_serving,
     service_env,
@@ -113,19 +114,11 @@ class Suite:
         return body["data"]
 
 
-def _answers(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=1) as response:
-            return bool(response.status == 200)
-    except OSError:
-        return False
-
-
 def _start(
     args: tuple[str, ...], env: dict[str, str], log: Path, ready_url: str
 ) -> PanopticProcess:
     """Starts a `panoptic` command and waits until `ready_url` answers 200."""
-    return start_serving(args, env, log, functools.partial(_answers, ready_url))
+    return start_serving(args, env, log, functools.partial(answers_200, ready_url))
 
 
 @pytest.fixture(scope="module")
@@ -190,7 +183,7 @@ def suite(database_url: DatabaseUrl, tmp_path_factory: pytest.TempPathFactory) -
             prometheus = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
         started.append(prometheus)
         url = f"http://127.0.0.1:{port}"
-        wait_for(lambda: _answers(f"{url}/-/ready"), timeout=30)
+        wait_for(lambda: answers_200(f"{url}/-/ready"), timeout=30)
         yield Suite(env, url, set(metrics_ports))
     finally:
         for process in reversed(started):

@@ -3,6 +3,7 @@ and the HTTP bootstrap's failed starts in-process."""
 
 from __future__ import annotations
 
+import functools
 import json
 import signal
 import socket
@@ -24,10 +25,12 @@ from tests.support.dashboard import dashboard_env
 from tests.support.indexer import Metadata
 from tests.support.processes import (
     PanopticProcess,
+    answers_200,
     free_port,
     grpc_serving,
     run_panoptic,
     service_env,
+    start_serving,
     wait_for,
 )
 
@@ -154,15 +157,6 @@ def _http_env(service: str, services_env: dict[str, str]) -> dict[str, str]:
     return dashboard_env(env) if service == "dashboard" else env
 
 
-def _answers(process: PanopticProcess, url: str) -> bool:
-    if process.process.poll() is not None:
-        raise AssertionError(f"the service exited early:\n{process.output}")
-    try:
-        return httpx.get(url, timeout=1).status_code == 200
-    except httpx.HTTPError:
-        return False
-
-
 @pytest.mark.parametrize("service", ["gateway", "dashboard"])
 def test_http_services_serve_metrics_and_stop_gracefully_the_same_way(
     service: str, retriever: str, services_env: dict[str, str], tmp_path: Path
@@ -174,9 +168,9 @@ def test_http_services_serve_metrics_and_stop_gracefully_the_same_way(
         env[f"PANOPTIC_{service.upper()}_PORT"],
         env[f"PANOPTIC_{service.upper()}_METRICS_PORT"],
     )
-    process = PanopticProcess((service,), env, tmp_path / f"{service}.log").start()
+    ready = functools.partial(answers_200, f"http://127.0.0.1:{port}/readyz")
+    process = start_serving((service,), env, tmp_path / f"{service}.log", ready)
     try:
-        wait_for(lambda: _answers(process, f"http://127.0.0.1:{port}/readyz"))
         assert httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=5).status_code == 200
         metrics = httpx.get(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5).text
     finally:

@@ -18,6 +18,7 @@ from pathlib import Path
 from types import TracebackType
 
 import grpc
+import httpx
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from panoptic.bench.common import free_ports
@@ -92,6 +93,14 @@ def grpc_serving(address: str, credentials: grpc.ChannelCredentials | None = Non
         except grpc.RpcError:
             return False
     return bool(reply.status == health_pb2.HealthCheckResponse.SERVING)
+
+
+def answers_200(url: str) -> bool:
+    """Whether a GET of `url` answers 200 within a second (no answer at all is a no)."""
+    try:
+        return httpx.get(url, timeout=1).status_code == 200
+    except httpx.HTTPError:
+        return False
 
 
 def run_panoptic(
