@@ -8,6 +8,7 @@ never meet; tests use random ids so they can share that database safely.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 from collections.abc import AsyncIterator, Iterator
@@ -70,15 +71,26 @@ async def drop_database(server_url: DatabaseUrl, url: DatabaseUrl) -> None:
         await connection.close()
 
 
+@contextlib.asynccontextmanager
+async def migrated_database(
+    server_url: DatabaseUrl, prefix: str = "panoptic_test"
+) -> AsyncIterator[DatabaseUrl]:
+    """A database made by `create_database` and migrated to head, dropped after the block."""
+    from panoptic.suite import migrate
+
+    url = await create_database(server_url, prefix)
+    try:
+        await migrate.upgrade_async(url)
+        yield url
+    finally:
+        await drop_database(server_url, url)
+
+
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
 async def database_url(postgres_server_url: DatabaseUrl) -> AsyncIterator[DatabaseUrl]:
     """The owner's URL of the session's database, migrated to head once."""
-    from panoptic.suite import migrate
-
-    url = await create_database(postgres_server_url)
-    await migrate.upgrade_async(url)
-    yield url
-    await drop_database(postgres_server_url, url)
+    async with migrated_database(postgres_server_url) as url:
+        yield url
 
 
 @pytest_asyncio.fixture(loop_scope="session")

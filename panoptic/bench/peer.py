@@ -27,9 +27,20 @@ from panoptic.reads import queries
 
 
 def _time(value: datetime | None) -> str | None:
-    return None if value is None else value.isoformat().replace("+00:00", "Z")
+    """A UTC time as the proto3 JSON mapping spells it: a `Z`, and 0, 3 or 6 fraction digits."""
+    if value is None:
+        return None
+    whole_milliseconds = value.microsecond % 1000 == 0 and value.microsecond != 0
+    spec = "milliseconds" if whole_milliseconds else "auto"
+    return value.isoformat(timespec=spec).replace("+00:00", "Z")
 
 
+# The model's one claim→message conversion is `panoptic.model.claims.claim_message`; the peer
+# spells the JSON out instead, as a team writing this server by hand would. Going through the
+# message (`claim_message`, then protobuf's JSON printer) would add the cost of building a
+# protobuf message and printing it to every request, which is the very work the peer is there to
+# leave out: it is the baseline the gateway's transcoding is measured against. A unit test
+# (tests/unit/test_claim_model.py) holds what it writes equal to the message's JSON.
 def claim_json(claim: ClaimRow) -> dict[str, Any]:
     """The claim in the proto3 JSON mapping, as the gateway writes it."""
     source: dict[str, Any] = {

@@ -5,7 +5,7 @@ the throttle, and the session and device cookies set after a login (`auth` holds
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Final
+from typing import Any, Final
 from urllib.parse import parse_qs
 
 from starlette.exceptions import HTTPException
@@ -85,9 +85,7 @@ def _login_page(
         cookie,
         max_age=3600,
         path="/login",
-        httponly=True,
-        samesite="strict",
-        secure=dashboard.config.secure_cookie,
+        **_cookie_flags(dashboard),
     )
     for name, value in (headers or {}).items():
         response.headers[name] = value
@@ -157,6 +155,12 @@ async def login(request: Request) -> Response:
     return _logged_in(dashboard, user, next_path)
 
 
+def _cookie_flags(dashboard: Dashboard) -> dict[str, Any]:
+    """What every cookie of the dashboard's carries: hidden from scripts, sent to this site
+    alone, and only over HTTPS where the dashboard is configured so."""
+    return {"httponly": True, "samesite": "strict", "secure": dashboard.config.secure_cookie}
+
+
 def _logged_in(dashboard: Dashboard, user: str, next_path: str) -> Response:
     """The redirect after a login: a new session, and this browser known as one that logged in
     (the throttle spares it others' failures)."""
@@ -172,16 +176,12 @@ def _logged_in(dashboard: Dashboard, user: str, next_path: str) -> Response:
             value,
             max_age=max(1, int(seconds)),
             path=path,
-            httponly=True,
-            samesite="strict",
-            secure=dashboard.config.secure_cookie,
+            **_cookie_flags(dashboard),
         )
     response.delete_cookie(
         LOGIN_CSRF_COOKIE,
         path="/login",
-        httponly=True,
-        samesite="strict",
-        secure=dashboard.config.secure_cookie,
+        **_cookie_flags(dashboard),
     )
     return response
 
@@ -200,8 +200,6 @@ async def logout(request: Request) -> Response:
     response.delete_cookie(
         SESSION_COOKIE,
         path="/",
-        httponly=True,
-        samesite="strict",
-        secure=dashboard.config.secure_cookie,
+        **_cookie_flags(dashboard),
     )
     return response

@@ -6,8 +6,6 @@ import asyncio
 import json
 import re
 import signal
-import subprocess
-import sys
 import time
 import urllib.request
 from pathlib import Path
@@ -19,7 +17,6 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from panoptic.suite.embedded_pg import DATABASE, OWNER_ROLE, EmbeddedPostgres
 from tests.support.processes import (
-    ROOT,
     PanopticProcess,
     run_panoptic,
     running_grpc_service,
@@ -88,15 +85,7 @@ def test_up_serves_the_suite_keeps_data_and_refuses_a_second_instance(tmp_path: 
         assert token is not None, first.output
         assert (data_dir / "indexer-token").read_text().strip() == token.group(1)
 
-        second = subprocess.run(
-            [sys.executable, "-m", "panoptic", "up", "--no-demo"],
-            env=env,
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
+        second = run_panoptic("up", "--no-demo", env=env)
         assert second.returncode == 2
         assert "already running" in second.stderr
         assert "Traceback" not in second.stderr

@@ -15,9 +15,8 @@ from panoptic.core.db_metrics import (
     DatabaseStatsRefresher,
     read_database_stats,
 )
-from panoptic.core.service import PoolHolder
-from panoptic.core.settings import Settings
 from tests.support.corpus import batches_of, index_requests
+from tests.support.roles import retriever_pool_holder
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -103,10 +102,7 @@ async def test_pool_holder_exports_pool_and_database_gauges_while_open(
 ) -> None:
     """While the pool is open, /metrics has its pool gauges (labelled with the service) and the
     cached database gauges; after close, neither."""
-    for variable in ("PANOPTIC_RETRIEVER_DATABASE_URL", "PANOPTIC_RETRIEVER_DB_PASSWORD"):
-        monkeypatch.delenv(variable, raising=False)
-    monkeypatch.setenv("DATABASE_URL", database_url.value)
-    holder = PoolHolder(Settings().database, "retriever", read_only=True)
+    holder = retriever_pool_holder(database_url, monkeypatch)
     await holder.open()
     try:
         for _ in range(50):

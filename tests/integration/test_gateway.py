@@ -11,40 +11,16 @@ from typing import Any
 
 import httpx
 import pytest
-import pytest_asyncio
 
-from panoptic.core.db import DatabaseUrl
-from tests.support.gateway import GatewayCorpus, load_corpus, running_stack
-from tests.support.processes import service_env
+from tests.support.gateway import GatewayCorpus
 
 pytestmark = pytest.mark.slow
 
 
-@pytest_asyncio.fixture(scope="module", loop_scope="session")
-async def corpus(database_url: DatabaseUrl) -> GatewayCorpus:
-    """The module's records, indexed before the services start."""
-    return await load_corpus(database_url)
-
-
 @pytest.fixture(scope="module")
-def env(database_url: DatabaseUrl, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
-    """Ports and settings for this module's retriever and gateway; no rate limit."""
-    return service_env(
-        database_url.value,
-        tmp_path_factory.mktemp("data"),
-        PANOPTIC_GATEWAY_RATE_LIMIT_PER_SECOND="0",
-    )
-
-
-@pytest.fixture(scope="module")
-def client(
-    corpus: GatewayCorpus, env: dict[str, str], tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[httpx.Client]:
-    """An HTTP client on the running gateway."""
-    with (
-        running_stack(env, tmp_path_factory.mktemp("logs")) as url,
-        httpx.Client(base_url=url, timeout=10) as http,
-    ):
+def client(gateway: str) -> Iterator[httpx.Client]:
+    """An HTTP client on the module's running gateway."""
+    with httpx.Client(base_url=gateway, timeout=10) as http:
         yield http
 
 

@@ -9,7 +9,6 @@ counted before and after.
 from __future__ import annotations
 
 import socket
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,19 +16,18 @@ import asyncpg
 import grpc
 import httpx
 import pytest
-import pytest_asyncio
 
 from panoptic.core.db import DatabaseUrl
 from panoptic.v1 import indexer_service_pb2, indexer_service_pb2_grpc
 from services.gateway.descriptors import PACKAGED_DESCRIPTOR_SET
 from tests.support.gateway import (
     GatewayCorpus,
+    base_url,
     descriptor_set_bytes,
-    load_corpus,
     made_up_api,
-    running_stack,
+    start_gateway,
 )
-from tests.support.processes import PanopticProcess, service_env, wait_for
+from tests.support.processes import ConnectionTrap, PanopticProcess, service_env
 
 pytestmark = pytest.mark.slow
 
@@ -64,72 +62,18 @@ SNEAKY_PATHS = [
 ]
 
 
-class ConnectionTrap:
-    """A listening socket on the indexer's address that counts who connects."""
-
-    def __init__(self, port: int) -> None:
-        self.connections = 0
-        self._socket = socket.socket()
-        self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self._socket.bind(("127.0.0.1", port))
-        self._socket.listen()
-        self._socket.settimeout(0.2)
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._accept, daemon=True)
-        self._thread.start()
-
-    def _accept(self) -> None:
-        while not self._stop.is_set():
-            try:
-                connection, _ = self._socket.accept()
-            except OSError:
-                continue
-            self.connections += 1
-            connection.close()
-
-    def close(self) -> None:
-        """Stops listening."""
-        self._stop.set()
-        self._thread.join()
-        self._socket.close()
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="session")
-async def corpus(database_url: DatabaseUrl) -> GatewayCorpus:
-    """Some records, so that a write would have something to change."""
-    return await load_corpus(database_url)
-
-
 @pytest.fixture(scope="module")
-def env(database_url: DatabaseUrl, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
-    """Ports for this module's services, no rate limit."""
-    return service_env(
-        database_url.value,
-        tmp_path_factory.mktemp("data"),
-        PANOPTIC_GATEWAY_RATE_LIMIT_PER_SECOND="0",
-    )
-
-
-@pytest.fixture(scope="module")
-def trap(env: dict[str, str]) -> Iterator[ConnectionTrap]:
+def trap(gateway_env: dict[str, str]) -> Iterator[ConnectionTrap]:
     """Listens where the indexer would be, for the whole module."""
-    listener = ConnectionTrap(int(env["PANOPTIC_INDEXER_PORT"]))
-    try:
+    with ConnectionTrap(int(gateway_env["PANOPTIC_INDEXER_PORT"])) as listener:
         yield listener
-    finally:
-        listener.close()
 
 
 @pytest.fixture(scope="module")
-def gateway(
-    corpus: GatewayCorpus,
-    env: dict[str, str],
-    trap: ConnectionTrap,
-    tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[str]:
-    """The gateway's base URL, with the retriever behind it."""
-    with running_stack(env, tmp_path_factory.mktemp("logs")) as url:
-        yield url
+def gateway(trap: ConnectionTrap, gateway: str) -> str:
+    """The shared fixture's gateway (with a retriever behind it and some records, so that a
+    write would have something to change), started once the trap listens."""
+    return gateway
 
 
 def raw_request(base: str, head: str, body: bytes = b"") -> tuple[int, bytes]:
@@ -300,17 +244,9 @@ def test_a_service_with_a_write_binding_refuses_to_start(
         assert complaint in refused_start(tmp_path, **settings)
         return
     env = service_env("postgresql://unused@127.0.0.1:1/unused", tmp_path, **settings)
-    process = PanopticProcess(("gateway",), env, tmp_path / "gateway.log").start()
+    process = start_gateway(env, tmp_path / "gateway.log", probe="/openapi.json")
     try:
-        url = f"http://127.0.0.1:{env['PANOPTIC_GATEWAY_PORT']}/openapi.json"
-
-        def serving() -> bool:
-            try:
-                return httpx.get(url, timeout=1).status_code == 200
-            except httpx.HTTPError:
-                return False
-
-        wait_for(serving)
-        assert "/v1/things" in httpx.get(url).json()["paths"]
+        paths = httpx.get(base_url(env) + "/openapi.json", timeout=5).json()["paths"]
+        assert "/v1/things" in paths
     finally:
         assert process.stop() == 0

@@ -8,11 +8,10 @@ invalid is refused. So the document states exactly what the API accepts.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import pytest
-import pytest_asyncio
 import schemathesis
 from google.protobuf import timestamp_pb2
 from hypothesis import HealthCheck, given, settings
@@ -20,9 +19,7 @@ from hypothesis import strategies as st
 from schemathesis import GenerationMode
 from schemathesis.checks import CHECKS, load_all_checks
 
-from panoptic.core.db import DatabaseUrl
-from tests.support.gateway import GatewayCorpus, load_corpus, running_stack
-from tests.support.processes import service_env
+from tests.support.gateway import GatewayCorpus
 
 pytestmark = pytest.mark.slow
 
@@ -35,26 +32,6 @@ FORMATS = {
     "page-token": st.just(""),
     "bcp47": st.sampled_from(["", "en", "fr", "de", "pt-BR", "pt-br", "zh-Hant", "es-419"]),
 }
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="session")
-async def corpus(database_url: DatabaseUrl) -> GatewayCorpus:
-    """Some records, so that generated requests sometimes find something."""
-    return await load_corpus(database_url)
-
-
-@pytest.fixture(scope="module")
-def gateway(
-    corpus: GatewayCorpus, database_url: DatabaseUrl, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[str]:
-    """A retriever and a gateway without a rate limit; the gateway's base URL."""
-    env = service_env(
-        database_url.value,
-        tmp_path_factory.mktemp("data"),
-        PANOPTIC_GATEWAY_RATE_LIMIT_PER_SECOND="0",
-    )
-    with running_stack(env, tmp_path_factory.mktemp("logs")) as url:
-        yield url
 
 
 def _time(text: str) -> int:

@@ -16,11 +16,10 @@ from pathlib import Path
 import asyncpg
 import httpx
 import pytest
-import pytest_asyncio
 from prometheus_client.parser import text_string_to_metric_families
 
 from panoptic.core.db import DatabaseUrl
-from tests.support.gateway import GatewayCorpus, base_url, load_corpus, running_gateway
+from tests.support.gateway import GatewayCorpus, base_url, running_gateway
 from tests.support.processes import PanopticProcess, grpc_serving, wait_for
 from tests.support.recovery import (
     HttpLoad,
@@ -37,12 +36,6 @@ pytestmark = pytest.mark.slow
 IN_FLIGHT = 24
 # Rounds of the rolling restart, each replacing both retriever processes.
 ROLLING_RESTARTS = 2
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="session")
-async def corpus(database_url: DatabaseUrl) -> GatewayCorpus:
-    """The module's records, indexed before the services start."""
-    return await load_corpus(database_url)
 
 
 def test_the_gateway_answers_again_as_soon_as_the_retriever_is_back(

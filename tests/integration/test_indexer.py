@@ -60,7 +60,7 @@ UNCHANGED = indexer_service_pb2.INDEX_OUTCOME_UNCHANGED
 
 
 @pytest.fixture(scope="module")
-def indexer_env(
+def services_env(
     database_url: DatabaseUrl, tmp_path_factory: pytest.TempPathFactory
 ) -> dict[str, str]:
     """The module's indexer environment: the session database and small limits."""
@@ -70,19 +70,6 @@ def indexer_env(
         PANOPTIC_INDEXER_MAX_BATCH_CLAIMS=str(MAX_BATCH_CLAIMS),
         PANOPTIC_MAX_MESSAGE_BYTES=str(MAX_MESSAGE_BYTES),
     )
-
-
-@pytest.fixture(scope="module")
-def indexer(indexer_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """The address of the module's running indexer."""
-    with running_indexer(indexer_env, tmp_path_factory.mktemp("logs") / "indexer.log"):
-        yield address_of(indexer_env)
-
-
-@pytest.fixture(scope="module")
-def token(indexer_env: dict[str, str]) -> Metadata:
-    """The metadata that authenticates a call to the module's indexer."""
-    return bearer(indexer_env)
 
 
 @pytest_asyncio.fixture(loop_scope="session")
@@ -619,7 +606,7 @@ async def test_a_nul_character_in_any_string_is_refused_naming_the_field(
     stub: indexer_service_pb2_grpc.IndexerServiceStub,
     token: Metadata,
     db: asyncpg.Connection,
-    indexer_env: dict[str, str],
+    services_env: dict[str, str],
     field: str,
 ) -> None:
     """A NUL, which PostgreSQL cannot store, is INVALID_ARGUMENT naming the field, counted as a
@@ -638,7 +625,7 @@ async def test_a_nul_character_in_any_string_is_refused_naming_the_field(
         "claims[0].source.url": lambda: setattr(good.source, "url", "https://x.example/" + _NUL),
     }
     setters[field]()
-    port = indexer_env["PANOPTIC_INDEXER_METRICS_PORT"]
+    port = services_env["PANOPTIC_INDEXER_METRICS_PORT"]
     failed_before = value(scrape(port), "panoptic_indexer_batches_total", result="failed")
 
     error = await failure(
@@ -891,7 +878,7 @@ async def test_concurrent_writers_of_one_claim_lose_no_update(
 async def test_metrics_show_indexing_and_refusals(
     stub: indexer_service_pb2_grpc.IndexerServiceStub,
     token: Metadata,
-    indexer_env: dict[str, str],
+    services_env: dict[str, str],
 ) -> None:
     """After traffic, /metrics shows claims by outcome, commits, refusals and gRPC codes."""
     jane, energy = actor(), topic()
@@ -902,7 +889,7 @@ async def test_metrics_show_indexing_and_refusals(
     )
     await failure(stub.IndexClaims(index_request(claim(jane.id, [])), metadata=token, timeout=10))
 
-    samples = scrape(indexer_env["PANOPTIC_INDEXER_METRICS_PORT"])
+    samples = scrape(services_env["PANOPTIC_INDEXER_METRICS_PORT"])
     assert value(samples, "panoptic_indexer_claims_total", outcome="created") >= 1
     assert value(samples, "panoptic_indexer_batches_total", result="committed") >= 1
     assert value(samples, "panoptic_indexer_batch_seconds_count") >= 1

@@ -13,14 +13,13 @@ import contextlib
 import random
 import signal
 import time
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Sequence
 from datetime import timedelta
 from pathlib import Path
 
 import asyncpg
 import grpc
 import pytest
-import pytest_asyncio
 
 from panoptic.core.db import SERVICE_ROLES, DatabaseUrl
 from panoptic.suite import migrate
@@ -55,16 +54,6 @@ pytestmark = pytest.mark.slow
 Requests = Sequence[indexer_service_pb2.IndexClaimsRequest]
 # How many batches must be committed before the failure is injected: enough to be mid-stream.
 COMMITTED_BEFORE_FAILURE = 4
-
-
-@pytest_asyncio.fixture(loop_scope="session")
-async def fresh_database(scratch_database_url: DatabaseUrl) -> DatabaseUrl:
-    """A migrated database of the test's own, dropped afterwards.
-
-    Its URL is the server role's that made it, which may also terminate other backends.
-    """
-    await migrate.upgrade_async(scratch_database_url)
-    return scratch_database_url
 
 
 def corpus_batches(claims: int, size: int) -> list[indexer_service_pb2.IndexClaimsRequest]:
@@ -452,16 +441,6 @@ async def test_a_database_with_no_connection_slot_left_is_unavailable(
 # --- one request id, many callers ----------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def indexer(
-    database_url: DatabaseUrl, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[tuple[str, Metadata, str]]:
-    """(address, token, metrics port) of this module's own indexer, on the session database."""
-    env = service_env(database_url.value, tmp_path_factory.mktemp("indexer-data"))
-    with running_indexer(env, tmp_path_factory.mktemp("logs") / "indexer.log"):
-        yield address_of(env), bearer(env), env["PANOPTIC_INDEXER_METRICS_PORT"]
-
-
 async def call_concurrently(
     address: str, token: Metadata, requests: Requests
 ) -> list[indexer_service_pb2.IndexClaimsResponse | grpc.aio.AioRpcError]:
@@ -486,16 +465,16 @@ async def call_concurrently(
 
 @pytest.mark.asyncio(loop_scope="session")
 async def test_one_request_id_from_twenty_callers_has_one_effect(
-    indexer: tuple[str, Metadata, str], database_url: DatabaseUrl
+    indexer: str, token: Metadata, services_env: dict[str, str], database_url: DatabaseUrl
 ) -> None:
     """Twenty concurrent callers of one request get twenty identical answers; it is written once."""
-    address, token, metrics_port = indexer
+    metrics_port = services_env["PANOPTIC_INDEXER_METRICS_PORT"]
     jane, energy = actor(), topic()
     request = index_request(
         *(claim(jane.id, [energy.id]) for _ in range(5)), actors=(jane,), topics=(energy,)
     )
     before = scrape(metrics_port)
-    responses = await call_concurrently(address, token, [request] * 20)
+    responses = await call_concurrently(indexer, token, [request] * 20)
     after = scrape(metrics_port)
 
     answers = set()
@@ -530,11 +509,10 @@ async def test_one_request_id_from_twenty_callers_has_one_effect(
 
 @pytest.mark.asyncio(loop_scope="session")
 async def test_one_request_id_with_two_payloads_at_once_keeps_one(
-    indexer: tuple[str, Metadata, str], database_url: DatabaseUrl
+    indexer: str, token: Metadata, database_url: DatabaseUrl
 ) -> None:
     """When two payloads race for one request id, one wins whole; the other's callers are told
     REQUEST_ID_REUSED, and none of the other payload is written."""
-    address, token, _ = indexer
     jane, energy = actor(), topic()
     request_id = random_id("req")
     payloads = [
@@ -546,7 +524,7 @@ async def test_one_request_id_with_two_payloads_at_once_keeps_one(
         )
         for _ in range(2)
     ]
-    results = await call_concurrently(address, token, [payloads[n % 2] for n in range(20)])
+    results = await call_concurrently(indexer, token, [payloads[n % 2] for n in range(20)])
 
     winners = {n % 2 for n, result in enumerate(results) if not isinstance(result, BaseException)}
     assert len(winners) == 1

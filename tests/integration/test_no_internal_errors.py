@@ -26,23 +26,19 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from panoptic.core.db import DatabaseUrl
-from panoptic.suite import migrate
 from panoptic.v1 import (
     indexer_service_pb2,
     indexer_service_pb2_grpc,
     retriever_service_pb2,
     retriever_service_pb2_grpc,
 )
-from tests.conftest import create_database, drop_database, random_id
+from tests.conftest import migrated_database, random_id
 from tests.support.indexer import (
     Metadata,
     actor,
-    address_of,
-    bearer,
     claim,
     error_reason,
     index_request,
-    running_indexer,
     topic,
     violated_fields,
 )
@@ -86,16 +82,14 @@ CALL_SECONDS = 30
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def own_database(postgres_server_url: DatabaseUrl) -> AsyncIterator[DatabaseUrl]:
     """A migrated database for this module alone, dropped afterwards."""
-    url = await create_database(postgres_server_url, prefix="panoptic_fuzz")
-    try:
-        await migrate.upgrade_async(url)
+    async with migrated_database(postgres_server_url, prefix="panoptic_fuzz") as url:
         yield url
-    finally:
-        await drop_database(postgres_server_url, url)
 
 
 @pytest.fixture(scope="module")
-def env(own_database: DatabaseUrl, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+def services_env(
+    own_database: DatabaseUrl, tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, str]:
     """The services' environment: the module's database; the retriever in its default two
     worker processes."""
     return service_env(
@@ -106,35 +100,18 @@ def env(own_database: DatabaseUrl, tmp_path_factory: pytest.TempPathFactory) -> 
 
 
 @pytest.fixture(scope="module")
-def indexer(env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """The address of the module's running indexer."""
-    with running_indexer(env, tmp_path_factory.mktemp("logs") / "indexer.log"):
-        yield address_of(env)
-
-
-@pytest.fixture(scope="module")
-def retriever(env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """The address of the module's retriever, run as worker processes (its default)."""
-    log = tmp_path_factory.mktemp("logs") / "retriever.log"
-    with running_grpc_service("retriever", env, log) as address:
-        yield address
-
-
-@pytest.fixture(scope="module")
-def lone_retriever(env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def lone_retriever(
+    services_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
     """The address of a retriever run as one process, the other way the bootstrap serves."""
     lone = service_env(
-        env["DATABASE_URL"], tmp_path_factory.mktemp("lone"), PANOPTIC_RETRIEVER_WORKERS="1"
+        services_env["DATABASE_URL"],
+        tmp_path_factory.mktemp("lone"),
+        PANOPTIC_RETRIEVER_WORKERS="1",
     )
     log = tmp_path_factory.mktemp("logs") / "lone.log"
     with running_grpc_service("retriever", lone, log) as address:
         yield address
-
-
-@pytest.fixture(scope="module")
-def token(env: dict[str, str]) -> Metadata:
-    """The metadata that authenticates a call to the module's indexer."""
-    return bearer(env)
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")

@@ -2,35 +2,28 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
+import re
 import signal
 import subprocess
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import asyncpg
 import pytest
-import pytest_asyncio
 
 from panoptic.core.db import DatabaseUrl
-from panoptic.suite import migrate
 from panoptic.suite.demo import generate_corpus, write_jsonl
-from tests.conftest import create_database, drop_database
 from tests.support.indexer import running_indexer, start_indexer
-from tests.support.processes import PanopticProcess, run_panoptic, service_env, wait_for
+from tests.support.processes import (
+    ConnectionTrap,
+    PanopticProcess,
+    run_panoptic,
+    service_env,
+    wait_for,
+)
 
 pytestmark = pytest.mark.slow
-
-
-@pytest_asyncio.fixture(loop_scope="session")
-async def fresh_database(postgres_server_url: DatabaseUrl) -> AsyncIterator[DatabaseUrl]:
-    """A migrated database of the test's own: the demo corpus's fixed ids clash with no one."""
-    url = await create_database(postgres_server_url, prefix="panoptic_client")
-    await migrate.upgrade_async(url)
-    yield url
-    await drop_database(postgres_server_url, url)
 
 
 def _corpus(path: Path, claims: int, seed: int = 7) -> Path:
@@ -105,17 +98,22 @@ async def test_an_interrupted_run_resumes_without_duplicates(
 async def test_the_client_retries_until_the_indexer_is_up(
     fresh_database: DatabaseUrl, tmp_path: Path
 ) -> None:
-    """UNAVAILABLE is retried with backoff: a client started before the indexer still succeeds."""
+    """UNAVAILABLE is retried with backoff: a client started before the indexer, whose first
+    call is hung up on, still succeeds once the indexer is up."""
     env = service_env(fresh_database.value, tmp_path / "data")
     corpus = _corpus(tmp_path / "corpus.jsonl", 300)
-    client = PanopticProcess(("index", str(corpus)), env, tmp_path / "client.log").start()
-    await asyncio.sleep(2)
+    with ConnectionTrap(int(env["PANOPTIC_INDEXER_PORT"])) as trap:
+        client = PanopticProcess(("index", str(corpus)), env, tmp_path / "client.log").start()
+        wait_for(lambda: trap.connections > 0 or client.process.poll() is not None)
     indexer = start_indexer(env, tmp_path / "indexer.log")
     try:
         assert client.wait(timeout=120) == 0, client.output
     finally:
         indexer.stop()
     assert "300 created" in client.output
+    retries = re.search(r"(\d+) retries", client.output)
+    assert retries is not None, client.output
+    assert int(retries.group(1)) >= 1
     assert await _counts(fresh_database) == (300, 300, 0)
 
 

@@ -48,6 +48,7 @@ from tests.support.indexer import (
 )
 from tests.support.processes import (
     PanopticProcess,
+    answers_200,
     free_port,
     grpc_serving,
     service_env,
@@ -124,19 +125,11 @@ class Suite:
         return body["data"]
 
 
-def _answers(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=1) as response:
-            return bool(response.status == 200)
-    except OSError:
-        return False
-
-
 def _start(
     args: tuple[str, ...], env: dict[str, str], log: Path, ready_url: str
 ) -> PanopticProcess:
     """Starts a `panoptic` command and waits until `ready_url` answers 200."""
-    return start_serving(args, env, log, functools.partial(_answers, ready_url))
+    return start_serving(args, env, log, functools.partial(answers_200, ready_url))
 
 
 @pytest.fixture(scope="module")
@@ -201,7 +194,7 @@ def suite(database_url: DatabaseUrl, tmp_path_factory: pytest.TempPathFactory) -
             prometheus = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
         started.append(prometheus)
         url = f"http://127.0.0.1:{port}"
-        wait_for(lambda: _answers(f"{url}/-/ready"), timeout=30)
+        wait_for(lambda: answers_200(f"{url}/-/ready"), timeout=30)
         yield Suite(env, url, set(metrics_ports))
     finally:
         for process in reversed(started):
@@ -267,6 +260,7 @@ def traffic(suite: Suite) -> Suite:
         base = f"http://127.0.0.1:{env['PANOPTIC_DASHBOARD_PORT']}"
         for path in ("/login", "/", "/readyz"):  # `/` redirects to the login page
             urllib.request.urlopen(base + path, timeout=5).close()
+    traffic_ended = time.time()
     wanted = len(claims)
 
     def scraped() -> bool:
@@ -280,8 +274,28 @@ def traffic(suite: Suite) -> Suite:
         )
 
     wait_for(scraped, timeout=20, interval=0.5)
-    time.sleep(2)  # a few more scrapes, so every rate() has two samples of the new values
+    # Every rate() needs two samples of the new values: two scrapes of each target, begun after
+    # the traffic ended.
+    first = _scrapes_begun_after(suite, traffic_ended)
+    _scrapes_begun_after(suite, max(first))
     return suite
+
+
+def _scrapes_begun_after(suite: Suite, moment: float) -> list[float]:
+    """Waits until every target's last scrape began after `moment` (Unix time); when each began.
+
+    Prometheus shows a scrape as a target's last once its samples are stored, so they can be
+    queried by then.
+    """
+    starts: list[float] = []
+
+    def all_after() -> bool:
+        targets = suite.api("targets")["activeTargets"]
+        starts[:] = [_unix_time(target["lastScrape"]) for target in targets]
+        return bool(starts) and min(starts) > moment
+
+    wait_for(all_after, timeout=20, interval=0.2)
+    return starts
 
 
 def test_every_target_is_scraped(suite: Suite) -> None:

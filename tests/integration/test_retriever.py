@@ -12,7 +12,7 @@ import random
 import re
 import urllib.request
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -27,8 +27,6 @@ from panoptic.core.db import SERVICE_ROLES, DatabaseUrl, KeptConnection, is_data
 from panoptic.core.refusals import DatabaseUnavailable, DeadlineExceeded, NotFound
 from panoptic.core.replicas import ReadRouter
 from panoptic.core.rpc_status import details_of
-from panoptic.core.service import PoolHolder
-from panoptic.core.settings import Settings
 from panoptic.model.claims import claim_message
 from panoptic.reads import queries
 from panoptic.reads.handler import RetrieverHandler
@@ -45,7 +43,8 @@ from services.indexer.handler import IndexingHandler
 from services.indexer.servicer import fingerprint
 from tests.conftest import random_id
 from tests.support.corpus import batches_of, index_requests
-from tests.support.processes import free_port, grpc_serving, running, service_env, wait_for
+from tests.support.processes import free_port
+from tests.support.roles import retriever_pool_holder
 
 pytestmark = pytest.mark.slow
 
@@ -219,27 +218,6 @@ async def corpus(database_url: DatabaseUrl) -> Corpus:
     )
 
 
-@pytest.fixture(scope="module")
-def retriever_env(
-    database_url: DatabaseUrl, tmp_path_factory: pytest.TempPathFactory
-) -> dict[str, str]:
-    """The environment of the module's retriever process."""
-    return service_env(database_url.value, tmp_path_factory.mktemp("retriever-data"))
-
-
-@pytest.fixture(scope="module")
-def retriever(
-    retriever_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[str]:
-    """The address of a running `panoptic retriever`."""
-    log = tmp_path_factory.mktemp("retriever-logs") / "retriever.log"
-    address = f"127.0.0.1:{retriever_env['PANOPTIC_RETRIEVER_PORT']}"
-    with running(("retriever",), retriever_env, log) as process:
-        wait_for(lambda: grpc_serving(address) or process.process.poll() is not None)
-        assert process.process.poll() is None, process.output
-        yield address
-
-
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def stub(retriever: str, corpus: Corpus) -> AsyncIterator[Stub]:
     """A client of the module's retriever, once the corpus is loaded."""
@@ -252,10 +230,7 @@ async def retriever_pool(
     database_url: DatabaseUrl, monkeypatch: pytest.MonkeyPatch
 ) -> AsyncIterator[asyncpg.Pool]:
     """A pool opened exactly as the retriever opens its own: its role, read-only."""
-    for variable in ("PANOPTIC_RETRIEVER_DATABASE_URL", "PANOPTIC_RETRIEVER_DB_PASSWORD"):
-        monkeypatch.delenv(variable, raising=False)
-    monkeypatch.setenv("DATABASE_URL", database_url.value)
-    holder = PoolHolder(Settings().database, "retriever", read_only=True)
+    holder = retriever_pool_holder(database_url, monkeypatch)
     await holder.open()
     try:
         yield holder.pool
@@ -425,6 +400,17 @@ async def test_concurrent_get_claims_share_queries_and_each_get_their_own_claim(
     assert [answer.id for answer in answers] == known
 
 
+async def _until_free(pool: asyncpg.Pool) -> None:
+    """Waits (10 s at the most) until the pool's one connection is back in it."""
+    for _ in range(200):
+        try:
+            async with pool.acquire(timeout=0.05):
+                return
+        except TimeoutError:
+            continue
+    raise AssertionError("the connection did not come back to the pool within 10 s")
+
+
 @pytest.mark.asyncio(loop_scope="session")
 async def test_a_kept_connection_serves_a_run_then_goes_back_and_is_replaced_when_broken(
     database_url: DatabaseUrl,
@@ -434,34 +420,23 @@ async def test_a_kept_connection_serves_a_run_then_goes_back_and_is_replaced_whe
     pool = await asyncpg.create_pool(
         database_url.with_user(SERVICE_ROLES["retriever"]).value, min_size=0, max_size=1
     )
-    kept = KeptConnection(lambda: pool, idle_seconds=0.05)
+    # Idle for an hour at the most: what gives this one back within the test is a failure,
+    # never its idle timer, however slowly the test runs.
+    kept = KeptConnection(lambda: pool, idle_seconds=3600)
 
     async def backend() -> int:
         return int((await kept.fetch("SELECT pg_backend_pid()", timeout=5))[0][0])
 
-    async def pool_is_free() -> bool:
-        try:
-            async with pool.acquire(timeout=0.05):
-                return True
-        except TimeoutError:
-            return False
-
     try:
         pids = [await backend() for _ in range(3)]
         assert len(set(pids)) == 1
-        assert not await pool_is_free()  # kept between statements
-        await asyncio.sleep(0.2)
-        assert await pool_is_free()  # given back once idle
+        with pytest.raises(TimeoutError):  # kept between statements
+            async with pool.acquire(timeout=0.05):
+                pass
 
-        with pytest.raises(asyncpg.DivisionByZeroError):
-            await kept.fetch("SELECT 1 / $1::int", 0, timeout=5)
-        await asyncio.sleep(0.01)
-        assert await pool_is_free()  # given back at once after a failure
-
-        pid = await backend()
         owner = await asyncpg.connect(database_url.value)
         try:
-            assert await owner.fetchval("SELECT pg_terminate_backend($1)", pid)
+            assert await owner.fetchval("SELECT pg_terminate_backend($1)", pids[0])
         finally:
             await owner.close()
         # The statement after the backend died fails with what says the database is
@@ -469,10 +444,17 @@ async def test_a_kept_connection_serves_a_run_then_goes_back_and_is_replaced_whe
         with pytest.raises(Exception) as lost:  # noqa: PT011 - the predicate below decides
             await backend()
         assert is_database_unavailable(lost.value)
-        assert await backend() != pid
+        assert await backend() != pids[0]
+
+        with pytest.raises(asyncpg.DivisionByZeroError):
+            await kept.fetch("SELECT 1 / $1::int", 0, timeout=5)
+        await _until_free(pool)  # given back at once after a failure
+
+        briefly_kept = KeptConnection(lambda: pool, idle_seconds=0.05)
+        await briefly_kept.fetch("SELECT 1", timeout=5)
+        await _until_free(pool)  # given back once idle
     finally:
-        await asyncio.sleep(0.1)
-        await asyncio.wait_for(pool.close(), 5)
+        pool.terminate()
 
 
 @pytest.mark.asyncio(loop_scope="session")
@@ -500,7 +482,7 @@ async def test_a_kept_connection_prepares_its_statement_again_after_a_schema_cha
     finally:
         await owner.execute(f"DROP TABLE IF EXISTS {table}")
         await owner.close()
-        await asyncio.sleep(0.2)
+        # Closing waits for the kept connection, which goes back once idle (0.1 s).
         await asyncio.wait_for(pool.close(), 5)
 
 
@@ -1546,10 +1528,10 @@ async def test_the_retriever_role_cannot_write(retriever_pool: asyncpg.Pool) -> 
 
 
 @pytest.mark.asyncio(loop_scope="session")
-async def test_pool_gauges_are_exported(stub: Stub, retriever_env: dict[str, str]) -> None:
+async def test_pool_gauges_are_exported(stub: Stub, services_env: dict[str, str]) -> None:
     """/metrics reports the retriever's database pool beside the gRPC metrics."""
     await stub.ListTopics(api.ListTopicsRequest(), timeout=10)
-    port = retriever_env["PANOPTIC_RETRIEVER_METRICS_PORT"]
+    port = services_env["PANOPTIC_RETRIEVER_METRICS_PORT"]
 
     def scrape() -> str:
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:

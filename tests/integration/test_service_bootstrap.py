@@ -3,11 +3,11 @@ and the HTTP bootstrap's failed starts in-process."""
 
 from __future__ import annotations
 
+import functools
 import json
 import signal
 import socket
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 
 import grpc
@@ -22,44 +22,22 @@ from panoptic.core.http_server import HttpServerSpec, serve_http
 from panoptic.core.ports import PortInUse
 from panoptic.v1 import indexer_service_pb2, indexer_service_pb2_grpc
 from tests.support.dashboard import dashboard_env
+from tests.support.indexer import Metadata
 from tests.support.processes import (
     PanopticProcess,
+    answers_200,
     free_port,
     grpc_serving,
     run_panoptic,
-    running_grpc_service,
     service_env,
+    start_serving,
     wait_for,
 )
 
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(scope="module")
-def suite_env(
-    database_url: DatabaseUrl, tmp_path_factory: pytest.TempPathFactory
-) -> dict[str, str]:
-    """One environment (ports, token, database) for the services this module starts."""
-    return service_env(database_url.value, tmp_path_factory.mktemp("data"))
-
-
-@pytest.fixture(scope="module")
-def retriever(suite_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """The address of a running `panoptic retriever`."""
-    log = tmp_path_factory.mktemp("logs") / "retriever.log"
-    with running_grpc_service("retriever", suite_env, log) as address:
-        yield address
-
-
-@pytest.fixture(scope="module")
-def indexer(suite_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """The address of a running `panoptic indexer`."""
-    log = tmp_path_factory.mktemp("logs") / "indexer.log"
-    with running_grpc_service("indexer", suite_env, log) as address:
-        yield address
-
-
-def _list_services(address: str, metadata: tuple[tuple[str, str], ...] = ()) -> set[str]:
+def _list_services(address: str, metadata: Metadata = ()) -> set[str]:
     with grpc.insecure_channel(address) as channel:
         stub = reflection_pb2_grpc.ServerReflectionStub(channel)
         request = reflection_pb2.ServerReflectionRequest(list_services="")
@@ -88,11 +66,9 @@ def test_indexer_answers_health_without_a_token(indexer: str) -> None:
     assert reply.status == health_pb2.HealthCheckResponse.SERVING
 
 
-def test_indexer_lists_its_services_with_the_token(indexer: str, suite_env: dict[str, str]) -> None:
+def test_indexer_lists_its_services_with_the_token(indexer: str, token: Metadata) -> None:
     """With the bearer token, reflection on the indexer names the IndexerService."""
-    token = suite_env["PANOPTIC_INDEXER_TOKEN"]
-    services = _list_services(indexer, (("authorization", f"Bearer {token}"),))
-    assert "panoptic.v1.IndexerService" in services
+    assert "panoptic.v1.IndexerService" in _list_services(indexer, token)
 
 
 @pytest.mark.parametrize(
@@ -100,9 +76,7 @@ def test_indexer_lists_its_services_with_the_token(indexer: str, suite_env: dict
     [(), (("authorization", "Bearer wrong-token"),), (("authorization", "test-token"),)],
     ids=["missing", "wrong", "not-bearer"],
 )
-def test_indexer_refuses_calls_without_the_right_token(
-    indexer: str, metadata: tuple[tuple[str, str], ...]
-) -> None:
+def test_indexer_refuses_calls_without_the_right_token(indexer: str, metadata: Metadata) -> None:
     """A missing, wrong or malformed token is UNAUTHENTICATED before anything runs."""
     with grpc.insecure_channel(indexer) as channel:
         stub = indexer_service_pb2_grpc.IndexerServiceStub(channel)
@@ -116,7 +90,7 @@ def test_indexer_refuses_calls_without_the_right_token(
 
 
 def test_request_id_is_echoed_and_calls_are_counted(
-    retriever: str, suite_env: dict[str, str]
+    retriever: str, services_env: dict[str, str]
 ) -> None:
     """A caller's x-request-id comes back in the trailers, and the call shows in /metrics."""
     with grpc.insecure_channel(retriever) as channel:
@@ -125,7 +99,7 @@ def test_request_id_is_echoed_and_calls_are_counted(
             health_pb2.HealthCheckRequest(), metadata=(("x-request-id", "req-abc-123"),), timeout=5
         )
     assert ("x-request-id", "req-abc-123") in tuple(call.trailing_metadata())
-    port = suite_env["PANOPTIC_RETRIEVER_METRICS_PORT"]
+    port = services_env["PANOPTIC_RETRIEVER_METRICS_PORT"]
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
         body = response.read().decode()
     assert (
@@ -173,39 +147,30 @@ def test_sigterm_stops_gracefully_with_a_summary_line_per_rpc(
 # --- the HTTP bootstrap: the gateway and the dashboard start, serve and stop the same way ---
 
 
-def _http_env(service: str, suite_env: dict[str, str]) -> dict[str, str]:
+def _http_env(service: str, services_env: dict[str, str]) -> dict[str, str]:
     """The environment of one HTTP service, with its own ports (the dashboard with a login)."""
     env = {
-        **suite_env,
+        **services_env,
         f"PANOPTIC_{service.upper()}_PORT": str(free_port()),
         f"PANOPTIC_{service.upper()}_METRICS_PORT": str(free_port()),
     }
     return dashboard_env(env) if service == "dashboard" else env
 
 
-def _answers(process: PanopticProcess, url: str) -> bool:
-    if process.process.poll() is not None:
-        raise AssertionError(f"the service exited early:\n{process.output}")
-    try:
-        return httpx.get(url, timeout=1).status_code == 200
-    except httpx.HTTPError:
-        return False
-
-
 @pytest.mark.parametrize("service", ["gateway", "dashboard"])
 def test_http_services_serve_metrics_and_stop_gracefully_the_same_way(
-    service: str, retriever: str, suite_env: dict[str, str], tmp_path: Path
+    service: str, retriever: str, services_env: dict[str, str], tmp_path: Path
 ) -> None:
     """Each HTTP service logs one `serving` line naming its address and metrics port, counts
     its requests by route on its metrics port, and on SIGTERM exits 0 with `stopped` last."""
-    env = _http_env(service, suite_env)
+    env = _http_env(service, services_env)
     port, metrics_port = (
         env[f"PANOPTIC_{service.upper()}_PORT"],
         env[f"PANOPTIC_{service.upper()}_METRICS_PORT"],
     )
-    process = PanopticProcess((service,), env, tmp_path / f"{service}.log").start()
+    ready = functools.partial(answers_200, f"http://127.0.0.1:{port}/readyz")
+    process = start_serving((service,), env, tmp_path / f"{service}.log", ready)
     try:
-        wait_for(lambda: _answers(process, f"http://127.0.0.1:{port}/readyz"))
         assert httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=5).status_code == 200
         metrics = httpx.get(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5).text
     finally:

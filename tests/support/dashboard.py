@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import re
 import threading
 import time
@@ -22,7 +23,13 @@ from services.dashboard.app import Dashboard, DashboardConfig, build_app
 from services.dashboard.auth import Credentials
 from tests.support.corpus import batches_of, index_requests
 from tests.support.gateway import GatewayCorpus, load_corpus
-from tests.support.processes import PanopticProcess, free_port, wait_for
+from tests.support.processes import (
+    PanopticProcess,
+    answers_200,
+    free_port,
+    start_serving,
+    wait_for,
+)
 
 USER = "operator"
 PASSWORD = "correct horse battery staple"
@@ -60,19 +67,9 @@ def another_dashboard(env: Mapping[str, str], **overrides: str) -> dict[str, str
 @contextlib.contextmanager
 def running_dashboard(env: Mapping[str, str], log_path: Path) -> Iterator[PanopticProcess]:
     """A `panoptic dashboard` answering /readyz for the block, stopped (SIGTERM, by PID) after."""
-    process = PanopticProcess(("dashboard",), env, log_path).start()
-    url = dashboard_url(env) + "/readyz"
-
-    def ready() -> bool:
-        if process.process.poll() is not None:
-            raise AssertionError(f"the dashboard exited early:\n{process.output}")
-        try:
-            return httpx.get(url, timeout=1).status_code == 200
-        except httpx.HTTPError:
-            return False
-
+    ready = functools.partial(answers_200, dashboard_url(env) + "/readyz")
+    process = start_serving(("dashboard",), env, log_path, ready)
     try:
-        wait_for(ready, timeout=30)
         yield process
     finally:
         process.stop()

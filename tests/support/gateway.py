@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -11,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import grpc
-import httpx
 from google.api import annotations_pb2  # noqa: F401 - lets text format parse google.api.http
 from google.protobuf import descriptor_pb2, duration_pb2, text_format, wrappers_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -20,7 +20,12 @@ from panoptic.core.db import DatabaseUrl
 from services.gateway.descriptors import PACKAGED_DESCRIPTOR_SET, LoadedDescriptors, build
 from tests.conftest import random_id
 from tests.support.corpus import batches_of, index_requests
-from tests.support.processes import PanopticProcess, running_grpc_service, start_serving
+from tests.support.processes import (
+    PanopticProcess,
+    answers_200,
+    running_grpc_service,
+    start_serving,
+)
 
 
 def base_url(env: Mapping[str, str]) -> str:
@@ -32,14 +37,7 @@ def start_gateway(
     env: Mapping[str, str], log_path: Path, timeout: float = 30, probe: str = "/readyz"
 ) -> PanopticProcess:
     """Starts `panoptic gateway` and waits until `probe` answers 200; fails with its output."""
-    url = base_url(env) + probe
-
-    def ready() -> bool:
-        try:
-            return httpx.get(url, timeout=1).status_code == 200
-        except httpx.HTTPError:
-            return False
-
+    ready = functools.partial(answers_200, base_url(env) + probe)
     return start_serving(("gateway",), env, log_path, ready, timeout)
 
 

@@ -1,4 +1,5 @@
-"""Starting Panoptic's own commands as real processes on loopback, and stopping them by PID."""
+"""Starting Panoptic's own commands as real processes on loopback, and stopping them by PID;
+free ports, and a listener that sees who connects to a port."""
 
 from __future__ import annotations
 
@@ -6,14 +7,18 @@ import contextlib
 import functools
 import os
 import signal
+import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import TracebackType
 
 import grpc
+import httpx
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from panoptic.bench.common import free_ports
@@ -31,6 +36,48 @@ def free_port() -> int:
     return next(_PORTS)
 
 
+class ConnectionTrap:
+    """A listening socket on 127.0.0.1:`port` that counts who connects, and hangs up on them at
+    once; a context manager that stops listening when the block ends."""
+
+    def __init__(self, port: int) -> None:
+        self.connections = 0
+        self._socket = socket.socket()
+        self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._socket.bind(("127.0.0.1", port))
+        self._socket.listen()
+        self._socket.settimeout(0.2)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._accept, daemon=True)
+        self._thread.start()
+
+    def _accept(self) -> None:
+        while not self._stop.is_set():
+            try:
+                connection, _ = self._socket.accept()
+            except OSError:
+                continue
+            self.connections += 1
+            connection.close()
+
+    def close(self) -> None:
+        """Stops listening."""
+        self._stop.set()
+        self._thread.join()
+        self._socket.close()
+
+    def __enter__(self) -> ConnectionTrap:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
 def grpc_serving(address: str, credentials: grpc.ChannelCredentials | None = None) -> bool:
     """Whether the gRPC service at `address` answers its health check with SERVING."""
     channel = (
@@ -46,6 +93,14 @@ def grpc_serving(address: str, credentials: grpc.ChannelCredentials | None = Non
         except grpc.RpcError:
             return False
     return bool(reply.status == health_pb2.HealthCheckResponse.SERVING)
+
+
+def answers_200(url: str) -> bool:
+    """Whether a GET of `url` answers 200 within a second (no answer at all is a no)."""
+    try:
+        return httpx.get(url, timeout=1).status_code == 200
+    except httpx.HTTPError:
+        return False
 
 
 def run_panoptic(

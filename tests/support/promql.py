@@ -10,15 +10,23 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
+import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 DASHBOARDS_DIR = ROOT / "deploy" / "grafana" / "dashboards"
 RULES_DIR = ROOT / "deploy" / "prometheus" / "rules"
+
+needs_promtool = pytest.mark.skipif(
+    shutil.which("promtool") is None,
+    reason="promtool is not installed (Debian package `prometheus`; `make system-deps`)",
+)
 
 # Grafana's range variable; any fixed range stands in for it outside Grafana.
 RATE_INTERVAL = "$__rate_interval"
@@ -121,3 +129,13 @@ def rules() -> list[dict[str, Any]]:
 def rule_expressions() -> list[Expression]:
     """Every rule's expression, named by the rule."""
     return [Expression(rule.get("alert") or rule["record"], str(rule["expr"])) for rule in rules()]
+
+
+def promtool(*args: str) -> subprocess.CompletedProcess[str]:
+    """Runs `promtool` with `args` from the repository's root; fails the test with what it said
+    unless it succeeds, and returns its output."""
+    result = subprocess.run(
+        ["promtool", *args], cwd=ROOT, capture_output=True, text=True, timeout=120, check=False
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result

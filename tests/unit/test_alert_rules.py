@@ -15,6 +15,8 @@ from typing import Any
 import pytest
 import yaml
 
+from tests.support.promql import needs_promtool, promtool
+
 ROOT = Path(__file__).resolve().parents[2]
 PROMETHEUS_DIR = ROOT / "deploy" / "prometheus"
 RULE_FILES = sorted((PROMETHEUS_DIR / "rules").glob("*.yml"))
@@ -33,11 +35,6 @@ EXPECTED_ALERTS = {
     "DatabaseConnectionsSaturated",
     "ReplicaLagHigh",
 }
-
-needs_promtool = pytest.mark.skipif(
-    shutil.which("promtool") is None,
-    reason="promtool is not installed (Debian package `prometheus`; `make system-deps`)",
-)
 
 
 def run(*command: str) -> subprocess.CompletedProcess[str]:
@@ -68,8 +65,7 @@ def unit_test_groups() -> list[dict[str, Any]]:
 def test_rule_files_pass_promtool_check() -> None:
     """promtool accepts every rule file: valid YAML, PromQL and templates."""
     assert RULE_FILES
-    result = run("promtool", "check", "rules", *map(str, RULE_FILES))
-    assert result.returncode == 0, result.stdout + result.stderr
+    promtool("check", "rules", *map(str, RULE_FILES))
 
 
 @needs_promtool
@@ -77,15 +73,13 @@ def test_promtool_unit_tests_pass() -> None:
     """Every promtool unit test passes: each alert fires, stays quiet, and handles missing data
     as its test cases say."""
     assert TEST_FILES
-    result = run("promtool", "test", "rules", *map(str, TEST_FILES))
-    assert result.returncode == 0, result.stdout + result.stderr
+    promtool("test", "rules", *map(str, TEST_FILES))
 
 
 @needs_promtool
 def test_compose_prometheus_configuration_is_valid() -> None:
     """promtool accepts deploy/prometheus/prometheus.yml and the rule files it loads."""
-    result = run("promtool", "check", "config", str(PROMETHEUS_DIR / "prometheus.yml"))
-    assert result.returncode == 0, result.stdout + result.stderr
+    result = promtool("check", "config", str(PROMETHEUS_DIR / "prometheus.yml"))
     assert "1 rule files found" in result.stdout
 
 

@@ -48,7 +48,6 @@ def test_load_generators_run_until_the_block_ends_and_then_stop() -> None:
     """Generators that keep running pass the check; leaving the block stops every one."""
     forever = [sys.executable, "-c", "import time; time.sleep(60)"]
     with LoadGenerators([forever, forever]) as generators:
-        time.sleep(0.2)
         generators.check_running()
         pids = generators.pids
     # Stopped and waited for: no process, not even a zombie, is left.
@@ -65,7 +64,8 @@ def test_a_generator_that_stopped_early_fails_the_check_with_its_output() -> Non
         "import sys; print('connect to 127.0.0.1 failed'); sys.exit(1)",
     ]
     with LoadGenerators([forever, failing]) as generators:
-        time.sleep(0.5)
+        # Until the failing one has exited, leaving it for the check to reap.
+        os.waitid(os.P_PID, generators.pids[1], os.WEXITED | os.WNOWAIT)
         with pytest.raises(RuntimeError, match=r"exit status 1\):\nconnect to 127.0.0.1 failed"):
             generators.check_running()
 

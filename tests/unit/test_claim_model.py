@@ -6,9 +6,11 @@ from dataclasses import fields
 from datetime import UTC, datetime
 
 import pytest
+from google.protobuf import json_format
 from sqlalchemy import CheckConstraint
 
 from migrations import schema
+from panoptic.bench.peer import claim_json
 from panoptic.model.claims import (
     CONTENT_COLUMNS,
     TIME_COLUMNS,
@@ -123,3 +125,22 @@ def test_each_id_grammar_accepts_its_shape_only(
     """Each grammar matches the values of its shape and no others."""
     assert all(grammar.matches(value) for value in good)
     assert not any(grammar.matches(value) for value in bad)
+
+
+@pytest.mark.parametrize(
+    "row",
+    [
+        ROW,
+        ROW._replace(stated_at=MOMENT.replace(microsecond=0), source_published_at=MOMENT),
+        ROW._replace(stated_at=MOMENT.replace(microsecond=123_456), state="ACTIVE"),
+    ],
+    ids=["milliseconds", "whole-seconds-and-published", "microseconds"],
+)
+def test_the_bench_peer_writes_a_claim_as_the_gateway_does(row: ClaimRow) -> None:
+    """The gateway benchmark's hand-written peer spells its claim JSON out itself (it is the
+    speed baseline); what it writes is the proto3 JSON of the model's message, which the
+    gateway answers."""
+    expected = json_format.MessageToDict(
+        claim_message(row), always_print_fields_with_no_presence=True
+    )
+    assert claim_json(row) == expected

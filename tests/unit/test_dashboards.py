@@ -8,12 +8,9 @@ the same expressions against a real Prometheus scraping the running suite.
 from __future__ import annotations
 
 import re
-import shutil
-import subprocess
 from pathlib import Path
 from typing import Any
 
-import pytest
 import yaml
 
 from tests.support.promql import (
@@ -21,8 +18,10 @@ from tests.support.promql import (
     ROOT,
     dashboards,
     metric_name,
+    needs_promtool,
     panel_expressions,
     panels,
+    promtool,
     rule_expressions,
     rules,
     selectors,
@@ -151,10 +150,7 @@ def test_database_dashboard_shows_the_replicas() -> None:
         assert needed in expressions, needed
 
 
-@pytest.mark.skipif(
-    shutil.which("promtool") is None,
-    reason="promtool is not installed (Debian package `prometheus`; `make system-deps`)",
-)
+@needs_promtool
 def test_every_panel_expression_parses(tmp_path: Path) -> None:
     """promtool parses every panel's query (each written as a recording rule, with Grafana's
     $__rate_interval as a fixed range)."""
@@ -172,14 +168,7 @@ def test_every_panel_expression_parses(tmp_path: Path) -> None:
     }
     path = tmp_path / "panels.rules.yml"
     path.write_text(yaml.safe_dump(document))
-    result = subprocess.run(
-        ["promtool", "check", "rules", str(path)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
+    result = promtool("check", "rules", str(path))
     assert f"SUCCESS: {len(expressions)} rules found" in result.stdout
 
 

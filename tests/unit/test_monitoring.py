@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -19,6 +18,7 @@ from panoptic.suite.monitoring import (
     suite_targets,
     write_files,
 )
+from tests.support.promql import needs_promtool, promtool
 
 
 def rules_by_name(document: dict[str, object]) -> dict[str, dict[str, object]]:
@@ -79,10 +79,7 @@ def test_missing_prometheus_is_one_clear_error(monkeypatch: pytest.MonkeyPatch) 
         monitoring.find_prometheus()
 
 
-@pytest.mark.skipif(
-    shutil.which("promtool") is None,
-    reason="promtool is not installed (Debian package `prometheus`; `make system-deps`)",
-)
+@needs_promtool
 def test_rendered_files_pass_promtool(tmp_path: Path) -> None:
     """promtool accepts the rendered configuration and the rules it loads."""
     config = write_files(
@@ -92,14 +89,7 @@ def test_rendered_files_pass_promtool(tmp_path: Path) -> None:
         scrape_interval="1s",
         evaluation_interval="1s",
     )
-    result = subprocess.run(
-        ["promtool", "check", "config", str(config)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
+    promtool("check", "config", str(config))
     rendered = yaml.safe_load(config.read_text())
     assert [job["job_name"] for job in rendered["scrape_configs"]] == ["indexer", "retriever"]
     assert rendered["global"] == {"scrape_interval": "1s", "evaluation_interval": "1s"}
