@@ -301,6 +301,26 @@ async def test_a_token_sees_its_write_on_a_lagging_replica_and_no_token_may_not(
     assert suite.reads_by_server()[_name(paused)] > before
 
 
+async def test_with_every_replica_lagging_the_primary_serves(suite: Suite) -> None:
+    """Both replicas paused beyond the bound: reads without a token go to the primary and see
+    the latest write; resumed, the replicas take the reads back."""
+    replicas = suite.database.replicas
+    for replica in replicas:
+        await suite.database.run_on(replica, "SELECT pg_wal_replay_pause()")
+    try:
+        await suite.write()  # something to lag behind
+        wait_for(lambda: suite.metric("panoptic_db_replica_serving") == 0, timeout=30)
+        before = suite.reads_by_server()
+        claim_id, _ = await suite.write()
+        assert await suite.read(claim_id)
+        served = suite.reads_by_server() - before
+        assert set(served) == {"primary"}, served
+    finally:
+        for replica in replicas:
+            await suite.database.run_on(replica, "SELECT pg_wal_replay_resume()")
+    wait_for(lambda: suite.metric("panoptic_db_replica_serving") == 2, timeout=30)
+
+
 async def test_a_replica_killed_under_read_load_fails_no_read(suite: Suite) -> None:
     """kill -9 of a replica's postmaster while reads run: every read succeeds (the next
     server takes it), the replica is taken out, and put back once it runs again."""
