@@ -249,6 +249,7 @@ async def test_reads_without_a_token_are_spread_over_the_replicas(suite: Suite) 
     assert min(served.values()) >= 15, served
 
 
+@pytest.mark.timeout(900)  # 10,000 writes and reads: about two minutes on a busy machine
 async def test_a_token_sees_its_write_on_a_lagging_replica_and_no_token_may_not(
     suite: Suite,
 ) -> None:
