@@ -21,6 +21,7 @@ import asyncpg
 import grpc
 import pytest
 
+from panoptic.core.consistency import ConsistencyTokens
 from panoptic.core.db import SERVICE_ROLES, DatabaseUrl
 from panoptic.suite import migrate
 from panoptic.suite.demo import generate_corpus
@@ -386,7 +387,7 @@ async def indexer_in_process(
     server = grpc.aio.server()
     handler = IndexingHandler(lambda: pool, timedelta(days=1))
     indexer_service_pb2_grpc.add_IndexerServiceServicer_to_server(
-        IndexerServicer(handler, Limits()), server
+        IndexerServicer(handler, Limits(), ConsistencyTokens(b"k" * 32)), server
     )
     port = server.add_insecure_port("127.0.0.1:0")
     await server.start()
