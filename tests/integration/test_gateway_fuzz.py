@@ -19,6 +19,8 @@ from hypothesis import strategies as st
 from schemathesis import GenerationMode
 from schemathesis.checks import CHECKS, load_all_checks
 
+from panoptic.core.consistency import ConsistencyTokens
+from panoptic.core.settings import DEVELOPMENT_CONSISTENCY_TOKEN_KEY
 from tests.support.gateway import GatewayCorpus
 
 pytestmark = pytest.mark.slow
@@ -26,10 +28,15 @@ pytestmark = pytest.mark.slow
 EXAMPLES_PER_OPERATION = 120
 MIN_CASES = 1_000
 # Values of the document's own formats, which schemathesis cannot make up: the only page token
-# valid for any request without a previous call is the empty one (the first page), and language
-# filters are valid BCP-47 tags (or empty).
+# valid for any request without a previous call is the empty one (the first page), consistency
+# tokens are the indexer's (signed with the development key the suite runs with here; the
+# position of an empty log is seen by every server), and language filters are valid BCP-47
+# tags (or empty).
 FORMATS = {
     "page-token": st.just(""),
+    "consistency-token": st.sampled_from(
+        ["", ConsistencyTokens(DEVELOPMENT_CONSISTENCY_TOKEN_KEY.encode()).issue(0)]
+    ),
     "bcp47": st.sampled_from(["", "en", "fr", "de", "pt-BR", "pt-br", "zh-Hant", "es-419"]),
 }
 
