@@ -45,9 +45,10 @@ PAGE_HEADERS: Final = (
     (b"x-content-type-options", b"nosniff"),
     (b"referrer-policy", b"no-referrer"),
 )
-# An asset's URL names the build it belongs to (a hash of every file), so it never changes.
+# An asset's URL names the build it belongs to (a hash of every file), so it never changes; the
+# page is revalidated (a 304 when its ETag holds), so it never names a previous build's files.
 ASSET_CACHE: Final = "public, max-age=31536000, immutable"
-PAGE_CACHE: Final = "public, max-age=300"
+PAGE_CACHE: Final = "no-cache"
 _HTML: Final = b"text/html; charset=utf-8"
 
 
@@ -140,4 +141,4 @@ def asset_prefix(build: str) -> bytes:
     return f"{ASSETS}{build}/".encode()
 
 
-__all__ = ["ASSET_CACHE", "PAGE_POLICY", "Explorer", "asset_prefix"]
+__all__ = ["ASSET_CACHE", "PAGE_CACHE", "PAGE_POLICY", "Explorer", "asset_prefix"]

@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
-from services.gateway.explorer import ASSET_CACHE, PAGE_POLICY
+from services.gateway.explorer import ASSET_CACHE, PAGE_CACHE, PAGE_POLICY
 from services.gateway.explorer_files import CONTENT_TYPES, STATIC, VENDOR, VENDORED
 from tests.support.browser import LAPTOP, Visit, launched_chromium
 from tests.support.gateway import GatewayCorpus
@@ -55,7 +55,8 @@ def raw_request(gateway: str, target: str, method: str = "GET") -> http.client.H
 
 def test_docs_is_swagger_ui_under_a_strict_policy(client: httpx.Client) -> None:
     """/docs loads Swagger UI from this gateway by script and link tags only, under a policy
-    with no inline script, style or eval, and keeps the page's intro."""
+    with no inline script, style or eval, is revalidated each time, and keeps the page's
+    intro."""
     page = client.get("/docs")
     assert page.status_code == 200
     assert page.headers["content-type"] == "text/html; charset=utf-8"
@@ -66,6 +67,8 @@ def test_docs_is_swagger_ui_under_a_strict_policy(client: httpx.Client) -> None:
     assert "script-src 'self';" in policy
     assert "connect-src 'self';" in policy
     assert page.headers["x-content-type-options"] == "nosniff"
+    assert page.headers["cache-control"] == PAGE_CACHE
+    assert client.get("/docs", headers={"if-none-match": page.headers["etag"]}).status_code == 304
     assert {name for _, name in _ASSET_URL.findall(page.text)} == set(CONTENT_TYPES)
     assert re.findall(r"<script(?![^>]*\bsrc=)", page.text) == []
     assert " style=" not in page.text
