@@ -4,6 +4,7 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
+EXPLORER_FILES := services/gateway/static/vendor/package.json
 # Debian packages some tests and benchmarks need (`make system-deps`, run as root; .ci/run does).
 # prometheus brings promtool (rule tests), prometheus-alertmanager brings amtool; nghttp2-client
 # brings h2load (bench read, bench report), wrk loads bench gateway, poppler-utils renders the
@@ -27,12 +28,17 @@ node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
 
-setup: $(BIN)/.installed node_modules/.installed  ## Install Python and npm dependencies
+# Swagger UI's files for the gateway's /docs, copied from node_modules into the gateway's package
+# (git-ignored package data, so an installed gateway and the image carry them too).
+$(EXPLORER_FILES): node_modules/.installed services/gateway/explorer_files.py
+	$(PYTHON) -m services.gateway.explorer_files node_modules/swagger-ui-dist
 
-run: $(BIN)/.installed  ## Serve the whole suite (embedded PostgreSQL unless DATABASE_URL is set)
+setup: $(BIN)/.installed node_modules/.installed $(EXPLORER_FILES)  ## Install Python and npm dependencies
+
+run: $(BIN)/.installed $(EXPLORER_FILES)  ## Serve the whole suite (embedded PostgreSQL unless DATABASE_URL is set)
 	$(BIN)/panoptic up
 
-run-monitoring: $(BIN)/.installed  ## make run, plus Prometheus with the alert rules on :9090
+run-monitoring: $(BIN)/.installed $(EXPLORER_FILES)  ## make run, plus Prometheus with the alert rules on :9090
 	$(BIN)/panoptic up --with-monitoring
 
 test: lint  ## Lint, then run every test (unit, integration, e2e)
@@ -41,7 +47,7 @@ test: lint  ## Lint, then run every test (unit, integration, e2e)
 test-unit: $(BIN)/.installed  ## Only the fast tests with no I/O
 	$(BIN)/pytest tests/unit
 
-test-integration: $(BIN)/.installed  ## Only the tests against PostgreSQL and gRPC servers
+test-integration: $(BIN)/.installed $(EXPLORER_FILES)  ## Only the tests against PostgreSQL and gRPC servers
 	$(BIN)/pytest tests/integration
 
 lint: setup  ## ruff, mypy and buf lint
@@ -68,4 +74,4 @@ system-deps:  ## Install the Debian packages some tests need (as root)
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(SYSTEM_PACKAGES)
 
 clean:  ## Remove the virtualenv and build by-products (keeps .data)
-	rm -rf $(VENV) node_modules build .stamps .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) node_modules services/gateway/static/vendor build .stamps .pytest_cache .mypy_cache .ruff_cache

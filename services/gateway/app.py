@@ -3,7 +3,8 @@ behind the shared request metrics and log line and the gateway's edge (`edge.py`
 
 Outermost first: `ObservabilityMiddleware` (metrics, one summary line per request), the
 `EdgeMiddleware` (request id, limits, rate limit, CORS, Server-Timing), then the routes: the
-gateway's own pages and the `TranscodingEndpoint` that takes every other path (`endpoints.py`).
+gateway's own pages, the API explorer at /docs (`explorer.py`) and the `TranscodingEndpoint` that
+takes every other path (`endpoints.py`).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from services.gateway.cache import ResponseCache
 from services.gateway.edge import EdgeMiddleware, EdgePolicy, finish, route_label
 from services.gateway.endpoints import OwnEndpoint, OwnPages, TranscodingEndpoint
 from services.gateway.errors import gateway_error
+from services.gateway.explorer import Explorer
 from services.gateway.upstream import Upstream
 
 log = get_logger("panoptic.gateway")
@@ -42,7 +44,7 @@ def build_app(settings: GatewaySettings, upstream: Upstream) -> Starlette:
         Route("/healthz", OwnEndpoint(pages.healthz)),
         Route("/readyz", OwnEndpoint(pages.readyz)),
         Route("/openapi.json", OwnEndpoint(pages.openapi)),
-        Route("/docs", OwnEndpoint(pages.docs_page)),
+        *_explorer(compress_min).routes(),
         Route("/{path:path}", TranscodingEndpoint(upstream, compress_min, cache)),
     ]
     return Starlette(
@@ -54,6 +56,19 @@ def build_app(settings: GatewaySettings, upstream: Upstream) -> Starlette:
         exception_handlers={HTTPException: _http_exception, Exception: _http_exception},
         lifespan=_following_reflection(settings, upstream),
     )
+
+
+def _explorer(compress_min: int) -> Explorer:
+    """The API explorer's files, read once; a warning when Swagger UI's are missing."""
+    explorer = Explorer.load(compress_min=compress_min)
+    if explorer.available:
+        log.info("API explorer at /docs", swagger_ui=explorer.version, build=explorer.build)
+    else:
+        log.warning(
+            "API explorer unavailable: Swagger UI's files are not installed; "
+            "/docs answers 503 until `make setup` copies them"
+        )
+    return explorer
 
 
 async def _http_exception(request: Request, exc: Exception) -> Response:

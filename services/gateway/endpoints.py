@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable
-from importlib import resources
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -225,12 +224,14 @@ OwnHandler = Callable[[RequestContext, Send], Awaitable[None]]
 class OwnEndpoint:
     """One of the gateway's own pages (probes, OpenAPI, docs): GET and HEAD only."""
 
-    def __init__(self, handler: OwnHandler) -> None:
+    def __init__(self, handler: OwnHandler, label: str | None = None) -> None:
         self.handler = handler
+        self.label = label
+        """The route's name in metrics and the log line; the path when not given."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         context: RequestContext = scope["gateway"]
-        context.route = scope["path"]
+        context.route = self.label or scope["path"]
         if scope["method"] in READ_METHODS:
             await self.handler(context, send)
             return
@@ -248,21 +249,12 @@ class OwnEndpoint:
 
 
 class OwnPages:
-    """The gateway's own pages: liveness, readiness, the OpenAPI document and its viewer."""
-
-    _DOCS_HEADERS = (
-        (
-            b"content-security-policy",
-            b"default-src 'none'; script-src 'unsafe-inline'; "
-            b"style-src 'unsafe-inline'; connect-src 'self'; img-src data:",
-        ),
-        (b"x-content-type-options", b"nosniff"),
-    )
+    """The gateway's own pages: liveness, readiness and the OpenAPI document (its explorer at
+    /docs is `explorer.py`'s)."""
 
     def __init__(self, upstream: Upstream, compress_min: int) -> None:
         self.upstream = upstream
         self.compress_min = compress_min
-        self.docs = (resources.files("services.gateway") / "docs.html").read_bytes()
 
     async def healthz(self, context: RequestContext, send: Send) -> None:
         """200 while the process runs."""
@@ -295,19 +287,5 @@ class OwnPages:
             compress_min=self.compress_min,
         )
 
-    async def docs_page(self, context: RequestContext, send: Send) -> None:
-        """The document's viewer, with no external assets."""
-        await send_response(
-            send,
-            context,
-            200,
-            self.docs,
-            content_type=b"text/html; charset=utf-8",
-            cache_control="public, max-age=300",
-            validate=True,
-            compress_min=self.compress_min,
-            headers=self._DOCS_HEADERS,
-        )
 
-
-__all__ = ["OwnEndpoint", "OwnPages", "TranscodingEndpoint", "render", "transcode"]
+__all__ = ["OwnEndpoint", "OwnHandler", "OwnPages", "TranscodingEndpoint", "render", "transcode"]

@@ -7,13 +7,13 @@ Screenshots of every page, on a laptop-sized and a phone-sized screen, are kept 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 import pytest_asyncio
 
 from panoptic.core.db import DatabaseUrl
+from tests.support.browser import LAPTOP, PHONE, Visit, launched_chromium
 from tests.support.dashboard import (
     PASSWORD,
     USER,
@@ -23,22 +23,9 @@ from tests.support.dashboard import (
     running_dashboard,
 )
 from tests.support.gateway import GatewayCorpus
-from tests.support.processes import ROOT, service_env
+from tests.support.processes import service_env
 
 pytestmark = pytest.mark.slow
-
-CHROMIUM = Path("/usr/bin/chromium")
-ARTIFACTS = ROOT / "test-artifacts" / "dashboard"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-LAPTOP = {"width": 1366, "height": 900}
-PHONE = {"width": 390, "height": 844}
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
@@ -59,47 +46,16 @@ def base_url(
 
 @pytest.fixture(scope="module")
 def browser(base_url: str) -> Iterator[Any]:
-    """Debian's Chromium, headless, with no network of its own (no updates, no sync).
-
-    It needs `base_url` first: Playwright's sync API runs an event loop of its own, so the
-    async fixtures that load the data must be done before it starts.
-    """
-    if not CHROMIUM.exists():
-        pytest.skip("needs Debian's chromium at /usr/bin/chromium (`make system-deps`)")
-    from playwright.sync_api import sync_playwright
-
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
-        )
-        try:
-            yield chromium
-        finally:
-            chromium.close()
+    """Debian's Chromium, once the dashboard (and so its data) is up."""
+    with launched_chromium() as chromium:
+        yield chromium
 
 
-class Visit:
-    """One browser context on the dashboard: records requests and console errors."""
+class DashboardVisit(Visit):
+    """A visit to the dashboard, with its screenshots under `test-artifacts/dashboard/`."""
 
     def __init__(self, browser: Any, base_url: str, viewport: dict[str, int]) -> None:
-        self.base_url = base_url
-        self.context = browser.new_context(viewport=viewport, base_url=base_url)
-        self.page = self.context.new_page()
-        self.requested: list[str] = []
-        self.problems: list[str] = []
-        self.page.on("request", lambda request: self.requested.append(request.url))
-        self.page.on(
-            "console",
-            lambda message: self.problems.append(message.text) if message.type == "error" else None,
-        )
-        self.page.on("pageerror", lambda error: self.problems.append(str(error)))
-
-    def screenshot(self, name: str, full_page: bool = True) -> Path:
-        """A screenshot (of the whole page, or of what the screen shows) kept as an artifact."""
-        path = ARTIFACTS / f"{name}.png"
-        self.page.screenshot(path=str(path), full_page=full_page)
-        return path
+        super().__init__(browser, base_url, viewport, "dashboard")
 
     def log_in(self, path: str = "/") -> None:
         """Opens `path`, is sent to the login page, signs in with the keyboard."""
@@ -118,18 +74,11 @@ class Visit:
             )
         )
 
-    def close(self) -> None:
-        """Closes the context; every request must have stayed on the dashboard, error-free."""
-        self.context.close()
-        foreign = [url for url in self.requested if not url.startswith(self.base_url)]
-        assert foreign == [], foreign
-        assert self.problems == [], self.problems
-
 
 @pytest.fixture
-def laptop(browser: Any, base_url: str) -> Iterator[Visit]:
+def laptop(browser: Any, base_url: str) -> Iterator[DashboardVisit]:
     """A laptop-sized window on the dashboard."""
-    visit = Visit(browser, base_url, LAPTOP)
+    visit = DashboardVisit(browser, base_url, LAPTOP)
     try:
         yield visit
     finally:
@@ -137,16 +86,16 @@ def laptop(browser: Any, base_url: str) -> Iterator[Visit]:
 
 
 @pytest.fixture
-def phone(browser: Any, base_url: str) -> Iterator[Visit]:
+def phone(browser: Any, base_url: str) -> Iterator[DashboardVisit]:
     """A phone-sized window on the dashboard."""
-    visit = Visit(browser, base_url, PHONE)
+    visit = DashboardVisit(browser, base_url, PHONE)
     try:
         yield visit
     finally:
         visit.close()
 
 
-def _search_by_keyboard(laptop: Visit, corpus: GatewayCorpus) -> Any:
+def _search_by_keyboard(laptop: DashboardVisit, corpus: GatewayCorpus) -> Any:
     """Keyboard only: the skip link, into the content, Tab to the search field, type, Tab to
     the actor field (other tests' claims share the database), type, Enter; the first hit."""
     page = laptop.page
@@ -169,7 +118,7 @@ def _search_by_keyboard(laptop: Visit, corpus: GatewayCorpus) -> Any:
     return result
 
 
-def _claim_history_then_actor(laptop: Visit, corpus: GatewayCorpus, result: Any) -> None:
+def _claim_history_then_actor(laptop: DashboardVisit, corpus: GatewayCorpus, result: Any) -> None:
     """From a search hit to its claim, its history diff and two revisions compared, then to its
     actor's timeline narrowed to one topic."""
     page = laptop.page
@@ -196,7 +145,9 @@ def _claim_history_then_actor(laptop: Visit, corpus: GatewayCorpus, result: Any)
     laptop.screenshot("05-actor-timeline")
 
 
-def test_an_operator_walks_through_every_page(laptop: Visit, corpus: GatewayCorpus) -> None:
+def test_an_operator_walks_through_every_page(
+    laptop: DashboardVisit, corpus: GatewayCorpus
+) -> None:
     """Log in, overview, keyboard search, a claim and its history diff, an actor's timeline,
     database health and logout all work in Chromium, with nothing loaded from elsewhere."""
     page = laptop.page
@@ -235,7 +186,7 @@ def test_an_operator_walks_through_every_page(laptop: Visit, corpus: GatewayCorp
     assert "/login" in page.url
 
 
-def test_pages_fit_a_phone_screen(phone: Visit, corpus: GatewayCorpus) -> None:
+def test_pages_fit_a_phone_screen(phone: DashboardVisit, corpus: GatewayCorpus) -> None:
     """On a phone-sized screen no page is wider than the screen; tables scroll in place."""
     phone.log_in()
     for name, path in [

@@ -53,3 +53,15 @@ def test_wheel_carries_the_demo_corpus_words(wheel_names: set[str]) -> None:
     expected = {path.relative_to(ROOT).as_posix() for path in data.iterdir()}
     assert expected
     assert expected <= wheel_names, sorted(expected - wheel_names)
+
+
+def test_wheel_carries_the_api_explorer(wheel_names: set[str]) -> None:
+    """The explorer's pages and scripts, and Swagger UI's files that `make setup` copies into
+    the gateway's package (git-ignored) with their licence, are all in the wheel."""
+    static = ROOT / "services" / "gateway" / "static"
+    assert (static / "vendor").is_dir(), "Swagger UI's files are missing: run `make setup`"
+    expected = {path.relative_to(ROOT).as_posix() for path in static.rglob("*") if path.is_file()}
+    assert {"LICENSE", "swagger-ui-bundle.js", "docs.html"} <= {
+        name.rsplit("/", 1)[-1] for name in expected
+    }
+    assert expected <= wheel_names, sorted(expected - wheel_names)

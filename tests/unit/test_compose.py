@@ -332,6 +332,18 @@ def test_dockerfile_exposes_the_services_ports(services: dict[str, dict[str, Any
     assert users[-1].split(":")[0] not in {"root", "0"}
 
 
+def test_the_image_builds_the_api_explorer_into_the_package() -> None:
+    """The image takes Swagger UI from the lockfile's pin (no dev tools, no install scripts) and
+    copies its files into the gateway's package before building it, then checks they load."""
+    text = DOCKERFILE.read_text()
+    assert re.search(r"^FROM \S+ AS explorer-files$", text, re.M)
+    assert "COPY package.json package-lock.json ./" in text
+    assert "npm ci --omit=dev --ignore-scripts" in text
+    vendoring = text.index("RUN python -m services.gateway.explorer_files /tmp/swagger-ui-dist")
+    assert text.index("COPY services ./services") < vendoring < text.index("pip install .")
+    assert "assert Explorer.load().available" in text
+
+
 @pytest.mark.skipif(
     shutil.which("docker-compose") is None,
     reason="docker-compose is not installed (Debian package `docker-compose`)",
