@@ -457,9 +457,12 @@ def parse_field_mask(values: Sequence[str], message_type: descriptor.Descriptor)
             else:
                 existing = node.get(field.json_name, {})
                 if existing is None:
-                    break  # an ancestor is already selected whole
-                node[field.json_name] = existing
-                node = existing
+                    # An ancestor is already selected whole: the rest of the path is still
+                    # checked, into a tree that is thrown away.
+                    node = {}
+                else:
+                    node[field.json_name] = existing
+                    node = existing
                 current = None if opaque else sub
     return None if not paths or "*" in paths else tree
 

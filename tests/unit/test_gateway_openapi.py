@@ -7,7 +7,7 @@ from datetime import date
 from typing import Any
 
 from google.protobuf import json_format, timestamp_pb2
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from panoptic.v1 import field_rules_pb2, retriever_service_pb2
@@ -139,6 +139,9 @@ _MASK_PIECES = [
 
 @settings(max_examples=500, deadline=None)
 @given(st.lists(st.sampled_from(_MASK_PIECES), max_size=8).map("".join))
+# Once found at random: a path below one already selected whole went unchecked.
+@example("claims,claims.")
+@example("claims,claims.x")
 def test_the_fields_pattern_matches_exactly_the_masks_the_gateway_accepts(mask: str) -> None:
     """`fields=` values the document allows are accepted, and the others refused, alike."""
     response = retriever_service_pb2.ListClaimsResponse.DESCRIPTOR
