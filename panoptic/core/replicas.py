@@ -142,6 +142,8 @@ class Server:
     lag_bytes: int = 0
     # Why the replica is taken out, while it is: "failed" or "lagging".
     out_because: str = "failed"
+    # Reads this process's router has sent here (READS counts them too, for Prometheus).
+    reads_served: int = 0
 
 
 @dataclass
@@ -236,10 +238,10 @@ class ReadRouter:
                 self.take_out(server, "failed", error)
                 server = await self.choose_for(position, time_left)
                 continue
-            READS.labels(server.name).inc(count)
+            _served(server, count)
             return result
         result = await read(server if server.is_primary else self.primary)
-        READS.labels(PRIMARY).inc(count)
+        _served(self.primary, count)
         return result
 
     def take_out(self, replica: Server, reason: str, error: BaseException | None = None) -> None:
@@ -373,6 +375,12 @@ async def confirm_replayed(
     if not await connection.fetchval(CAUGHT_UP, position):
         server.replayed = 0
         raise NotReplayedYet()
+
+
+def _served(server: Server, count: int) -> None:
+    """Counts `count` reads served by `server`."""
+    server.reads_served += count
+    READS.labels(server.name).inc(count)
 
 
 def _replica_failure(error: BaseException) -> bool:

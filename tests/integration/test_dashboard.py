@@ -34,7 +34,7 @@ from tests.support.dashboard import (
     running_dashboard,
 )
 from tests.support.gateway import GatewayCorpus
-from tests.support.processes import run_panoptic, service_env
+from tests.support.processes import ROOT, run_panoptic, service_env
 from tests.support.roles import execute_read_write
 
 pytestmark = pytest.mark.slow
@@ -414,6 +414,20 @@ def test_database_health_reports_tables_indexes_connections_statements_and_versi
     else:
         assert "Not available:" in html
     assert "PASSWORD '" not in html.upper()
+
+
+def test_database_page_says_reads_go_to_the_primary_without_replicas(
+    operator: httpx.Client,
+) -> None:
+    """With no replica configured, the Replicas section lists no server: it says every read
+    goes to the primary, and names the setting and the README's section that add replicas."""
+    html = operator.get("/database").text
+    section = html.split('<h2 id="replicas-heading">', 1)[1].split("</section>", 1)[0]
+    assert "every read goes to the primary" in section
+    assert "<code>PANOPTIC_REPLICA_URLS</code>" in section
+    assert "README.md#reads-on-replicas" in section
+    assert "\n## Reads on replicas\n" in (ROOT / "README.md").read_text()
+    assert "<table" not in section
 
 
 # --- headers on every response --------------------------------------------------------------------

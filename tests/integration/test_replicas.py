@@ -47,7 +47,12 @@ from tests.support.processes import (
     start_grpc_service,
     wait_for,
 )
-from tests.support.replication import ReplicatedDatabase, kill_server, replica_env
+from tests.support.replication import (
+    ReplicatedDatabase,
+    kill_server,
+    replica_env,
+    replicated_database,
+)
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -106,11 +111,8 @@ def base_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def database(base_dir: Path) -> AsyncIterator[ReplicatedDatabase]:
-    database = await ReplicatedDatabase.create(base_dir, replicas=2)
-    try:
+    async with replicated_database(base_dir, replicas=2) as database:
         yield database
-    finally:
-        database.stop()
 
 
 @pytest.fixture(scope="module")

@@ -4,11 +4,12 @@ replicas: made with the suite's own `ensure_replicas`, as `panoptic up --replica
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
 import time
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -66,6 +67,16 @@ class ReplicatedDatabase:
         finally:
             await asyncio.gather(primary.close(), replica.close())
         return bool(replayed >= written)
+
+
+@contextlib.asynccontextmanager
+async def replicated_database(base: Path, replicas: int) -> AsyncIterator[ReplicatedDatabase]:
+    """`ReplicatedDatabase.create(base, replicas)` for the block, its servers stopped after."""
+    database = await ReplicatedDatabase.create(base, replicas)
+    try:
+        yield database
+    finally:
+        database.stop()
 
 
 def kill_server(server: EmbeddedPostgres, timeout: float = 30) -> None:

@@ -30,6 +30,7 @@ DOCKERFILE = ROOT / "Dockerfile"
 PROMETHEUS_CONFIG = ROOT / "deploy" / "prometheus" / "prometheus.yml"
 RULES_DIR = ROOT / "deploy" / "prometheus" / "rules"
 GRAFANA_DIR = ROOT / "deploy" / "grafana"
+POSTGRES_DEPLOY_DIR = ROOT / "deploy" / "postgres"
 
 # The subcommands `panoptic` has (or will have: `dashboard` is issue 7's).
 CLI_COMMANDS = frozenset(
@@ -40,7 +41,10 @@ PANOPTIC_SERVICES = ("migrate", "indexer", "retriever", "gateway", "dashboard")
 # Those of them that serve, each scraped by Prometheus under a job of its own name.
 SCRAPED_SERVICES = ("indexer", "retriever", "gateway", "dashboard")
 MONITORING = frozenset({"prometheus", "alertmanager", "grafana"})
-LONG_RUNNING = frozenset({"postgres", *SCRAPED_SERVICES, *MONITORING})
+DATABASES = ("postgres", "postgres-replica")
+LONG_RUNNING = frozenset({*DATABASES, *SCRAPED_SERVICES, *MONITORING})
+# The services that read from the replica; every other one reads and writes the primary only.
+REPLICA_READERS = {"retriever", "dashboard"}
 
 # Each secret reaches only the processes that use it.
 SECRET_HOLDERS = {
@@ -49,6 +53,9 @@ SECRET_HOLDERS = {
     "PANOPTIC_RETRIEVER_DB_PASSWORD": {"migrate"},
     "PANOPTIC_INDEXER_DATABASE_URL": {"indexer"},
     "PANOPTIC_INDEXER_TOKEN": {"indexer"},
+    "PANOPTIC_CONSISTENCY_TOKEN_KEY": {"indexer", "retriever"},
+    "PANOPTIC_PAGE_TOKEN_KEY": {"retriever"},
+    "POSTGRES_REPLICATION_PASSWORD": {"postgres", "postgres-replica"},
     "PANOPTIC_RETRIEVER_DATABASE_URL": {"retriever"},
     "PANOPTIC_DASHBOARD_DB_PASSWORD": {"migrate"},
     "PANOPTIC_DASHBOARD_DATABASE_URL": {"dashboard"},
@@ -239,15 +246,23 @@ def test_commands_are_cli_subcommands(services: dict[str, dict[str, Any]]) -> No
 
 
 def test_start_order(services: dict[str, dict[str, Any]]) -> None:
-    """PostgreSQL is healthy, then the migration completes, then the services start in order;
-    Prometheus and Alertmanager wait for nothing, Grafana for a healthy Prometheus."""
+    """PostgreSQL is healthy, then its replica copies it and the migration completes, then the
+    services start in order, those that read replicas once the replica is healthy; Prometheus
+    and Alertmanager wait for nothing, Grafana for a healthy Prometheus."""
     expected = {
         "postgres": {},
+        "postgres-replica": {"postgres": "service_healthy"},
         "migrate": {"postgres": "service_healthy"},
         "indexer": {"migrate": "service_completed_successfully"},
-        "retriever": {"migrate": "service_completed_successfully"},
+        "retriever": {
+            "migrate": "service_completed_successfully",
+            "postgres-replica": "service_healthy",
+        },
         "gateway": {"retriever": "service_healthy"},
-        "dashboard": {"migrate": "service_completed_successfully"},
+        "dashboard": {
+            "migrate": "service_completed_successfully",
+            "postgres-replica": "service_healthy",
+        },
         "prometheus": {},
         "alertmanager": {},
         "grafana": {"prometheus": "service_healthy"},
@@ -281,14 +296,15 @@ def test_only_the_gateway_and_grafana_publish_ports(
 def test_indexer_and_database_are_on_internal_networks_only(
     compose: dict[str, Any], services: dict[str, dict[str, Any]]
 ) -> None:
-    """The indexer and PostgreSQL sit on internal networks, none of which the gateway joins."""
+    """The indexer, PostgreSQL and its replica sit on internal networks, none of which the
+    gateway joins."""
     networks = compose["networks"]
-    for name in ("indexer", "postgres"):
+    for name in ("indexer", *DATABASES):
         for network in networks_of(services[name]):
             assert (networks.get(network) or {}).get("internal") is True, f"{name} on {network}"
-    shared = networks_of(services["gateway"]) & (
-        networks_of(services["indexer"]) | networks_of(services["postgres"])
-    )
+    shared = networks_of(services["gateway"]) & {
+        network for name in ("indexer", *DATABASES) for network in networks_of(services[name])
+    }
     assert not shared, f"the gateway can reach the indexer or PostgreSQL through {shared}"
 
 
@@ -303,13 +319,87 @@ def test_long_running_services_have_healthchecks(services: dict[str, dict[str, A
     assert services["migrate"]["restart"] == "no"
 
 
-def test_postgres_keeps_its_data_in_a_volume(services: dict[str, dict[str, Any]]) -> None:
-    """PostgreSQL 18's data volume is mounted where that image expects it."""
-    postgres = services["postgres"]
-    assert postgres["image"] == "postgres:18"
-    targets = {str(volume).split(":")[1] for volume in postgres["volumes"]}
-    # From 18 the image refuses to start with a volume at /var/lib/postgresql/data.
-    assert targets == {"/var/lib/postgresql"}
+def test_postgres_keeps_its_data_in_a_volume(
+    compose: dict[str, Any], services: dict[str, dict[str, Any]]
+) -> None:
+    """The primary and its replica, on the same PostgreSQL 18 image, each keep their data in a
+    named volume of their own, mounted where that image expects it."""
+    volumes = {}
+    for name in DATABASES:
+        database = services[name]
+        assert database["image"] == "postgres:18", name
+        named = {
+            source: target
+            for source, target in (str(volume).split(":")[:2] for volume in database["volumes"])
+            if not source.startswith("./")
+        }
+        # From 18 the image refuses to start with a volume at /var/lib/postgresql/data.
+        assert list(named.values()) == ["/var/lib/postgresql"], name
+        assert set(named) <= set(compose["volumes"]), name
+        volumes[name] = next(iter(named))
+    assert volumes["postgres"] != volumes["postgres-replica"]
+
+
+def test_the_replica_copies_the_primary_as_its_replication_role(
+    services: dict[str, dict[str, Any]],
+) -> None:
+    """The primary's first start makes the replication role and its pg_hba line (the init
+    script mounted where the image runs it); the replica runs deploy/postgres/replica.sh as
+    that role against the primary, on a network they share, then PostgreSQL."""
+    postgres, replica = services["postgres"], services["postgres-replica"]
+    assert mounts(postgres)["/docker-entrypoint-initdb.d"] == POSTGRES_DEPLOY_DIR / "initdb"
+    init = (POSTGRES_DEPLOY_DIR / "initdb" / "replication.sh").read_text()
+    role = re.search(r"CREATE ROLE (\w+) WITH LOGIN REPLICATION PASSWORD :'password'", init)
+    assert role, "the init script must make a replication role with the given password"
+    hba = re.search(r"^host\s+replication\s+(\w+)\s+\S+\s+scram-sha-256$", init, re.M)
+    assert hba, "pg_hba.conf must let a role replicate, with its password"
+    assert hba[1] == role[1], "pg_hba.conf must let the replication role replicate"
+    entrypoint = replica["entrypoint"]
+    assert entrypoint[0] == "bash"
+    assert mounts(replica)[entrypoint[1]] == POSTGRES_DEPLOY_DIR / "replica.sh"
+    assert replica["command"][0] == "postgres"
+    env = environment(replica)
+    assert env["PGHOST"] == "postgres"
+    assert env["PGPORT"] == "5432"
+    assert env["PGUSER"] == role[1]
+    assert re.fullmatch(r"[a-z0-9_]{1,63}", env["REPLICATION_SLOT"])
+    assert networks_of(replica) & networks_of(postgres)
+
+
+def test_the_replica_is_healthy_only_while_in_recovery(
+    services: dict[str, dict[str, Any]],
+) -> None:
+    """The replica's healthcheck asks the server itself whether it is in recovery, and passes
+    only on a `t` answer (tests/integration/test_compose_replication.py runs it)."""
+    test = services["postgres-replica"]["healthcheck"]["test"]
+    assert test[0] == "CMD-SHELL"
+    assert "psql --host=127.0.0.1" in test[1]
+    assert "SELECT pg_is_in_recovery()" in test[1]
+    assert test[1].endswith("| grep --quiet --line-regexp t")
+
+
+def test_readers_read_the_replica_by_its_server_alone(
+    compose: dict[str, Any], services: dict[str, dict[str, Any]], settings_of: SettingsOf
+) -> None:
+    """The retriever and the dashboard are given the replica's server (no role, no password:
+    each logs in with its own), share a network with it and start once it is healthy; no
+    other service reads a replica."""
+    database = environment(services["postgres"])["POSTGRES_DB"]
+    for name, service in services.items():
+        if name not in REPLICA_READERS:
+            assert "PANOPTIC_REPLICA_URLS" not in environment(service), name
+            continue
+        urls = settings_of(name).replica_urls
+        assert urls, f"{name} reads no replica"
+        for url in map(urlsplit, urls):
+            assert url.username is None, f"{name}: {url.geturl()}"
+            assert url.password is None, f"{name}: {url.geturl()}"
+            assert url.hostname == "postgres-replica", name
+            assert url.port == 5432, name
+            assert url.path == f"/{database}", name
+        assert service["depends_on"]["postgres-replica"]["condition"] == "service_healthy"
+        assert networks_of(service) & networks_of(services["postgres-replica"]), name
+    assert "postgres-replica-data" in compose["volumes"]
 
 
 def test_dockerfile_exposes_the_services_ports(services: dict[str, dict[str, Any]]) -> None:
@@ -375,8 +465,8 @@ def test_docker_compose_validates_the_file(missing: str | None) -> None:
     ("name", "needs"),
     [
         ("migrate", {"database": "owner"}),
-        ("indexer", {"database": "indexer", "token": True}),
-        ("retriever", {"database": "retriever", "page_token": True}),
+        ("indexer", {"database": "indexer", "token": True, "consistency_token": True}),
+        ("retriever", {"database": "retriever", "page_token": True, "consistency_token": True}),
         ("dashboard", {"database": "dashboard", "dashboard": True}),
     ],
 )
@@ -517,8 +607,8 @@ def test_grafana_is_provisioned_with_the_datasource_and_dashboards(
 
 
 def test_monitoring_cannot_reach_the_database(services: dict[str, dict[str, Any]]) -> None:
-    """Prometheus, Alertmanager and Grafana share no network with PostgreSQL."""
-    database_networks = networks_of(services["postgres"])
+    """Prometheus, Alertmanager and Grafana share no network with PostgreSQL or its replica."""
+    database_networks = {network for name in DATABASES for network in networks_of(services[name])}
     for name in MONITORING:
         shared = networks_of(services[name]) & database_networks
         assert not shared, f"{name} can reach PostgreSQL through {shared}"
@@ -526,7 +616,7 @@ def test_monitoring_cannot_reach_the_database(services: dict[str, dict[str, Any]
 
 def test_monitoring_images_are_pinned(services: dict[str, dict[str, Any]]) -> None:
     """Third-party images name an exact version, so a restart never upgrades them."""
-    for name in MONITORING | {"postgres"}:
+    for name in MONITORING | set(DATABASES):
         image = services[name]["image"]
         repository, _, tag = image.rpartition(":")
         assert repository, f"{name}: {image} names no version"
