@@ -207,7 +207,7 @@ class ReadRouter:
             except DATABASE_FAILURES:
                 return None
             if replayed is not None:
-                replica.replayed = max(replica.replayed, replayed)
+                replica.replayed = replayed
             if replica.replayed >= position:
                 return replica
             if loop.time() + POSITION_POLL_SECONDS > until:
