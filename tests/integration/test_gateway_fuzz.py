@@ -26,10 +26,12 @@ pytestmark = pytest.mark.slow
 EXAMPLES_PER_OPERATION = 120
 MIN_CASES = 1_000
 # Values of the document's own formats, which schemathesis cannot make up: the only page token
-# valid for any request without a previous call is the empty one (the first page), and language
-# filters are valid BCP-47 tags (or empty).
+# valid for any request without a previous call is the empty one (the first page), as the only
+# consistency token valid without a write is the empty one, and language filters are valid BCP-47
+# tags (or empty).
 FORMATS = {
     "page-token": st.just(""),
+    "consistency-token": st.just(""),
     "bcp47": st.sampled_from(["", "en", "fr", "de", "pt-BR", "pt-br", "zh-Hant", "es-419"]),
 }
 
@@ -65,7 +67,7 @@ def test_generated_requests_pass_every_check(gateway: str, corpus: GatewayCorpus
     ):
         config.expected_statuses = [*config.expected_statuses, "414"]
     operations = [result.ok() for result in schema.get_all_operations()]
-    assert len(operations) == 10
+    assert len(operations) == 12
     cases = 0
     for operation in operations:
         after_rules = {
