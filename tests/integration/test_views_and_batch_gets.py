@@ -552,12 +552,14 @@ def test_rest_an_unknown_view_is_a_400_naming_it(
 
 def test_rest_batch_gets_take_repeated_ids(client: httpx.Client, corpus: GatewayCorpus) -> None:
     """GET /v1/actors:batchGet and /v1/topics:batchGet take `ids` repeated, answer in order with
-    repeats, 404 naming a missing id, 400 naming a bad one by index or the 101st."""
+    repeats, cacheable as long as the single gets; 404 naming a missing id, 400 naming a bad one
+    by index or the 101st."""
     actors = client.get(
         "/v1/actors:batchGet",
         params=[("ids", corpus.bob), ("ids", corpus.ann), ("ids", corpus.bob)],
     )
     assert actors.status_code == 200, actors.text
+    assert actors.headers["cache-control"] == "public, max-age=30"  # as GetActor's
     assert [actor["id"] for actor in actors.json()["actors"]] == [
         corpus.bob,
         corpus.ann,
@@ -565,6 +567,10 @@ def test_rest_batch_gets_take_repeated_ids(client: httpx.Client, corpus: Gateway
     ]
     assert actors.json()["actors"][1]["displayName"] == f"Annabel Quixotic {corpus.prefix}"
     topics = _json(client, "/v1/topics:batchGet", ids=corpus.energy)
+    assert (
+        client.get("/v1/topics:batchGet", params={"ids": corpus.energy}).headers["cache-control"]
+        == "public, max-age=300"
+    )  # as GetTopic's
     assert [topic["displayName"] for topic in topics["topics"]] == ["Energy"]
 
     missing = random_id("nobody")
