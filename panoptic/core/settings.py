@@ -270,6 +270,8 @@ class GatewaySettings(SettingsGroup):
         "GetClaim": "public, max-age=30",
         "GetActor": "public, max-age=30",
         "GetTopic": "public, max-age=300",
+        "BatchGetActors": "public, max-age=30",
+        "BatchGetTopics": "public, max-age=300",
         "*": "public, max-age=10",
     }
     # The gateway's shared cache of successful responses, kept at most each route's max-age

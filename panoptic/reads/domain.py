@@ -5,13 +5,14 @@ Its refusals are core's (`panoptic.core.refusals`).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from enum import StrEnum
+from enum import Enum, StrEnum
 from typing import Generic, TypeVar
 
 from panoptic.core.refusals import InvalidArgument
-from panoptic.reads.queries import ClaimFilters
+from panoptic.reads.queries import ActorRow, ClaimFilters, TopicRow
 
 T = TypeVar("T")
 
@@ -23,6 +24,23 @@ class Interval(StrEnum):
     WEEK = "week"
     MONTH = "month"
     YEAR = "year"
+
+
+class ClaimView(Enum):
+    """How much of each claim a read returns (AIP-157)."""
+
+    BASIC = "basic"
+    """The claim's own fields: its actor and topics by id."""
+    FULL = "full"
+    """The claim's own fields and the names of its actor and topics (`Referents`)."""
+
+
+@dataclass(frozen=True)
+class Referents:
+    """The actors and topics some claims name, by id: what the FULL view embeds in them."""
+
+    actors: Mapping[str, ActorRow]
+    topics: Mapping[str, TopicRow]
 
 
 @dataclass(frozen=True)
@@ -39,6 +57,8 @@ class Page(Generic[T]):
 
     items: list[T]
     next_page_token: str = ""
+    referents: Referents | None = None
+    """For claims read in the FULL view: the actors and topics they name."""
 
 
 @dataclass(frozen=True)
@@ -48,6 +68,7 @@ class ClaimListing:
     filters: ClaimFilters
     descending: bool
     page: PageRequest
+    view: ClaimView = ClaimView.BASIC
 
 
 @dataclass(frozen=True)
@@ -57,6 +78,7 @@ class ClaimSearch:
     query: str
     filters: ClaimFilters
     page: PageRequest
+    view: ClaimView = ClaimView.BASIC
 
 
 @dataclass(frozen=True)

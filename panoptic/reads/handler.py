@@ -24,8 +24,10 @@ from panoptic.reads.batching import KeyedBatcher
 from panoptic.reads.domain import (
     ClaimListing,
     ClaimSearch,
+    ClaimView,
     Page,
     PageRequest,
+    Referents,
     TimelineRequest,
 )
 from panoptic.reads.paging import InvalidPageToken, PageTokenCodec, Scalar
@@ -113,6 +115,23 @@ class RetrieverHandler:
             raise _claim_not_found(claim_id)
         return claim
 
+    async def get_full_claim(
+        self, claim_id: str, time_left: float | None, must_see: int | None = None
+    ) -> tuple[ClaimRow, Referents]:
+        """One claim, retracted or not, and the actor and topics it names (the FULL view).
+
+        Not shared with other calls as `get_claim`'s are: the claim and its referents are read
+        in one transaction, so that they agree, and the BASIC hot path stays as it is.
+        """
+
+        async def read(connection: asyncpg.Connection) -> tuple[ClaimRow, Referents]:
+            claim = (await queries.get_claims(connection, [claim_id])).get(claim_id)
+            if claim is None:
+                raise _claim_not_found(claim_id)
+            return claim, await _referents(connection, [claim])
+
+        return await self._read(read, time_left, must_see)
+
     async def _fetch_claims(self, claim_ids: Sequence[str], timeout: float) -> dict[str, ClaimRow]:
         # One statement, its own transaction: read-only by the role's default, bounded by
         # `timeout` (asyncpg cancels it in the server), on a connection kept between batches.
@@ -135,7 +154,7 @@ class RetrieverHandler:
         if request.page.token:
             after = self._open(request.page, "ListClaims", binding, _claim_key)
 
-        async def read(connection: asyncpg.Connection) -> list[ClaimRow]:
+        async def read(connection: asyncpg.Connection) -> tuple[list[ClaimRow], Referents | None]:
             rows = await queries.list_claims(
                 connection,
                 request.filters,
@@ -145,11 +164,14 @@ class RetrieverHandler:
             )
             if not rows:
                 await _check_references(connection, request.filters)
-            return rows
+            if request.view is not ClaimView.FULL:
+                return rows, None
+            return rows, await _referents(connection, rows[: request.page.size])
 
-        items, last = _split(await self._read(read, time_left, must_see), request.page.size)
+        rows, referents = await self._read(read, time_left, must_see)
+        items, last = _split(rows, request.page.size)
         token = "" if last is None else self._issue("ListClaims", binding, _claim_position(last))
-        return Page(items, token)
+        return Page(items, token, referents)
 
     async def search_claims(
         self, request: ClaimSearch, time_left: float | None, must_see: int | None = None
@@ -161,7 +183,9 @@ class RetrieverHandler:
         if request.page.token:
             floor, after = self._open(request.page, "SearchClaims", binding, _search_position)
 
-        async def read(connection: asyncpg.Connection) -> queries.SearchPage:
+        async def read(
+            connection: asyncpg.Connection,
+        ) -> tuple[queries.SearchPage, Referents | None]:
             page = await queries.search_claims(
                 connection,
                 request.query,
@@ -173,15 +197,18 @@ class RetrieverHandler:
             )
             if not page.hits:
                 await _check_references(connection, request.filters)
-            return page
+            if request.view is not ClaimView.FULL:
+                return page, None
+            shown = [hit.claim for hit in page.hits[: request.page.size]]
+            return page, await _referents(connection, shown)
 
-        page = await self._read(read, time_left, must_see, custom_plans=True)
+        page, referents = await self._read(read, time_left, must_see, custom_plans=True)
         items, last = _split(page.hits, request.page.size)
         token = ""
         if last is not None and page.floor is not None:
             position = [last.score, last.claim.id, *_claim_position(page.floor)]
             token = self._issue("SearchClaims", binding, position)
-        return Page(items, token)
+        return Page(items, token, referents)
 
     async def list_revisions(
         self,
@@ -220,6 +247,15 @@ class RetrieverHandler:
         if actor is None:
             raise _actor_not_found(actor_id)
         return actor
+
+    async def batch_get_actors(
+        self, actor_ids: Sequence[str], time_left: float | None, must_see: int | None = None
+    ) -> list[ActorRow]:
+        """Actors by id in the order asked, repeats included; NOT_FOUND for the first missing."""
+        found = await self._read(
+            lambda connection: queries.get_actors(connection, actor_ids), time_left, must_see
+        )
+        return _in_order(found, actor_ids, _actor_not_found)
 
     async def list_actors(
         self,
@@ -294,6 +330,15 @@ class RetrieverHandler:
         if topic is None:
             raise _topic_not_found(topic_id)
         return topic
+
+    async def batch_get_topics(
+        self, topic_ids: Sequence[str], time_left: float | None, must_see: int | None = None
+    ) -> list[TopicRow]:
+        """Topics by id in the order asked, repeats included; NOT_FOUND for the first missing."""
+        found = await self._read(
+            lambda connection: queries.get_topics(connection, topic_ids), time_left, must_see
+        )
+        return _in_order(found, topic_ids, _topic_not_found)
 
     async def list_topics(
         self,
@@ -387,6 +432,26 @@ async def _check_references(connection: asyncpg.Connection, filters: ClaimFilter
         raise _actor_not_found(filters.actor_id or "")
     if topic_missing:
         raise _topic_not_found(filters.topic_id or "")
+
+
+async def _referents(connection: asyncpg.Connection, claims: Sequence[ClaimRow]) -> Referents:
+    """The actors and topics `claims` name: two statements for a page, however many claims."""
+    actors = await queries.get_actors(connection, [claim.actor_id for claim in claims])
+    topics = await queries.get_topics(
+        connection, [topic_id for claim in claims for topic_id in claim.topic_ids]
+    )
+    return Referents(actors, topics)
+
+
+def _in_order(
+    found: Mapping[str, T], ids: Sequence[str], missing: Callable[[str], NotFound]
+) -> list[T]:
+    """What was found for each id, in the order of `ids`; `missing(id)` for the first not found
+    (AIP-231: a batch get succeeds or fails whole)."""
+    for wanted in ids:
+        if wanted not in found:
+            raise missing(wanted)
+    return [found[wanted] for wanted in ids]
 
 
 def _split(rows: list[T], size: int) -> tuple[list[T], T | None]:

@@ -13,17 +13,19 @@ from __future__ import annotations
 import functools
 import json
 import math
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from enum import Enum
-from typing import Any, Final, Protocol
+from typing import Any, Final, Protocol, TypeVar
 
 import asyncpg
 
 from panoptic.core.timestamps import readable_sql
 from panoptic.model.claims import TIME_COLUMNS, ClaimRow, claim_columns, claim_from_record
+
+T = TypeVar("T")
 
 # --- values --------------------------------------------------------------------------------------
 
@@ -185,10 +187,34 @@ class RowSource(Protocol):
 
 
 @functools.cache
-def _claims_by_ids(count: int) -> str:
-    """The statement that looks up `count` ids at once (`IN ($1)` is planned as `= $1`)."""
+def _by_ids(select: str, count: int) -> str:
+    """`select`, which ends in an id column, for `count` ids at once (`IN ($1)` is planned as
+    `= $1`)."""
     placeholders = ", ".join(f"${number}" for number in range(1, count + 1))
-    return f"SELECT {_CLAIM_COLUMNS} FROM claims c WHERE c.id IN ({placeholders})"
+    return f"{select} IN ({placeholders})"
+
+
+def _padded(ids: Sequence[str]) -> list[str]:
+    """The ids, the last repeated to make a power of two of them (see `get_claims`)."""
+    count = 1 << (len(ids) - 1).bit_length()
+    return [*ids, *[ids[-1]] * (count - len(ids))]
+
+
+async def _fetch_by_ids(
+    connection: RowSource,
+    select: str,
+    ids: Sequence[str],
+    build: Callable[[asyncpg.Record], T],
+) -> list[T]:
+    """The rows of `select` (see `_by_ids`) for the distinct `ids`, each built into a value."""
+    unique = list(dict.fromkeys(ids))
+    if not unique:
+        return []
+    padded = _padded(unique)
+    return [build(row) for row in await connection.fetch(_by_ids(select, len(padded)), *padded)]
+
+
+_CLAIMS_BY_ID: Final = f"SELECT {_CLAIM_COLUMNS} FROM claims c WHERE c.id"
 
 
 async def get_claims(
@@ -204,9 +230,8 @@ async def get_claims(
     """
     if not claim_ids:
         return {}
-    count = 1 << (len(claim_ids) - 1).bit_length()
-    padded = [*claim_ids, *[claim_ids[-1]] * (count - len(claim_ids))]
-    rows = await connection.fetch(_claims_by_ids(count), *padded, timeout=timeout)
+    padded = _padded(claim_ids)
+    rows = await connection.fetch(_by_ids(_CLAIMS_BY_ID, len(padded)), *padded, timeout=timeout)
     return {claim.id: claim for claim in map(claim_from_record, rows)}
 
 
@@ -683,6 +708,13 @@ async def get_actor(connection: asyncpg.Connection, actor_id: str) -> ActorRow |
     return None if row is None else _actor(row)
 
 
+async def get_actors(connection: RowSource, actor_ids: Sequence[str]) -> dict[str, ActorRow]:
+    """Actors by id, in one statement however many (as `get_claims`); ids with no actor are
+    absent from the result."""
+    select = f"SELECT {_ACTOR_COLUMNS} FROM actors a WHERE a.id"
+    return {actor.id: actor for actor in await _fetch_by_ids(connection, select, actor_ids, _actor)}
+
+
 async def list_actors(
     connection: asyncpg.Connection, *, after: str | None, limit: int
 ) -> list[ActorRow]:
@@ -890,6 +922,13 @@ async def get_topic(connection: asyncpg.Connection, topic_id: str) -> TopicRow |
         f"SELECT {_TOPIC_COLUMNS} FROM topics t WHERE t.id = $1", topic_id
     )
     return None if row is None else _topic(row)
+
+
+async def get_topics(connection: RowSource, topic_ids: Sequence[str]) -> dict[str, TopicRow]:
+    """Topics by id, in one statement however many (as `get_claims`); ids with no topic are
+    absent from the result."""
+    select = f"SELECT {_TOPIC_COLUMNS} FROM topics t WHERE t.id"
+    return {topic.id: topic for topic in await _fetch_by_ids(connection, select, topic_ids, _topic)}
 
 
 async def list_topics(

@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import descriptor_pb2 as google_dot_protobuf_dot_descriptor__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1dpanoptic/v1/field_rules.proto\x12\x0bpanoptic.v1\x1a google/protobuf/descriptor.proto\"\xa8\x01\n\nFieldRules\x12\x0f\n\x07pattern\x18\x01 \x01(\t\x12\x14\n\x07minimum\x18\x02 \x01(\x03H\x00\x88\x01\x01\x12\x14\n\x07maximum\x18\x03 \x01(\x03H\x01\x88\x01\x01\x12\x17\n\nmax_length\x18\x04 \x01(\rH\x02\x88\x01\x01\x12\x0e\n\x06\x66ormat\x18\x05 \x01(\t\x12\r\n\x05\x61\x66ter\x18\x06 \x01(\tB\n\n\x08_minimumB\n\n\x08_maximumB\r\n\x0b_max_length:M\n\x0b\x66ield_rules\x12\x1d.google.protobuf.FieldOptions\x18\xe2\x94\x03 \x01(\x0b\x32\x17.panoptic.v1.FieldRulesb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1dpanoptic/v1/field_rules.proto\x12\x0bpanoptic.v1\x1a google/protobuf/descriptor.proto\"\xce\x01\n\nFieldRules\x12\x0f\n\x07pattern\x18\x01 \x01(\t\x12\x14\n\x07minimum\x18\x02 \x01(\x03H\x00\x88\x01\x01\x12\x14\n\x07maximum\x18\x03 \x01(\x03H\x01\x88\x01\x01\x12\x17\n\nmax_length\x18\x04 \x01(\rH\x02\x88\x01\x01\x12\x0e\n\x06\x66ormat\x18\x05 \x01(\t\x12\r\n\x05\x61\x66ter\x18\x06 \x01(\t\x12\x16\n\tmax_items\x18\x07 \x01(\rH\x03\x88\x01\x01\x42\n\n\x08_minimumB\n\n\x08_maximumB\r\n\x0b_max_lengthB\x0c\n\n_max_items:M\n\x0b\x66ield_rules\x12\x1d.google.protobuf.FieldOptions\x18\xe2\x94\x03 \x01(\x0b\x32\x17.panoptic.v1.FieldRulesb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -33,5 +33,5 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'panoptic.v1.field_rules_pb2
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_FIELDRULES']._serialized_start=81
-  _globals['_FIELDRULES']._serialized_end=249
+  _globals['_FIELDRULES']._serialized_end=287
 # @@protoc_insertion_point(module_scope)

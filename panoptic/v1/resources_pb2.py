@@ -26,7 +26,7 @@ from google.api import field_behavior_pb2 as google_dot_api_dot_field__behavior_
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1bpanoptic/v1/resources.proto\x12\x0bpanoptic.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x8a\x02\n\x05\x41\x63tor\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x1a\n\x0c\x64isplay_name\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\x12\x0f\n\x07\x61liases\x18\x03 \x03(\t\x12$\n\x04kind\x18\x04 \x01(\x0e\x32\x16.panoptic.v1.ActorKind\x12\x13\n\x0b\x64\x65scription\x18\x05 \x01(\t\x12\x19\n\x0b\x63laim_count\x18\x06 \x01(\x03\x42\x04\xe2\x41\x01\x03\x12\x35\n\x0b\x63reate_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x35\n\x0bupdate_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\"i\n\x05Topic\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x1a\n\x0c\x64isplay_name\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\x12\x17\n\tparent_id\x18\x03 \x01(\tB\x04\xe2\x41\x01\x01\x12\x19\n\x0b\x63laim_count\x18\x04 \x01(\x03\x42\x04\xe2\x41\x01\x03\"i\n\x06Source\x12\x0b\n\x03url\x18\x01 \x01(\t\x12\r\n\x05title\x18\x02 \x01(\t\x12\x11\n\tpublisher\x18\x03 \x01(\t\x12\x30\n\x0cpublished_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x92\x03\n\x05\x43laim\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x16\n\x08\x61\x63tor_id\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\x12\x17\n\ttopic_ids\x18\x03 \x03(\tB\x04\xe2\x41\x01\x02\x12\x12\n\x04text\x18\x04 \x01(\tB\x04\xe2\x41\x01\x02\x12\x33\n\tstated_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x02\x12#\n\x06source\x18\x06 \x01(\x0b\x32\x13.panoptic.v1.Source\x12\x16\n\x08language\x18\x07 \x01(\tB\x04\xe2\x41\x01\x02\x12\x12\n\nconfidence\x18\x08 \x01(\x01\x12&\n\x05state\x18\t \x01(\x0e\x32\x17.panoptic.v1.ClaimState\x12\x16\n\x08revision\x18\n \x01(\x03\x42\x04\xe2\x41\x01\x03\x12\x35\n\x0b\x63reate_time\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x35\n\x0bupdate_time\x18\x0c \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\"\xe7\x01\n\rClaimRevision\x12\x16\n\x08revision\x18\x01 \x01(\x03\x42\x04\xe2\x41\x01\x03\x12\'\n\x05\x63laim\x18\x02 \x01(\x0b\x32\x12.panoptic.v1.ClaimB\x04\xe2\x41\x01\x03\x12.\n\x06\x63hange\x18\x03 \x01(\x0e\x32\x18.panoptic.v1.ClaimChangeB\x04\xe2\x41\x01\x03\x12\x35\n\x0brecord_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x18\n\nrequest_id\x18\x05 \x01(\tB\x04\xe2\x41\x01\x03\x12\x14\n\x06reason\x18\x06 \x01(\tB\x04\xe2\x41\x01\x03\"\x86\x01\n\x0bIndexRecord\x12#\n\x05\x61\x63tor\x18\x01 \x01(\x0b\x32\x12.panoptic.v1.ActorH\x00\x12#\n\x05topic\x18\x02 \x01(\x0b\x32\x12.panoptic.v1.TopicH\x00\x12#\n\x05\x63laim\x18\x03 \x01(\x0b\x32\x12.panoptic.v1.ClaimH\x00\x42\x08\n\x06record*q\n\tActorKind\x12\x1a\n\x16\x41\x43TOR_KIND_UNSPECIFIED\x10\x00\x12\x15\n\x11\x41\x43TOR_KIND_PERSON\x10\x01\x12\x1b\n\x17\x41\x43TOR_KIND_ORGANISATION\x10\x02\x12\x14\n\x10\x41\x43TOR_KIND_OTHER\x10\x03*\\\n\nClaimState\x12\x1b\n\x17\x43LAIM_STATE_UNSPECIFIED\x10\x00\x12\x16\n\x12\x43LAIM_STATE_ACTIVE\x10\x01\x12\x19\n\x15\x43LAIM_STATE_RETRACTED\x10\x02*\x96\x01\n\x0b\x43laimChange\x12\x1c\n\x18\x43LAIM_CHANGE_UNSPECIFIED\x10\x00\x12\x18\n\x14\x43LAIM_CHANGE_CREATED\x10\x01\x12\x18\n\x14\x43LAIM_CHANGE_UPDATED\x10\x02\x12\x1a\n\x16\x43LAIM_CHANGE_RETRACTED\x10\x03\x12\x19\n\x15\x43LAIM_CHANGE_RESTORED\x10\x04\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1bpanoptic/v1/resources.proto\x12\x0bpanoptic.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x8a\x02\n\x05\x41\x63tor\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x1a\n\x0c\x64isplay_name\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\x12\x0f\n\x07\x61liases\x18\x03 \x03(\t\x12$\n\x04kind\x18\x04 \x01(\x0e\x32\x16.panoptic.v1.ActorKind\x12\x13\n\x0b\x64\x65scription\x18\x05 \x01(\t\x12\x19\n\x0b\x63laim_count\x18\x06 \x01(\x03\x42\x04\xe2\x41\x01\x03\x12\x35\n\x0b\x63reate_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x35\n\x0bupdate_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\"i\n\x05Topic\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x1a\n\x0c\x64isplay_name\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\x12\x17\n\tparent_id\x18\x03 \x01(\tB\x04\xe2\x41\x01\x01\x12\x19\n\x0b\x63laim_count\x18\x04 \x01(\x03\x42\x04\xe2\x41\x01\x03\"i\n\x06Source\x12\x0b\n\x03url\x18\x01 \x01(\t\x12\r\n\x05title\x18\x02 \x01(\t\x12\x11\n\tpublisher\x18\x03 \x01(\t\x12\x30\n\x0cpublished_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xc8\x03\n\x05\x43laim\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x16\n\x08\x61\x63tor_id\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\x12\x17\n\ttopic_ids\x18\x03 \x03(\tB\x04\xe2\x41\x01\x02\x12\x12\n\x04text\x18\x04 \x01(\tB\x04\xe2\x41\x01\x02\x12\x33\n\tstated_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x02\x12#\n\x06source\x18\x06 \x01(\x0b\x32\x13.panoptic.v1.Source\x12\x16\n\x08language\x18\x07 \x01(\tB\x04\xe2\x41\x01\x02\x12\x12\n\nconfidence\x18\x08 \x01(\x01\x12&\n\x05state\x18\t \x01(\x0e\x32\x17.panoptic.v1.ClaimState\x12\x16\n\x08revision\x18\n \x01(\x03\x42\x04\xe2\x41\x01\x03\x12\x35\n\x0b\x63reate_time\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x35\n\x0bupdate_time\x18\x0c \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x34\n\treferents\x18\r \x01(\x0b\x32\x1b.panoptic.v1.ClaimReferentsB\x04\xe2\x41\x01\x03\"q\n\x0e\x43laimReferents\x12.\n\x05\x61\x63tor\x18\x01 \x01(\x0b\x32\x19.panoptic.v1.ActorSummaryB\x04\xe2\x41\x01\x03\x12/\n\x06topics\x18\x02 \x03(\x0b\x32\x19.panoptic.v1.TopicSummaryB\x04\xe2\x41\x01\x03\"h\n\x0c\x41\x63torSummary\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x03\x12\x1a\n\x0c\x64isplay_name\x18\x02 \x01(\tB\x04\xe2\x41\x01\x03\x12*\n\x04kind\x18\x03 \x01(\x0e\x32\x16.panoptic.v1.ActorKindB\x04\xe2\x41\x01\x03\"<\n\x0cTopicSummary\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x03\x12\x1a\n\x0c\x64isplay_name\x18\x02 \x01(\tB\x04\xe2\x41\x01\x03\"\xe7\x01\n\rClaimRevision\x12\x16\n\x08revision\x18\x01 \x01(\x03\x42\x04\xe2\x41\x01\x03\x12\'\n\x05\x63laim\x18\x02 \x01(\x0b\x32\x12.panoptic.v1.ClaimB\x04\xe2\x41\x01\x03\x12.\n\x06\x63hange\x18\x03 \x01(\x0e\x32\x18.panoptic.v1.ClaimChangeB\x04\xe2\x41\x01\x03\x12\x35\n\x0brecord_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x18\n\nrequest_id\x18\x05 \x01(\tB\x04\xe2\x41\x01\x03\x12\x14\n\x06reason\x18\x06 \x01(\tB\x04\xe2\x41\x01\x03\"\x86\x01\n\x0bIndexRecord\x12#\n\x05\x61\x63tor\x18\x01 \x01(\x0b\x32\x12.panoptic.v1.ActorH\x00\x12#\n\x05topic\x18\x02 \x01(\x0b\x32\x12.panoptic.v1.TopicH\x00\x12#\n\x05\x63laim\x18\x03 \x01(\x0b\x32\x12.panoptic.v1.ClaimH\x00\x42\x08\n\x06record*q\n\tActorKind\x12\x1a\n\x16\x41\x43TOR_KIND_UNSPECIFIED\x10\x00\x12\x15\n\x11\x41\x43TOR_KIND_PERSON\x10\x01\x12\x1b\n\x17\x41\x43TOR_KIND_ORGANISATION\x10\x02\x12\x14\n\x10\x41\x43TOR_KIND_OTHER\x10\x03*\\\n\nClaimState\x12\x1b\n\x17\x43LAIM_STATE_UNSPECIFIED\x10\x00\x12\x16\n\x12\x43LAIM_STATE_ACTIVE\x10\x01\x12\x19\n\x15\x43LAIM_STATE_RETRACTED\x10\x02*\x96\x01\n\x0b\x43laimChange\x12\x1c\n\x18\x43LAIM_CHANGE_UNSPECIFIED\x10\x00\x12\x18\n\x14\x43LAIM_CHANGE_CREATED\x10\x01\x12\x18\n\x14\x43LAIM_CHANGE_UPDATED\x10\x02\x12\x1a\n\x16\x43LAIM_CHANGE_RETRACTED\x10\x03\x12\x19\n\x15\x43LAIM_CHANGE_RESTORED\x10\x04\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -69,6 +69,22 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_CLAIM'].fields_by_name['create_time']._serialized_options = b'\342A\001\003'
   _globals['_CLAIM'].fields_by_name['update_time']._loaded_options = None
   _globals['_CLAIM'].fields_by_name['update_time']._serialized_options = b'\342A\001\003'
+  _globals['_CLAIM'].fields_by_name['referents']._loaded_options = None
+  _globals['_CLAIM'].fields_by_name['referents']._serialized_options = b'\342A\001\003'
+  _globals['_CLAIMREFERENTS'].fields_by_name['actor']._loaded_options = None
+  _globals['_CLAIMREFERENTS'].fields_by_name['actor']._serialized_options = b'\342A\001\003'
+  _globals['_CLAIMREFERENTS'].fields_by_name['topics']._loaded_options = None
+  _globals['_CLAIMREFERENTS'].fields_by_name['topics']._serialized_options = b'\342A\001\003'
+  _globals['_ACTORSUMMARY'].fields_by_name['id']._loaded_options = None
+  _globals['_ACTORSUMMARY'].fields_by_name['id']._serialized_options = b'\342A\001\003'
+  _globals['_ACTORSUMMARY'].fields_by_name['display_name']._loaded_options = None
+  _globals['_ACTORSUMMARY'].fields_by_name['display_name']._serialized_options = b'\342A\001\003'
+  _globals['_ACTORSUMMARY'].fields_by_name['kind']._loaded_options = None
+  _globals['_ACTORSUMMARY'].fields_by_name['kind']._serialized_options = b'\342A\001\003'
+  _globals['_TOPICSUMMARY'].fields_by_name['id']._loaded_options = None
+  _globals['_TOPICSUMMARY'].fields_by_name['id']._serialized_options = b'\342A\001\003'
+  _globals['_TOPICSUMMARY'].fields_by_name['display_name']._loaded_options = None
+  _globals['_TOPICSUMMARY'].fields_by_name['display_name']._serialized_options = b'\342A\001\003'
   _globals['_CLAIMREVISION'].fields_by_name['revision']._loaded_options = None
   _globals['_CLAIMREVISION'].fields_by_name['revision']._serialized_options = b'\342A\001\003'
   _globals['_CLAIMREVISION'].fields_by_name['claim']._loaded_options = None
@@ -81,12 +97,12 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_CLAIMREVISION'].fields_by_name['request_id']._serialized_options = b'\342A\001\003'
   _globals['_CLAIMREVISION'].fields_by_name['reason']._loaded_options = None
   _globals['_CLAIMREVISION'].fields_by_name['reason']._serialized_options = b'\342A\001\003'
-  _globals['_ACTORKIND']._serialized_start=1369
-  _globals['_ACTORKIND']._serialized_end=1482
-  _globals['_CLAIMSTATE']._serialized_start=1484
-  _globals['_CLAIMSTATE']._serialized_end=1576
-  _globals['_CLAIMCHANGE']._serialized_start=1579
-  _globals['_CLAIMCHANGE']._serialized_end=1729
+  _globals['_ACTORKIND']._serialized_start=1706
+  _globals['_ACTORKIND']._serialized_end=1819
+  _globals['_CLAIMSTATE']._serialized_start=1821
+  _globals['_CLAIMSTATE']._serialized_end=1913
+  _globals['_CLAIMCHANGE']._serialized_start=1916
+  _globals['_CLAIMCHANGE']._serialized_end=2066
   _globals['_ACTOR']._serialized_start=111
   _globals['_ACTOR']._serialized_end=377
   _globals['_TOPIC']._serialized_start=379
@@ -94,9 +110,15 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_SOURCE']._serialized_start=486
   _globals['_SOURCE']._serialized_end=591
   _globals['_CLAIM']._serialized_start=594
-  _globals['_CLAIM']._serialized_end=996
-  _globals['_CLAIMREVISION']._serialized_start=999
-  _globals['_CLAIMREVISION']._serialized_end=1230
-  _globals['_INDEXRECORD']._serialized_start=1233
-  _globals['_INDEXRECORD']._serialized_end=1367
+  _globals['_CLAIM']._serialized_end=1050
+  _globals['_CLAIMREFERENTS']._serialized_start=1052
+  _globals['_CLAIMREFERENTS']._serialized_end=1165
+  _globals['_ACTORSUMMARY']._serialized_start=1167
+  _globals['_ACTORSUMMARY']._serialized_end=1271
+  _globals['_TOPICSUMMARY']._serialized_start=1273
+  _globals['_TOPICSUMMARY']._serialized_end=1333
+  _globals['_CLAIMREVISION']._serialized_start=1336
+  _globals['_CLAIMREVISION']._serialized_end=1567
+  _globals['_INDEXRECORD']._serialized_start=1570
+  _globals['_INDEXRECORD']._serialized_end=1704
 # @@protoc_insertion_point(module_scope)

@@ -89,7 +89,7 @@ class Source(_message.Message):
     def __init__(self, url: _Optional[str] = ..., title: _Optional[str] = ..., publisher: _Optional[str] = ..., published_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class Claim(_message.Message):
-    __slots__ = ("id", "actor_id", "topic_ids", "text", "stated_at", "source", "language", "confidence", "state", "revision", "create_time", "update_time")
+    __slots__ = ("id", "actor_id", "topic_ids", "text", "stated_at", "source", "language", "confidence", "state", "revision", "create_time", "update_time", "referents")
     ID_FIELD_NUMBER: _ClassVar[int]
     ACTOR_ID_FIELD_NUMBER: _ClassVar[int]
     TOPIC_IDS_FIELD_NUMBER: _ClassVar[int]
@@ -102,6 +102,7 @@ class Claim(_message.Message):
     REVISION_FIELD_NUMBER: _ClassVar[int]
     CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
     UPDATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    REFERENTS_FIELD_NUMBER: _ClassVar[int]
     id: str
     actor_id: str
     topic_ids: _containers.RepeatedScalarFieldContainer[str]
@@ -114,7 +115,34 @@ class Claim(_message.Message):
     revision: int
     create_time: _timestamp_pb2.Timestamp
     update_time: _timestamp_pb2.Timestamp
-    def __init__(self, id: _Optional[str] = ..., actor_id: _Optional[str] = ..., topic_ids: _Optional[_Iterable[str]] = ..., text: _Optional[str] = ..., stated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., source: _Optional[_Union[Source, _Mapping]] = ..., language: _Optional[str] = ..., confidence: _Optional[float] = ..., state: _Optional[_Union[ClaimState, str]] = ..., revision: _Optional[int] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    referents: ClaimReferents
+    def __init__(self, id: _Optional[str] = ..., actor_id: _Optional[str] = ..., topic_ids: _Optional[_Iterable[str]] = ..., text: _Optional[str] = ..., stated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., source: _Optional[_Union[Source, _Mapping]] = ..., language: _Optional[str] = ..., confidence: _Optional[float] = ..., state: _Optional[_Union[ClaimState, str]] = ..., revision: _Optional[int] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., referents: _Optional[_Union[ClaimReferents, _Mapping]] = ...) -> None: ...
+
+class ClaimReferents(_message.Message):
+    __slots__ = ("actor", "topics")
+    ACTOR_FIELD_NUMBER: _ClassVar[int]
+    TOPICS_FIELD_NUMBER: _ClassVar[int]
+    actor: ActorSummary
+    topics: _containers.RepeatedCompositeFieldContainer[TopicSummary]
+    def __init__(self, actor: _Optional[_Union[ActorSummary, _Mapping]] = ..., topics: _Optional[_Iterable[_Union[TopicSummary, _Mapping]]] = ...) -> None: ...
+
+class ActorSummary(_message.Message):
+    __slots__ = ("id", "display_name", "kind")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    DISPLAY_NAME_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    display_name: str
+    kind: ActorKind
+    def __init__(self, id: _Optional[str] = ..., display_name: _Optional[str] = ..., kind: _Optional[_Union[ActorKind, str]] = ...) -> None: ...
+
+class TopicSummary(_message.Message):
+    __slots__ = ("id", "display_name")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    DISPLAY_NAME_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    display_name: str
+    def __init__(self, id: _Optional[str] = ..., display_name: _Optional[str] = ...) -> None: ...
 
 class ClaimRevision(_message.Message):
     __slots__ = ("revision", "claim", "change", "record_time", "request_id", "reason")

@@ -14,6 +14,12 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
+class ClaimView(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    CLAIM_VIEW_UNSPECIFIED: _ClassVar[ClaimView]
+    CLAIM_VIEW_BASIC: _ClassVar[ClaimView]
+    CLAIM_VIEW_FULL: _ClassVar[ClaimView]
+
 class ClaimOrder(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
     CLAIM_ORDER_UNSPECIFIED: _ClassVar[ClaimOrder]
@@ -27,6 +33,9 @@ class TimelineInterval(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     TIMELINE_INTERVAL_WEEK: _ClassVar[TimelineInterval]
     TIMELINE_INTERVAL_MONTH: _ClassVar[TimelineInterval]
     TIMELINE_INTERVAL_YEAR: _ClassVar[TimelineInterval]
+CLAIM_VIEW_UNSPECIFIED: ClaimView
+CLAIM_VIEW_BASIC: ClaimView
+CLAIM_VIEW_FULL: ClaimView
 CLAIM_ORDER_UNSPECIFIED: ClaimOrder
 CLAIM_ORDER_STATED_AT_DESC: ClaimOrder
 CLAIM_ORDER_STATED_AT_ASC: ClaimOrder
@@ -37,15 +46,17 @@ TIMELINE_INTERVAL_MONTH: TimelineInterval
 TIMELINE_INTERVAL_YEAR: TimelineInterval
 
 class GetClaimRequest(_message.Message):
-    __slots__ = ("claim_id", "consistency_token")
+    __slots__ = ("claim_id", "consistency_token", "view")
     CLAIM_ID_FIELD_NUMBER: _ClassVar[int]
     CONSISTENCY_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    VIEW_FIELD_NUMBER: _ClassVar[int]
     claim_id: str
     consistency_token: str
-    def __init__(self, claim_id: _Optional[str] = ..., consistency_token: _Optional[str] = ...) -> None: ...
+    view: ClaimView
+    def __init__(self, claim_id: _Optional[str] = ..., consistency_token: _Optional[str] = ..., view: _Optional[_Union[ClaimView, str]] = ...) -> None: ...
 
 class ListClaimsRequest(_message.Message):
-    __slots__ = ("actor_id", "topic_id", "stated_after", "stated_before", "language", "show_retracted", "order_by", "page_size", "page_token", "consistency_token")
+    __slots__ = ("actor_id", "topic_id", "stated_after", "stated_before", "language", "show_retracted", "order_by", "page_size", "page_token", "consistency_token", "view")
     ACTOR_ID_FIELD_NUMBER: _ClassVar[int]
     TOPIC_ID_FIELD_NUMBER: _ClassVar[int]
     STATED_AFTER_FIELD_NUMBER: _ClassVar[int]
@@ -56,6 +67,7 @@ class ListClaimsRequest(_message.Message):
     PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
     PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
     CONSISTENCY_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    VIEW_FIELD_NUMBER: _ClassVar[int]
     actor_id: str
     topic_id: str
     stated_after: _timestamp_pb2.Timestamp
@@ -66,7 +78,8 @@ class ListClaimsRequest(_message.Message):
     page_size: int
     page_token: str
     consistency_token: str
-    def __init__(self, actor_id: _Optional[str] = ..., topic_id: _Optional[str] = ..., stated_after: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., stated_before: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., language: _Optional[str] = ..., show_retracted: _Optional[bool] = ..., order_by: _Optional[str] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., consistency_token: _Optional[str] = ...) -> None: ...
+    view: ClaimView
+    def __init__(self, actor_id: _Optional[str] = ..., topic_id: _Optional[str] = ..., stated_after: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., stated_before: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., language: _Optional[str] = ..., show_retracted: _Optional[bool] = ..., order_by: _Optional[str] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., consistency_token: _Optional[str] = ..., view: _Optional[_Union[ClaimView, str]] = ...) -> None: ...
 
 class ListClaimsResponse(_message.Message):
     __slots__ = ("claims", "next_page_token")
@@ -77,7 +90,7 @@ class ListClaimsResponse(_message.Message):
     def __init__(self, claims: _Optional[_Iterable[_Union[_resources_pb2.Claim, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
 
 class SearchClaimsRequest(_message.Message):
-    __slots__ = ("query", "actor_id", "topic_id", "stated_after", "stated_before", "language", "show_retracted", "page_size", "page_token", "consistency_token")
+    __slots__ = ("query", "actor_id", "topic_id", "stated_after", "stated_before", "language", "show_retracted", "page_size", "page_token", "consistency_token", "view")
     QUERY_FIELD_NUMBER: _ClassVar[int]
     ACTOR_ID_FIELD_NUMBER: _ClassVar[int]
     TOPIC_ID_FIELD_NUMBER: _ClassVar[int]
@@ -88,6 +101,7 @@ class SearchClaimsRequest(_message.Message):
     PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
     PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
     CONSISTENCY_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    VIEW_FIELD_NUMBER: _ClassVar[int]
     query: str
     actor_id: str
     topic_id: str
@@ -98,7 +112,8 @@ class SearchClaimsRequest(_message.Message):
     page_size: int
     page_token: str
     consistency_token: str
-    def __init__(self, query: _Optional[str] = ..., actor_id: _Optional[str] = ..., topic_id: _Optional[str] = ..., stated_after: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., stated_before: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., language: _Optional[str] = ..., show_retracted: _Optional[bool] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., consistency_token: _Optional[str] = ...) -> None: ...
+    view: ClaimView
+    def __init__(self, query: _Optional[str] = ..., actor_id: _Optional[str] = ..., topic_id: _Optional[str] = ..., stated_after: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., stated_before: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., language: _Optional[str] = ..., show_retracted: _Optional[bool] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., consistency_token: _Optional[str] = ..., view: _Optional[_Union[ClaimView, str]] = ...) -> None: ...
 
 class SearchResult(_message.Message):
     __slots__ = ("claim", "score", "highlight")
@@ -233,3 +248,31 @@ class ListTopicsResponse(_message.Message):
     topics: _containers.RepeatedCompositeFieldContainer[_resources_pb2.Topic]
     next_page_token: str
     def __init__(self, topics: _Optional[_Iterable[_Union[_resources_pb2.Topic, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class BatchGetActorsRequest(_message.Message):
+    __slots__ = ("ids", "consistency_token")
+    IDS_FIELD_NUMBER: _ClassVar[int]
+    CONSISTENCY_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    ids: _containers.RepeatedScalarFieldContainer[str]
+    consistency_token: str
+    def __init__(self, ids: _Optional[_Iterable[str]] = ..., consistency_token: _Optional[str] = ...) -> None: ...
+
+class BatchGetActorsResponse(_message.Message):
+    __slots__ = ("actors",)
+    ACTORS_FIELD_NUMBER: _ClassVar[int]
+    actors: _containers.RepeatedCompositeFieldContainer[_resources_pb2.Actor]
+    def __init__(self, actors: _Optional[_Iterable[_Union[_resources_pb2.Actor, _Mapping]]] = ...) -> None: ...
+
+class BatchGetTopicsRequest(_message.Message):
+    __slots__ = ("ids", "consistency_token")
+    IDS_FIELD_NUMBER: _ClassVar[int]
+    CONSISTENCY_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    ids: _containers.RepeatedScalarFieldContainer[str]
+    consistency_token: str
+    def __init__(self, ids: _Optional[_Iterable[str]] = ..., consistency_token: _Optional[str] = ...) -> None: ...
+
+class BatchGetTopicsResponse(_message.Message):
+    __slots__ = ("topics",)
+    TOPICS_FIELD_NUMBER: _ClassVar[int]
+    topics: _containers.RepeatedCompositeFieldContainer[_resources_pb2.Topic]
+    def __init__(self, topics: _Optional[_Iterable[_Union[_resources_pb2.Topic, _Mapping]]] = ...) -> None: ...

@@ -81,6 +81,16 @@ class RetrieverServiceStub:
                 request_serializer=panoptic_dot_v1_dot_retriever__service__pb2.ListTopicsRequest.SerializeToString,
                 response_deserializer=panoptic_dot_v1_dot_retriever__service__pb2.ListTopicsResponse.FromString,
                 _registered_method=True)
+        self.BatchGetActors = channel.unary_unary(
+                '/panoptic.v1.RetrieverService/BatchGetActors',
+                request_serializer=panoptic_dot_v1_dot_retriever__service__pb2.BatchGetActorsRequest.SerializeToString,
+                response_deserializer=panoptic_dot_v1_dot_retriever__service__pb2.BatchGetActorsResponse.FromString,
+                _registered_method=True)
+        self.BatchGetTopics = channel.unary_unary(
+                '/panoptic.v1.RetrieverService/BatchGetTopics',
+                request_serializer=panoptic_dot_v1_dot_retriever__service__pb2.BatchGetTopicsRequest.SerializeToString,
+                response_deserializer=panoptic_dot_v1_dot_retriever__service__pb2.BatchGetTopicsResponse.FromString,
+                _registered_method=True)
 
 
 class RetrieverServiceServicer:
@@ -152,6 +162,24 @@ class RetrieverServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def BatchGetActors(self, request, context):
+        """Returns up to 100 actors by id, in the order asked, an id asked twice
+        answered twice (AIP-231). NOT_FOUND, naming the first missing id, when
+        any does not exist.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def BatchGetTopics(self, request, context):
+        """Returns up to 100 topics by id, in the order asked, an id asked twice
+        answered twice (AIP-231). NOT_FOUND, naming the first missing id, when
+        any does not exist.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_RetrieverServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -199,6 +227,16 @@ def add_RetrieverServiceServicer_to_server(servicer, server):
                     servicer.ListTopics,
                     request_deserializer=panoptic_dot_v1_dot_retriever__service__pb2.ListTopicsRequest.FromString,
                     response_serializer=panoptic_dot_v1_dot_retriever__service__pb2.ListTopicsResponse.SerializeToString,
+            ),
+            'BatchGetActors': grpc.unary_unary_rpc_method_handler(
+                    servicer.BatchGetActors,
+                    request_deserializer=panoptic_dot_v1_dot_retriever__service__pb2.BatchGetActorsRequest.FromString,
+                    response_serializer=panoptic_dot_v1_dot_retriever__service__pb2.BatchGetActorsResponse.SerializeToString,
+            ),
+            'BatchGetTopics': grpc.unary_unary_rpc_method_handler(
+                    servicer.BatchGetTopics,
+                    request_deserializer=panoptic_dot_v1_dot_retriever__service__pb2.BatchGetTopicsRequest.FromString,
+                    response_serializer=panoptic_dot_v1_dot_retriever__service__pb2.BatchGetTopicsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -445,6 +483,60 @@ class RetrieverService:
             '/panoptic.v1.RetrieverService/ListTopics',
             panoptic_dot_v1_dot_retriever__service__pb2.ListTopicsRequest.SerializeToString,
             panoptic_dot_v1_dot_retriever__service__pb2.ListTopicsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def BatchGetActors(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/panoptic.v1.RetrieverService/BatchGetActors',
+            panoptic_dot_v1_dot_retriever__service__pb2.BatchGetActorsRequest.SerializeToString,
+            panoptic_dot_v1_dot_retriever__service__pb2.BatchGetActorsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def BatchGetTopics(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/panoptic.v1.RetrieverService/BatchGetTopics',
+            panoptic_dot_v1_dot_retriever__service__pb2.BatchGetTopicsRequest.SerializeToString,
+            panoptic_dot_v1_dot_retriever__service__pb2.BatchGetTopicsResponse.FromString,
             options,
             channel_credentials,
             insecure,

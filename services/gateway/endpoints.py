@@ -40,7 +40,9 @@ log = get_logger("panoptic.gateway")
 
 REQUEST_ID_HEADER = "x-request-id"
 ALLOW = b"GET, HEAD, OPTIONS"
-MAX_QUERY_FIELDS = 100
+# Room for the longest list a request takes (a batch get's 100 `ids`) and every other parameter
+# of a route beside it; a query string longer still is refused before it is read further.
+MAX_QUERY_FIELDS = 200
 _SERVING = b'{"status":"SERVING"}'
 
 

@@ -186,7 +186,13 @@ class _Schemas:
             earlier = field.containing_type.fields_by_name[rules.after].json_name
             text = f"{text}\n\nWhen `{earlier}` is given too, this must be after it.".strip()
             parameter["x-after"] = earlier
-        schema = {"type": "array", "items": single} if field.is_repeated else single
+        schema = single
+        if field.is_repeated:
+            schema = {"type": "array", "items": single}
+            if required:
+                schema["minItems"] = 1
+            if rules.max_items is not None:
+                schema["maxItems"] = rules.max_items
         return {**parameter, "description": text, "schema": schema}
 
     def _accepted(self, field: FieldDescriptor, *, required: bool) -> JSON:
@@ -265,6 +271,7 @@ class FieldRules:
     max_length: int | None = None
     format: str = ""
     after: str = ""
+    max_items: int | None = None
 
 
 class FieldRulesReader:
@@ -289,6 +296,10 @@ class FieldRulesReader:
         if not options.HasExtension(self._extension):
             return FieldRules()
         rules: Any = options.Extensions[self._extension]
+        # An API described before `max_items` existed has no such field.
+        has_max_items = "max_items" in rules.DESCRIPTOR.fields_by_name and rules.HasField(
+            "max_items"
+        )
         return FieldRules(
             pattern=rules.pattern,
             minimum=rules.minimum if rules.HasField("minimum") else None,
@@ -296,6 +307,7 @@ class FieldRulesReader:
             max_length=rules.max_length if rules.HasField("max_length") else None,
             format=rules.format,
             after=rules.after,
+            max_items=rules.max_items if has_max_items else None,
         )
 
 

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from panoptic.core.timestamps import timestamp_fields
-from panoptic.model.claims import claim_message
+from panoptic.model.claims import ClaimRow, claim_message
+from panoptic.reads.domain import Referents
 from panoptic.reads.queries import (
     ActorRow,
     RevisionRow,
@@ -26,6 +27,24 @@ _KINDS = {
 }
 
 
+def claim_in_view(claim: ClaimRow, referents: Referents | None) -> resources_pb2.Claim:
+    """A claim as the API shows it; with `referents` (the FULL view), naming its actor and
+    topics, the topics in the order of `topic_ids`."""
+    message = claim_message(claim)
+    if referents is None:
+        return message
+    embedded = message.referents
+    embedded.actor.id = claim.actor_id
+    actor = referents.actors.get(claim.actor_id)
+    if actor is not None:
+        embedded.actor.display_name = actor.display_name
+        embedded.actor.kind = _KINDS[actor.kind]
+    for topic_id in claim.topic_ids:
+        topic = referents.topics.get(topic_id)
+        embedded.topics.add(id=topic_id, display_name="" if topic is None else topic.display_name)
+    return message
+
+
 def revision_message(revision: RevisionRow) -> resources_pb2.ClaimRevision:
     """One entry of a claim's history."""
     return resources_pb2.ClaimRevision(
@@ -38,10 +57,12 @@ def revision_message(revision: RevisionRow) -> resources_pb2.ClaimRevision:
     )
 
 
-def search_result(hit: SearchHit) -> retriever_service_pb2.SearchResult:
-    """One search hit."""
+def search_result(
+    hit: SearchHit, referents: Referents | None
+) -> retriever_service_pb2.SearchResult:
+    """One search hit; with `referents`, its claim in the FULL view."""
     return retriever_service_pb2.SearchResult(
-        claim=claim_message(hit.claim), score=hit.score, highlight=hit.highlight
+        claim=claim_in_view(hit.claim, referents), score=hit.score, highlight=hit.highlight
     )
 
 

@@ -12,6 +12,7 @@ import grpc
 from panoptic.core.consistency import ConsistencyTokens
 from panoptic.core.grpc_refusals import Refusals
 from panoptic.model.claims import claim_message
+from panoptic.reads.domain import ClaimView
 from panoptic.reads.handler import RetrieverHandler
 from panoptic.v1 import resources_pb2, retriever_service_pb2, retriever_service_pb2_grpc
 from services.retriever import convert, validation
@@ -33,7 +34,12 @@ class RetrieverServicer(retriever_service_pb2_grpc.RetrieverServiceServicer):
     ) -> resources_pb2.Claim:
         """One claim, retracted or not."""
         async with Refusals(context):
-            claim_id = validation.claim_id(request.claim_id)
+            claim_id, view = validation.get_claim(request)
+            if view is ClaimView.FULL:
+                claim, referents = await self._handler.get_full_claim(
+                    claim_id, context.time_remaining(), self._must_see(request)
+                )
+                return convert.claim_in_view(claim, referents)
             claim = await self._handler.get_claim(
                 claim_id, context.time_remaining(), self._must_see(request)
             )
@@ -48,7 +54,7 @@ class RetrieverServicer(retriever_service_pb2_grpc.RetrieverServiceServicer):
                 validation.list_claims(request), context.time_remaining(), self._must_see(request)
             )
         return retriever_service_pb2.ListClaimsResponse(
-            claims=[claim_message(claim) for claim in page.items],
+            claims=[convert.claim_in_view(claim, page.referents) for claim in page.items],
             next_page_token=page.next_page_token,
         )
 
@@ -61,7 +67,7 @@ class RetrieverServicer(retriever_service_pb2_grpc.RetrieverServiceServicer):
                 validation.search_claims(request), context.time_remaining(), self._must_see(request)
             )
         return retriever_service_pb2.SearchClaimsResponse(
-            results=[convert.search_result(hit) for hit in page.items],
+            results=[convert.search_result(hit, page.referents) for hit in page.items],
             next_page_token=page.next_page_token,
         )
 
@@ -147,4 +153,32 @@ class RetrieverServicer(retriever_service_pb2_grpc.RetrieverServiceServicer):
         return retriever_service_pb2.ListTopicsResponse(
             topics=[convert.topic_message(topic) for topic in page.items],
             next_page_token=page.next_page_token,
+        )
+
+    async def BatchGetActors(  # noqa: N802 - named by the proto
+        self,
+        request: retriever_service_pb2.BatchGetActorsRequest,
+        context: grpc.aio.ServicerContext,
+    ) -> retriever_service_pb2.BatchGetActorsResponse:
+        """Actors by id, in the order asked (AIP-231)."""
+        async with Refusals(context):
+            actors = await self._handler.batch_get_actors(
+                validation.batch_ids(request.ids), context.time_remaining(), self._must_see(request)
+            )
+        return retriever_service_pb2.BatchGetActorsResponse(
+            actors=[convert.actor_message(actor) for actor in actors]
+        )
+
+    async def BatchGetTopics(  # noqa: N802 - named by the proto
+        self,
+        request: retriever_service_pb2.BatchGetTopicsRequest,
+        context: grpc.aio.ServicerContext,
+    ) -> retriever_service_pb2.BatchGetTopicsResponse:
+        """Topics by id, in the order asked (AIP-231)."""
+        async with Refusals(context):
+            topics = await self._handler.batch_get_topics(
+                validation.batch_ids(request.ids), context.time_remaining(), self._must_see(request)
+            )
+        return retriever_service_pb2.BatchGetTopicsResponse(
+            topics=[convert.topic_message(topic) for topic in topics]
         )

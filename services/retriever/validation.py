@@ -6,6 +6,7 @@ through gRPC and through the gateway alike.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Final, Protocol
 
@@ -20,6 +21,7 @@ from panoptic.reads import paging
 from panoptic.reads.domain import (
     ClaimListing,
     ClaimSearch,
+    ClaimView,
     Interval,
     PageRequest,
     TimelineRequest,
@@ -32,8 +34,15 @@ MAX_SEARCH_QUERY_CHARS: Final = 1_000
 MAX_ACTOR_QUERY_CHARS: Final = 200
 DEFAULT_SAMPLE_SIZE: Final = 3
 MAX_SAMPLE_SIZE: Final = 10
+# AIP-231 leaves the limit to the API; a hundred is a few screens of a mobile app's feed.
+MAX_BATCH_IDS: Final = 100
 
 _ORDERS: Final = {"stated_at desc": True, "stated_at asc": False}
+_VIEWS: Final[dict[int, ClaimView]] = {
+    api.CLAIM_VIEW_UNSPECIFIED: ClaimView.BASIC,
+    api.CLAIM_VIEW_BASIC: ClaimView.BASIC,
+    api.CLAIM_VIEW_FULL: ClaimView.FULL,
+}
 _INTERVALS: Final = {
     api.TIMELINE_INTERVAL_DAY: Interval.DAY,
     api.TIMELINE_INTERVAL_WEEK: Interval.WEEK,
@@ -76,6 +85,15 @@ def claim_id(value: str, field_name: str = "claimId") -> str:
     return value
 
 
+def get_claim(request: api.GetClaimRequest) -> tuple[str, ClaimView]:
+    """A GetClaim request as (claim id, view)."""
+    problems = Violations()
+    _check_claim_id(problems, "claimId", request.claim_id)
+    view = _view(problems, request.view)
+    problems.raise_if_any()
+    return request.claim_id, view
+
+
 def resource_id(value: str, field_name: str) -> str:
     """A required actor or topic id (a slug)."""
     problems = Violations()
@@ -92,8 +110,9 @@ def list_claims(request: api.ListClaimsRequest) -> ClaimListing:
     if order not in _ORDERS:
         problems.add("orderBy", "must be `stated_at desc` (the default) or `stated_at asc`")
     page = _page(problems, request.page_size, request.page_token)
+    view = _view(problems, request.view)
     problems.raise_if_any()
-    return ClaimListing(filters, _ORDERS.get(order, True), page)
+    return ClaimListing(filters, _ORDERS.get(order, True), page, view)
 
 
 def search_claims(request: api.SearchClaimsRequest) -> ClaimSearch:
@@ -108,8 +127,9 @@ def search_claims(request: api.SearchClaimsRequest) -> ClaimSearch:
         problems.add("query", "contains a NUL character")
     filters = _filters(problems, request)
     page = _page(problems, request.page_size, request.page_token)
+    view = _view(problems, request.view)
     problems.raise_if_any()
-    return ClaimSearch(query, filters, page)
+    return ClaimSearch(query, filters, page, view)
 
 
 def list_revisions(request: api.ListClaimRevisionsRequest) -> tuple[str, PageRequest]:
@@ -169,6 +189,24 @@ def list_topics(request: api.ListTopicsRequest) -> tuple[str | None, PageRequest
     return request.parent_id or None, page
 
 
+def batch_ids(ids: Sequence[str]) -> list[str]:
+    """The actor or topic ids of a BatchGet request: 1 to `MAX_BATCH_IDS` slugs, repeats
+    allowed; each bad one named by its index (`ids[3]`), and the first beyond the limit."""
+    problems = Violations()
+    if not ids:
+        problems.add("ids", f"required: 1 to {MAX_BATCH_IDS} ids")
+    for index, value in enumerate(ids[:MAX_BATCH_IDS]):
+        _check_slug(problems, f"ids[{index}]", value, required=True)
+    if len(ids) > MAX_BATCH_IDS:
+        problems.add(
+            f"ids[{MAX_BATCH_IDS}]",
+            f"is beyond the {MAX_BATCH_IDS} ids a call may ask for ({len(ids)} given);"
+            " split the ids over several calls",
+        )
+    problems.raise_if_any()
+    return list(ids)
+
+
 # --- the parts ---------------------------------------------------------------------------------
 
 
@@ -186,6 +224,14 @@ def _filters(
         language=_language(problems, request.language),
         show_retracted=request.show_retracted,
     )
+
+
+def _view(problems: Violations, value: int) -> ClaimView:
+    view = _VIEWS.get(value)
+    if view is None:
+        problems.add("view", "must be CLAIM_VIEW_BASIC (the default) or CLAIM_VIEW_FULL")
+        return ClaimView.BASIC
+    return view
 
 
 def _page(problems: Violations, size: int, token: str) -> PageRequest:

@@ -277,7 +277,7 @@ def test_metrics_count_requests_latency_upstream_and_rate_limits(
     assert value(samples, "panoptic_gateway_upstream_seconds_count", grpc_code="NOT_FOUND") >= 1
     assert value(samples, "panoptic_gateway_own_seconds_count") >= 2
     assert value(samples, "panoptic_gateway_rate_limited_total") >= 0
-    assert value(samples, "panoptic_gateway_routes") == 10
+    assert value(samples, "panoptic_gateway_routes") == 12
 
 
 # --- a redeployed retriever --------------------------------------------------------------------

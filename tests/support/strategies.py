@@ -384,18 +384,21 @@ def _valid_retriever_requests(known: Known) -> dict[str, st.SearchStrategy[Messa
         "page_size": _page_size(),
     }
     query = st.lists(st.sampled_from(known.words), min_size=1, max_size=3).map(" ".join)
+    view = st.integers(0, 2)
     return {
-        "GetClaim": st.builds(api.GetClaimRequest, claim_id=claim),
+        "GetClaim": st.builds(api.GetClaimRequest, claim_id=claim, view=view),
         "ListClaims": st.builds(
             api.ListClaimsRequest,
             order_by=st.sampled_from(("", "stated_at desc", "stated_at asc")),
             page_token=_token(known, "ListClaims"),
+            view=view,
             **filters,
         ),
         "SearchClaims": st.builds(
             api.SearchClaimsRequest,
             query=query,
             page_token=_token(known, "SearchClaims"),
+            view=view,
             **filters,
         ),
         "ListClaimRevisions": st.builds(
@@ -426,6 +429,13 @@ def _valid_retriever_requests(known: Known) -> dict[str, st.SearchStrategy[Messa
             parent_id=_maybe(topic),
             page_size=_page_size(),
             page_token=_token(known, "ListTopics"),
+        ),
+        # Up to a little past the limit of 100 ids, known ones repeated.
+        "BatchGetActors": st.builds(
+            api.BatchGetActorsRequest, ids=st.lists(actor, min_size=1, max_size=102)
+        ),
+        "BatchGetTopics": st.builds(
+            api.BatchGetTopicsRequest, ids=st.lists(topic, min_size=1, max_size=102)
         ),
     }
 

@@ -11,6 +11,7 @@ import pytest
 from google.protobuf import any_pb2
 from google.rpc import error_details_pb2, status_pb2
 
+from panoptic.model.ids import SLUG
 from services.gateway.descriptors import build
 from services.gateway.errors import HTTP_STATUS, ApiError, from_rpc_error, rate_limited
 from services.gateway.openapi import build_openapi
@@ -202,7 +203,8 @@ def test_encoding_negotiation_prefers_brotli_then_gzip(header: str, choice: str 
 
 
 def test_the_openapi_document_covers_every_route_with_comments() -> None:
-    """Every route, its parameters and schemas are described from the proto comments."""
+    """Every route, its parameters and schemas are described from the proto comments, the
+    batch gets and the claim views among them."""
     loaded = build(packaged_files())
     routes = exposed_routes(loaded.pool, ["panoptic.v1.RetrieverService"])
     document = build_openapi(routes, loaded)
@@ -213,12 +215,14 @@ def test_the_openapi_document_covers_every_route_with_comments() -> None:
             "/v1/actors/{actor_id}",
             "/v1/actors/{actor_id}/claims",
             "/v1/actors/{actor_id}/timeline",
+            "/v1/actors:batchGet",
             "/v1/claims",
             "/v1/claims/{claim_id}",
             "/v1/claims/{claim_id}/revisions",
             "/v1/claims:search",
             "/v1/topics",
             "/v1/topics/{topic_id}",
+            "/v1/topics:batchGet",
         ]
     )
     get_claim = document["paths"]["/v1/claims/{claim_id}"]["get"]
@@ -237,12 +241,42 @@ def test_the_openapi_document_covers_every_route_with_comments() -> None:
         "pageSize",
         "pageToken",
         "consistencyToken",
+        "view",
         "fields",
     ]
     consistency = next(p for p in list_claims["parameters"] if p["name"] == "consistencyToken")
     assert "consistency token from the indexer" in consistency["description"]
+    view = next(p for p in list_claims["parameters"] if p["name"] == "view")
+    assert view["schema"]["enum"] == [
+        "CLAIM_VIEW_UNSPECIFIED",
+        "CLAIM_VIEW_BASIC",
+        "CLAIM_VIEW_FULL",
+    ]
+    for path in ("/v1/claims/{claim_id}", "/v1/claims:search", "/v1/actors/{actor_id}/claims"):
+        parameters = document["paths"][path]["get"]["parameters"]
+        assert [p["schema"] for p in parameters if p["name"] == "view"] == [view["schema"]], path
+    for path, kind in (("/v1/actors:batchGet", "Actor"), ("/v1/topics:batchGet", "Topic")):
+        batch_get = document["paths"][path]["get"]
+        assert batch_get["summary"].startswith(f"Returns up to 100 {kind.lower()}s by id")
+        ids = batch_get["parameters"][0]
+        assert (ids["name"], ids["in"], ids["required"], ids["explode"]) == (
+            "ids",
+            "query",
+            True,
+            True,
+        )
+        assert ids["schema"]["minItems"] == 1
+        assert ids["schema"]["maxItems"] == 100
+        assert ids["schema"]["items"]["pattern"] == SLUG.pattern
+        answer = batch_get["responses"]["200"]["content"]["application/json"]["schema"]
+        assert answer == {"$ref": f"#/components/schemas/panoptic.v1.BatchGet{kind}sResponse"}
     schemas = document["components"]["schemas"]
     claim = schemas["panoptic.v1.Claim"]
+    assert claim["properties"]["referents"]["readOnly"] is True
+    assert (
+        claim["properties"]["referents"]["$ref"]
+        == "#/components/schemas/panoptic.v1.ClaimReferents"
+    )
     assert claim["properties"]["revision"]["type"] == "string"
     assert claim["properties"]["revision"]["readOnly"] is True
     assert claim["properties"]["statedAt"]["format"] == "date-time"

@@ -82,6 +82,9 @@ def test_the_protos_rules_are_the_retrievers_own() -> None:
     assert language == f"^(?:{validation.LANGUAGE_SHAPE.pattern[1:-1]})?$"
     assert _rules(api.SearchClaimsRequest, "query").max_length == validation.MAX_SEARCH_QUERY_CHARS
     assert _rules(api.ListActorsRequest, "query").max_length == validation.MAX_ACTOR_QUERY_CHARS
+    for batch in (api.BatchGetActorsRequest, api.BatchGetTopicsRequest):
+        assert _rules(batch, "ids").pattern == validation.SLUG.pattern
+        assert _rules(batch, "ids").max_items == validation.MAX_BATCH_IDS
 
 
 def _real_date(text: str) -> bool:

@@ -92,7 +92,7 @@ def test_dot_segments_are_recognised_plain_and_encoded() -> None:
 
 
 def test_the_retriever_exposes_exactly_its_get_bindings() -> None:
-    """All nine methods, ListClaims twice (additional_bindings): ten GET routes."""
+    """All eleven methods, ListClaims twice (additional_bindings): twelve GET routes."""
     routes = exposed_routes(build(packaged_files()).pool, [RETRIEVER])
     assert sorted((route.method.name, route.template.source) for route in routes) == sorted(
         [
@@ -106,6 +106,8 @@ def test_the_retriever_exposes_exactly_its_get_bindings() -> None:
             ("GetActorTimeline", "/v1/actors/{actor_id}/timeline"),
             ("GetTopic", "/v1/topics/{topic_id}"),
             ("ListTopics", "/v1/topics"),
+            ("BatchGetActors", "/v1/actors:batchGet"),
+            ("BatchGetTopics", "/v1/topics:batchGet"),
         ]
     )
     assert {route.grpc_path.rsplit("/", 1)[0] for route in routes} == {f"/{RETRIEVER}"}
@@ -120,6 +122,9 @@ def test_the_router_picks_the_right_route_for_each_path() -> None:
         return None if found is None else (found[0].method.name, found[1])
 
     assert method_of("/v1/claims:search") == ("SearchClaims", {})
+    assert method_of("/v1/actors:batchGet") == ("BatchGetActors", {})
+    assert method_of("/v1/topics:batchGet") == ("BatchGetTopics", {})
+    assert method_of("/v1/actors") == ("ListActors", {})
     assert method_of("/v1/claims/c-1") == ("GetClaim", {"claim_id": "c-1"})
     assert method_of("/v1/claims/c-1/revisions") == ("ListClaimRevisions", {"claim_id": "c-1"})
     assert method_of("/v1/actors/a-1/claims") == ("ListClaims", {"actor_id": "a-1"})

@@ -54,6 +54,8 @@ def test_every_retriever_method_has_the_contracts_get_binding() -> None:
         "GetActorTimeline": [("get", "/v1/actors/{actor_id}/timeline")],
         "GetTopic": [("get", "/v1/topics/{topic_id}")],
         "ListTopics": [("get", "/v1/topics")],
+        "BatchGetActors": [("get", "/v1/actors:batchGet")],
+        "BatchGetTopics": [("get", "/v1/topics:batchGet")],
     }
 
 
