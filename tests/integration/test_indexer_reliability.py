@@ -89,15 +89,18 @@ async def batch_states(connection: asyncpg.Connection, requests: Requests) -> li
     revision; an uncommitted one has none of that.
     """
     claim_ids = [claim.id for request in requests for claim in request.claims]
-    present = await stored_claim_ids(connection, claim_ids)
-    revisions = await revision_counts(connection, claim_ids)
-    keys = {
-        row["request_id"]
-        for row in await connection.fetch(
-            "SELECT request_id FROM idempotency_keys WHERE request_id = ANY($1::text[])",
-            [request.request_id for request in requests],
-        )
-    }
+    # One snapshot for the three reads: a batch committing between two of them would otherwise
+    # look half-written while the stream goes on.
+    async with connection.transaction(isolation="repeatable_read", readonly=True):
+        present = await stored_claim_ids(connection, claim_ids)
+        revisions = await revision_counts(connection, claim_ids)
+        keys = {
+            row["request_id"]
+            for row in await connection.fetch(
+                "SELECT request_id FROM idempotency_keys WHERE request_id = ANY($1::text[])",
+                [request.request_id for request in requests],
+            )
+        }
     states = []
     for request in requests:
         ids = [claim.id for claim in request.claims]
