@@ -37,6 +37,7 @@ import asyncpg
 from prometheus_client import Counter, Gauge
 
 from panoptic.core.db import DATABASE_FAILURES, DatabaseUrl, is_database_unavailable
+from panoptic.core.lifecycle import worker_index
 from panoptic.core.logging import get_logger
 from panoptic.core.refusals import DatabaseUnavailable
 
@@ -275,6 +276,10 @@ class ReadRouter:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._checker
             self._checker = None
+        # A worker's gauges are withdrawn by the main process when the worker exits
+        # (prometheus_client's multiprocess mode cannot remove labels).
+        if worker_index() is not None:
+            return
         for replica in self.replicas:
             for gauge in (LAG_SECONDS, LAG_BYTES, SERVING):
                 with contextlib.suppress(KeyError):
