@@ -103,6 +103,11 @@ class ReportOptions:
     replica_seconds: float = 2.0
     """Length of each of those throughput runs."""
 
+    @property
+    def replica_calls(self) -> int:
+        """Sequential calls of each read on each server for the replica's latencies."""
+        return max(10, self.calls // 2)
+
 
 @dataclass(frozen=True)
 class LatencyFigures:
@@ -316,7 +321,7 @@ async def _replica_figures(
         inputs,
         rounds=options.replica_rounds,
         seconds=options.replica_seconds,
-        calls=max(10, options.calls // 2),
+        calls=options.replica_calls,
         seed=options.seed,
         ports=ports,
     )
@@ -689,24 +694,7 @@ def method_paragraphs(measurements: Measurements) -> list[str]:
         "calls. A crossing between two measured sizes is interpolated log-log and called "
         "measured. Sizes grow linearly (a + b·n); their range comes from the lines through all "
         "but one measured size.",
-        "Replicas. On the embedded server, a streaming replica (pg_basebackup, a replication "
-        "slot, the same settings plus hot_standby_feedback) follows the primary from the start, "
-        "so the ingest rates above are the primary's while it streams to one replica; its replay "
-        "lag, as the services measure it (panoptic_db_replica_lag_seconds and _bytes), is "
-        "sampled every 0.2 s while each size loads. At each size, once the replica has replayed "
-        "everything, two fresh retrievers run side by side, one reading the primary and one "
-        "given only the replica (PANOPTIC_REPLICA_URLS; the share of its reads the replica "
-        "served is checked by its panoptic_db_reads_total): "
-        f"{', '.join(REPLICA_ENDPOINTS)} take {max(10, options.calls // 2)} sequential calls "
-        "sent to both in alternating order, then "
-        f"{options.replica_rounds} interleaved rounds of {options.replica_seconds:g} s h2load "
-        "runs (16 in flight, as above) whose order alternates by round and endpoint. Each "
-        "server is loaded alone in its turn, so its figure is one server's capacity with a "
-        "retriever in front of it on this machine; a figure is the median of its rounds, "
-        "with their range. Two figures are said to differ only when their rounds' ranges do not "
-        "overlap and their medians are more than 15 % apart; no trend is drawn across sizes. "
-        "The replicas a read rate R needs is ceil(R / a replica's median), as reads go to "
-        "replicas while any serves.",
+        _replica_method(options),
         f"Honesty. {len(options.scales)} sizes constrain a two-parameter curve very little: a "
         "projection within 10 times the largest size measured is 'near', beyond it 'far', and a "
         "far projection is a property of the model more than of the database. Nothing beyond the "
@@ -715,6 +703,30 @@ def method_paragraphs(measurements: Measurements) -> list[str]:
         "Figures come from a shared machine (the one-minute load average is shown per size); "
         "differences under about 15 % are noise.",
     ]
+
+
+def _replica_method(options: ReportOptions) -> str:
+    """How the reads on a replica were measured and read, in plain words."""
+    return (
+        "Replicas. On the embedded server, a streaming replica (pg_basebackup, a replication "
+        "slot, the same settings plus hot_standby_feedback) follows the primary from the start, "
+        "so the ingest rates above are the primary's while it streams to one replica; its replay "
+        "lag, as the services measure it (panoptic_db_replica_lag_seconds and _bytes), is "
+        "sampled every 0.2 s while each size loads. At each size, once the replica has replayed "
+        "everything, two fresh retrievers run side by side, one reading the primary and one "
+        "given only the replica (PANOPTIC_REPLICA_URLS; the share of its reads the replica "
+        "served is checked by its panoptic_db_reads_total): "
+        f"{', '.join(REPLICA_ENDPOINTS)} take {options.replica_calls} sequential calls "
+        "sent to both in alternating order, then "
+        f"{options.replica_rounds} interleaved rounds of {options.replica_seconds:g} s h2load "
+        "runs (16 in flight, as above) whose order alternates by round and endpoint. Each "
+        "server is loaded alone in its turn, so its figure is one server's capacity with a "
+        "retriever in front of it on this machine; a figure is the median of its rounds, "
+        "with their range. Two figures are said to differ only when their rounds' ranges do not "
+        "overlap and their medians are more than 15 % apart; no trend is drawn across sizes. "
+        "The replicas a read rate R needs is ceil(R / a replica's median), as reads go to "
+        "replicas while any serves."
+    )
 
 
 # --- JSON ----------------------------------------------------------------------------------------
