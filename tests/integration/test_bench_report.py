@@ -206,7 +206,7 @@ def test_the_summary_says_how_many_replicas_a_read_rate_needs_from_the_measured_
         assert sentence.startswith(f"{endpoint}: a replica serves ~{median:,.0f}/s at 10k")
         assert f"ceil(R / {median:,.0f}) replicas, e.g. {needed:,} for 10,000/s." in sentence
     ingest = largest["ingest_claims_per_second"]
-    assert f"the limit from ~{ingest:,.0f} claims/s" in sentences[-1]
+    assert f"It sustained ~{ingest:,.0f} claims/s through one indexer" in sentences[-1]
     assert len(report["replica_sizes"]) == len(REPLICA_ENDPOINTS)
     first_page = " ".join(pdf.pages[0].extract_text().split())
     assert "And then what? Replicas" in first_page

@@ -37,6 +37,7 @@ from panoptic.bench.report.run import (
     ScaleFigures,
     bytes_label,
     method_paragraphs,
+    replica_method,
     replica_sizes,
     scale_out,
     short_answer,
@@ -554,7 +555,7 @@ def _replica_page(measurements: Measurements) -> Figure:
         _paragraphs(figure, 0.9, scale_out(measurements))
         return figure
     for number, endpoint in enumerate(REPLICA_ENDPOINTS):
-        axes = figure.add_axes((0.1 + number * 0.45, 0.63, 0.38, 0.25))
+        axes = figure.add_axes((0.1 + number * 0.45, 0.68, 0.38, 0.2))
         _capacity_bars(axes, measured, endpoint)
     rows = []
     for scale in measured:
@@ -576,10 +577,10 @@ def _replica_page(measurements: Measurements) -> Figure:
                         str(reads.errors),
                     ]
                 )
-    height = 0.019 * (len(rows) + 1)
+    height = SUMMARY_ROW * (len(rows) + 1)
     _table(
         figure,
-        (0.06, 0.56 - height, 0.88, height),
+        (0.06, 0.61 - height, 0.88, height),
         ["claims", "endpoint", "server", "req/s per round", "median", "spread", "p50", "p95",
          "errors"],
         rows,
@@ -587,8 +588,8 @@ def _replica_page(measurements: Measurements) -> Figure:
         size=7,
     )  # fmt: skip
     lag_rows = [_lag_row(scale) for scale in measured]
-    lag_top = 0.56 - height - 0.03
-    lag_height = 0.019 * (len(lag_rows) + 1)
+    lag_top = 0.61 - height - 0.025
+    lag_height = SUMMARY_ROW * (len(lag_rows) + 1)
     _table(
         figure,
         (0.06, lag_top - lag_height, 0.88, lag_height),
@@ -603,12 +604,11 @@ def _replica_page(measurements: Measurements) -> Figure:
         lag_top - lag_height - 0.02,
         [
             *replica_sizes(measurements),
-            "Spread: (highest - lowest) / median of the rounds. Lag: as the services measure it "
-            "(panoptic_db_replica_lag_seconds and _bytes), sampled every 0.2 s while loading to "
-            "each size; caught up: how long after the load the replica had replayed it all. "
-            "Share: of the replica retriever's reads, those the replica served.",
+            "Spread: (highest - lowest) / median of the rounds. Share: of the replica "
+            "retriever's reads, those the replica served.",
+            replica_method(measurements.options),
         ],
-        size=8,
+        size=7.5,
     )
     return figure
 

@@ -39,7 +39,7 @@ from panoptic.bench.read import (
     draw_inputs,
     scale_name,
 )
-from panoptic.bench.replication import LagSampler
+from panoptic.bench.replication import LagFigures, LagSampler
 from panoptic.bench.report.capacity import capacity_sentence, size_sentence, write_limit_sentence
 from panoptic.bench.report.measure import (
     PROTOCOLS,
@@ -234,8 +234,10 @@ async def measure(
                     server, url, claims, claims - loaded, load_seconds, options, log_file, ports
                 )
                 if replica is not None:
-                    on_replica = await _replica_figures(url, replica, lag, options, ports)
-                    on_replica = replace(on_replica, load_lag=next(iter(load_lag.values())))
+                    (load_figures,) = load_lag.values()
+                    on_replica = await _replica_figures(
+                        url, replica, lag, load_figures, options, ports
+                    )
                     figures = replace(figures, replica=on_replica)
                 results.append(figures)
                 loaded = claims
@@ -308,10 +310,12 @@ async def _replica_figures(
     url: DatabaseUrl,
     replica: EmbeddedPostgres,
     lag: LagSampler,
+    load_lag: LagFigures,
     options: ReportOptions,
     ports: Iterator[int],
 ) -> ReplicaFigures:
-    """GetClaim and search on the replica next to the primary, once it has replayed all."""
+    """GetClaim and search on the replica next to the primary, once it has replayed all;
+    `load_lag` is its lag while this size loaded."""
     started = time.monotonic()
     caught_up = max((await lag.until_caught_up()).values(), default=0.0)
     inputs = await draw_inputs(url, random.Random(options.seed))
@@ -325,7 +329,7 @@ async def _replica_figures(
         seed=options.seed,
         ports=ports,
     )
-    return ReplicaFigures(reads, share, caught_up, None, time.monotonic() - started)
+    return ReplicaFigures(reads, share, caught_up, load_lag, time.monotonic() - started)
 
 
 def _gateway_in_front_of(
@@ -694,7 +698,6 @@ def method_paragraphs(measurements: Measurements) -> list[str]:
         "calls. A crossing between two measured sizes is interpolated log-log and called "
         "measured. Sizes grow linearly (a + b·n); their range comes from the lines through all "
         "but one measured size.",
-        _replica_method(options),
         f"Honesty. {len(options.scales)} sizes constrain a two-parameter curve very little: a "
         "projection within 10 times the largest size measured is 'near', beyond it 'far', and a "
         "far projection is a property of the model more than of the database. Nothing beyond the "
@@ -705,14 +708,16 @@ def method_paragraphs(measurements: Measurements) -> list[str]:
     ]
 
 
-def _replica_method(options: ReportOptions) -> str:
-    """How the reads on a replica were measured and read, in plain words."""
+def replica_method(options: ReportOptions) -> str:
+    """How the reads on a replica were measured and read, in plain words (on the replicas'
+    page, as the method page is full)."""
     return (
         "Replicas. On the embedded server, a streaming replica (pg_basebackup, a replication "
         "slot, the same settings plus hot_standby_feedback) follows the primary from the start, "
         "so the ingest rates above are the primary's while it streams to one replica; its replay "
         "lag, as the services measure it (panoptic_db_replica_lag_seconds and _bytes), is "
-        "sampled every 0.2 s while each size loads. At each size, once the replica has replayed "
+        "sampled every 0.2 s while each size loads (caught up: how long after the load it had "
+        "replayed it all). At each size, once the replica has replayed "
         "everything, two fresh retrievers run side by side, one reading the primary and one "
         "given only the replica (PANOPTIC_REPLICA_URLS; the share of its reads the replica "
         "served is checked by its panoptic_db_reads_total): "
@@ -723,7 +728,8 @@ def _replica_method(options: ReportOptions) -> str:
         "server is loaded alone in its turn, so its figure is one server's capacity with a "
         "retriever in front of it on this machine; a figure is the median of its rounds, "
         "with their range. Two figures are said to differ only when their rounds' ranges do not "
-        "overlap and their medians are more than 15 % apart; no trend is drawn across sizes. "
+        "overlap and their medians lie further apart than 15 % and than either one's own "
+        "spread; no trend is drawn across sizes. "
         "The replicas a read rate R needs is ceil(R / a replica's median), as reads go to "
         "replicas while any serves."
     )
@@ -748,7 +754,7 @@ def report_json(measurements: Measurements, analysis: Analysis, pages: list[str]
         "headline": analysis.headline(),
         "scale_out": scale_out(measurements),
         "replica_sizes": replica_sizes(measurements),
-        "method": method_paragraphs(measurements),
+        "method": [*method_paragraphs(measurements), replica_method(options)],
         "pages": pages,
     }
 
