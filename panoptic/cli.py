@@ -536,7 +536,9 @@ def bench_read(
     type=click.Path(dir_okay=False, path_type=Path),
     help="The PDF; its JSON goes beside it, with the same name ending in .json.",
 )
-@click.option("--quick", is_flag=True, help="Small sizes, few calls, short runs (under a minute).")
+@click.option(
+    "--quick", is_flag=True, help="Small sizes, few calls, short runs (about two minutes)."
+)
 @click.option("--seed", default=42, show_default=True, help="Same seed, same data set.")
 @click.option(
     "--calls",
