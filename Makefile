@@ -66,7 +66,7 @@ protos: $(BIN)/.installed  ## Regenerate panoptic/v1 from protos/
 bench: $(BIN)/.installed  ## Ingest benchmark: the indexer against a raw COPY, same run
 	$(BIN)/panoptic bench ingest
 
-bench-report: $(BIN)/.installed  ## When will the DB degrade? bench-report.pdf and .json (~10 min)
+bench-report: $(BIN)/.installed  ## When will the DB degrade? bench-report.pdf and .json (~11 min)
 	$(BIN)/panoptic bench report --output bench-report.pdf
 
 system-deps:  ## Install the Debian packages some tests need (as root)

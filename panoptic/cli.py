@@ -353,6 +353,13 @@ def _parsed(option: str, parse: Callable[P, T], *args: P.args, **kwargs: P.kwarg
     type=click.IntRange(1, 16),
     help="Concurrent StreamIndexClaims calls, as parallel pipelines.",
 )
+@click.option(
+    "--replicas",
+    default=0,
+    show_default=True,
+    type=click.IntRange(0, 4),
+    help="Streaming replicas of the embedded server during the runs; reports their replay lag.",
+)
 @_json_output_option
 @click.option("--port", default=50151, show_default=True, help="The benchmark indexer's port.")
 @click.option("--metrics-port", default=9151, show_default=True, help="Its metrics port.")
@@ -362,6 +369,7 @@ def bench_ingest(
     batch_size: int,
     rounds: int,
     streams: int,
+    replicas: int,
     json_output: Path | None,
     port: int,
     metrics_port: int,
@@ -369,24 +377,37 @@ def bench_ingest(
     """Claims/s through StreamIndexClaims against a raw COPY of the same rows.
 
     Runs on a throwaway embedded PostgreSQL, or on DATABASE_URL's server (its role must be
-    able to create databases).
+    able to create databases). With --replicas, the embedded server streams to replicas
+    throughout, and each one's replay lag (max and p95, seconds and bytes) is sampled while
+    the indexer runs.
     """
-    from panoptic.bench.common import benchmark_server, configured_server, run_benchmark
+    from panoptic.bench.common import benchmark_server_with_log, configured_server, run_benchmark
     from panoptic.bench.ingest import IngestReport, run_ingest_benchmark
+    from panoptic.bench.replication import LagSampler, bench_replicas
 
     settings = settings_for_command()
     given = configured_server(settings)
+    if replicas and given is not None:
+        raise click.BadParameter(
+            "replicas are made only of the benchmark's own embedded PostgreSQL: unset DATABASE_URL",
+            param_hint="--replicas",
+        )
 
     async def run() -> IngestReport:
-        async with benchmark_server(given) as server:
+        async with (
+            benchmark_server_with_log(given) as server,
+            bench_replicas(server, replicas) as made,
+            LagSampler(server.url.value, made) as lag,
+        ):
             return await run_ingest_benchmark(
-                server,
+                server.url,
                 claims=claims,
                 batch_size=batch_size,
                 rounds=rounds,
                 streams=streams,
                 port=port,
                 metrics_port=metrics_port,
+                lag=lag if made else None,
             )
 
     _print_report(run_benchmark(run()), json_output)
@@ -530,7 +551,9 @@ def bench_read(
     type=click.Path(dir_okay=False, path_type=Path),
     help="The PDF; its JSON goes beside it, with the same name ending in .json.",
 )
-@click.option("--quick", is_flag=True, help="Small sizes, few calls, short runs (under a minute).")
+@click.option(
+    "--quick", is_flag=True, help="Small sizes, few calls, short runs (about two minutes)."
+)
 @click.option("--seed", default=42, show_default=True, help="Same seed, same data set.")
 @click.option(
     "--calls",
@@ -593,6 +616,8 @@ def bench_report(
         calls=calls or (20 if quick else 100),
         throughput_seconds=throughput_seconds or (0.4 if quick else 5.0),
         quick=quick,
+        replica_rounds=2 if quick else 3,
+        replica_seconds=0.4 if quick else 2.0,
     )
     given = configured_server(settings_for_command())
     if from_json is None:
@@ -617,16 +642,22 @@ def _check_report_tools(*, measuring: bool) -> None:
 def _measure_for_report(given: DatabaseUrl | None, options: ReportOptions) -> Measurements:
     """Measures every size on the configured server, or on a throwaway embedded one."""
     from panoptic.bench.common import benchmark_server_with_log, free_ports, run_benchmark
+    from panoptic.bench.replication import bench_replicas
     from panoptic.bench.report.run import measure
 
     async def run() -> Measurements:
-        async with benchmark_server_with_log(given) as server:
+        async with (
+            benchmark_server_with_log(given) as server,
+            # A replica of the embedded server only: DATABASE_URL's server is not ours to copy.
+            bench_replicas(server, 0 if given else 1) as replicas,
+        ):
             return await measure(
                 server.url,
                 options,
                 log_file=server.log_file,
                 ports=free_ports(),
                 external=given is not None,
+                replica=replicas[0] if replicas else None,
             )
 
     return run_benchmark(run())

@@ -23,7 +23,7 @@ from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Iterat
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import asyncpg
 from google.protobuf import json_format
@@ -35,6 +35,9 @@ from panoptic.suite import migrate
 from panoptic.suite.demo import generate_corpus
 from panoptic.suite.health import wait_until_http_ready, wait_until_serving
 from panoptic.v1 import indexer_service_pb2, resources_pb2
+
+if TYPE_CHECKING:
+    from panoptic.suite.embedded_pg import EmbeddedPostgres
 
 BENCH_TOKEN = "bench-token-not-secret-0123456789"  # noqa: S105 - a throwaway local indexer's
 # Seconds the processes a stopped benchmark leaves get between SIGTERM and SIGKILL.
@@ -117,6 +120,8 @@ class BenchServer:
 
     url: DatabaseUrl
     log_file: Path | None
+    embedded: EmbeddedPostgres | None = None
+    """The throwaway embedded server, which replicas can be made of; None for DATABASE_URL's."""
 
 
 @contextlib.asynccontextmanager
@@ -138,7 +143,7 @@ async def benchmark_server_with_log(database_url: DatabaseUrl | None) -> AsyncIt
     server = EmbeddedPostgres(directory / "data")
     try:
         server.ensure_started()
-        yield BenchServer(DatabaseUrl(server.url()), server.log_file)
+        yield BenchServer(DatabaseUrl(server.url()), server.log_file, server)
     finally:
         server.stop()
         shutil.rmtree(directory, ignore_errors=True)

@@ -6,7 +6,9 @@ could be: current state only, no history, no idempotency, no validation) and onc
 `StreamIndexClaims` of a real indexer process (validation, history, idempotency records,
 topic links and counts, one transaction per batch). Requests are built before the clock
 starts, so the client's JSON parsing is not measured. The machine is noisy: rounds alternate
-the two and the report takes medians.
+the two and the report takes medians. With streaming replicas (`--replicas`), both sides run
+while the replicas replay everything, and each replica's replay lag is sampled during the
+indexer's runs.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import statistics
 import sys
 import time
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 import asyncpg
 import grpc
@@ -28,6 +30,7 @@ from panoptic.bench.common import (
     drop_database,
     fresh_database,
 )
+from panoptic.bench.replication import LagFigures, LagSampler
 from panoptic.core.db import DatabaseUrl
 from panoptic.v1 import indexer_service_pb2, indexer_service_pb2_grpc
 from services.indexer.convert import batch_from_request
@@ -44,6 +47,8 @@ class IngestRound:
     """COPY of the claims and their topic links, the rows needed to serve them."""
     indexer_claims_per_second: float
     indexer_peak_rss_mib: float
+    replica_lag: dict[str, LagFigures] = field(default_factory=dict)
+    """Each streaming replica's replay lag during the indexer's run, by replica."""
 
     @property
     def ratio(self) -> float:
@@ -90,6 +95,9 @@ class IngestReport:
             "ratio = indexer claims/s over COPY of the claims alone; the indexer also writes "
             "topic links, a revision per claim, idempotency records and counts"
         )
+        for number, result in enumerate(self.rounds, start=1):
+            for name, lag in result.replica_lag.items():
+                lines.append(f"round {number}, {name} during the indexer's run: {lag.describe()}")
         return "\n".join(lines)
 
     def as_dict(self) -> dict[str, object]:
@@ -200,8 +208,12 @@ async def run_ingest_benchmark(
     seed: int = 42,
     port: int = 50151,
     metrics_port: int = 9151,
+    lag: LagSampler | None = None,
 ) -> IngestReport:
-    """Runs `rounds` alternating COPY and indexer runs; `server` may create databases."""
+    """Runs `rounds` alternating COPY and indexer runs; `server` may create databases.
+
+    With `lag`, its replicas' lag is sampled during each indexer run.
+    """
     print(f"building {claims} claims in batches of {batch_size}...", file=sys.stderr)
     requests = list(corpus_requests(claims, batch_size, seed))
     batches = [batch_from_request(request) for request in requests]
@@ -211,13 +223,20 @@ async def run_ingest_benchmark(
         copy_rate, copy_links_rate = await copy_baseline(copy_url, batches)
         await drop_database(server, copy_url)
         index_url = await fresh_database(server, "panoptic_bench_indexer")
-        rate, peak = await indexer_run(index_url, requests, port, metrics_port, streams)
+        run = indexer_run(index_url, requests, port, metrics_port, streams)
+        replica_lag: dict[str, LagFigures] = {}
+        if lag is None:
+            rate, peak = await run
+        else:
+            (rate, peak), replica_lag = await lag.sample_during(run)
         await drop_database(server, index_url)
-        results.append(IngestRound(copy_rate, copy_links_rate, rate, peak))
+        results.append(IngestRound(copy_rate, copy_links_rate, rate, peak, replica_lag))
         print(
             f"round {number}/{rounds}: COPY {copy_rate:,.0f} rows/s, indexer {rate:,.0f} "
             f"claims/s, ratio {rate / copy_rate:.2f}",
             file=sys.stderr,
             flush=True,
         )
+        for name, figures in replica_lag.items():
+            print(f"round {number}/{rounds}: {name} {figures.describe()}", file=sys.stderr)
     return IngestReport(claims, batch_size, results)

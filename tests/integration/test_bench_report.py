@@ -6,6 +6,7 @@ Figures are never judged: the machine is shared and the quick sizes are tiny.
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import shutil
@@ -17,7 +18,9 @@ import pytest
 from pypdf import PdfReader
 
 from panoptic.bench.read import ENDPOINTS
+from panoptic.bench.report.capacity import EXAMPLE_READ_RATE
 from panoptic.bench.report.measure import corpus_fingerprint
+from panoptic.bench.report.replicas import REPLICA_ENDPOINTS
 from panoptic.bench.report.run import QUICK_SCALES
 from panoptic.suite.demo import generate_corpus
 from tests.support.processes import ROOT
@@ -34,6 +37,7 @@ PROTOCOLS = ("grpc", "http")
 MEASURES = ("p50_ms", "p95_ms", "p99_ms", "requests_per_second", "load_generator_cpu_cores")
 FIXED_PAGES = (
     "Summary",
+    "Replicas: reads scale out, writes do not",
     *(f"Endpoint: {endpoint}" for endpoint in ENDPOINTS),
     "Database size and working set",
     "Ingest rate and buffer cache",
@@ -161,3 +165,49 @@ def test_the_same_seed_gives_the_same_data_set(
     for scale in report["scales"]:
         expected = corpus_fingerprint(generate_corpus(seed=seed, claims=scale["claims"]))
         assert scale["fingerprint"] == expected, scale["claims"]
+
+
+def test_every_scale_measures_the_reads_on_a_replica_next_to_the_primary(
+    quick_report: tuple[PdfReader, dict[str, Any]],
+) -> None:
+    """GetClaim and search on each server in every round, all served by the replica where the
+    replica was asked, with the replica's lag while that size loaded."""
+    _, report = quick_report
+    for scale in report["scales"]:
+        replica = scale["replica"]
+        assert replica["replica_share"] == 1.0, scale["claims"]
+        for server in ("primary", "replica"):
+            for endpoint in REPLICA_ENDPOINTS:
+                reads = replica["reads"][server][endpoint]
+                assert len(reads["rounds_rps"]) == 2  # --quick's rounds
+                assert min(reads["rounds_rps"]) > 0
+                assert reads["errors"] == 0
+                assert 0 < reads["p50_ms"] <= reads["p95_ms"]
+                capacity = reads["capacity"]
+                assert capacity["low"] <= capacity["median"] <= capacity["high"]
+        lag = replica["load_lag"]
+        assert lag["samples"] >= 1
+        assert 0 <= lag["p95_seconds"] <= lag["max_seconds"]
+        assert 0 <= lag["p95_bytes"] <= lag["max_bytes"]
+
+
+def test_the_summary_says_how_many_replicas_a_read_rate_needs_from_the_measured_capacity(
+    quick_report: tuple[PdfReader, dict[str, Any]],
+) -> None:
+    """On the first page and in the JSON: per read, ceil(R / a replica's median at the largest
+    size), and the primary's ingest rate at the largest size as the limit of writes."""
+    pdf, report = quick_report
+    largest = report["scales"][-1]
+    sentences = report["scale_out"]
+    assert len(sentences) == len(REPLICA_ENDPOINTS) + 1
+    for endpoint, sentence in zip(REPLICA_ENDPOINTS, sentences, strict=False):
+        median = largest["replica"]["reads"]["replica"][endpoint]["capacity"]["median"]
+        needed = math.ceil(EXAMPLE_READ_RATE / median)
+        assert sentence.startswith(f"{endpoint}: a replica serves ~{median:,.0f}/s at 10k")
+        assert f"ceil(R / {median:,.0f}) replicas, e.g. {needed:,} for 10,000/s." in sentence
+    ingest = largest["ingest_claims_per_second"]
+    assert f"It sustained ~{ingest:,.0f} claims/s through one indexer" in sentences[-1]
+    assert len(report["replica_sizes"]) == len(REPLICA_ENDPOINTS)
+    first_page = " ".join(pdf.pages[0].extract_text().split())
+    assert "And then what? Replicas" in first_page
+    assert f"ceil(R / {median:,.0f}) replicas" in first_page

@@ -55,7 +55,7 @@ _SERVICE = "/panoptic.v1.RetrieverService/"
 WARM_UP_CALLS = 10
 
 
-def _arguments(inputs: Inputs) -> dict[str, Sequence[Any]]:
+def arguments_by_endpoint(inputs: Inputs) -> dict[str, Sequence[Any]]:
     """Where each endpoint's arguments come from, in the order `bench read` draws them."""
     return {
         "GetClaim": inputs.claim_ids,
@@ -114,7 +114,7 @@ async def paired_latency_samples(
     come first and are not counted.
     """
     rng = random.Random(seed)
-    arguments = _arguments(inputs)
+    arguments = arguments_by_endpoint(inputs)
     results: dict[str, dict[str, list[float]]] = {protocol: {} for protocol in PROTOCOLS}
     async with (
         grpc.aio.insecure_channel(grpc_address) as channel,
@@ -168,7 +168,7 @@ class Throughput:
 
 def load_arguments(endpoint: str, inputs: Inputs) -> list[Any]:
     """The arguments a throughput run sends, one per load generator process."""
-    pool = _arguments(inputs)[endpoint]
+    pool = arguments_by_endpoint(inputs)[endpoint]
     return [pool[number % len(pool)] for number in range(LOAD_PROCESSES)]
 
 

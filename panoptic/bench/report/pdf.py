@@ -29,18 +29,24 @@ from panoptic.bench.report.projection import (
     range_label,
     rows_label,
 )
+from panoptic.bench.report.replicas import REPLICA_ENDPOINTS, SERVERS
 from panoptic.bench.report.run import (
     PROTOCOL_NAMES,
     Analysis,
     Measurements,
+    ScaleFigures,
     bytes_label,
     method_paragraphs,
+    replica_method,
+    replica_sizes,
+    scale_out,
     short_answer,
 )
 
 A4 = (8.27, 11.69)
 COLOURS = {"grpc": "#1f5fa8", "http": "#e07b00"}
 MARKERS = {"grpc": "o", "http": "s"}
+REPLICA_COLOURS = {"primary": "#9db8d9", "replica": "#1f5fa8"}
 OBJECTIVE_COLOUR = "#c0162b"
 MEASURED_BAND = "#ececec"
 SIZE_COLOURS = {
@@ -63,7 +69,9 @@ ENDPOINT_NOTES = {
     "GetActorTimeline": "Arguments are the 20 busiest actors, whose claims grow with the corpus.",
 }
 # Crossings listed in words on the summary; the tables below it hold them all.
-HEADLINE_ITEMS = 5
+HEADLINE_ITEMS = 2
+# The summary's table rows, in page heights: as tight as 7.5 pt text allows, to fit one page.
+SUMMARY_ROW = 0.0175
 PLAN_LINES_PER_PAGE = 92
 PLAN_LINES_EACH = 60
 
@@ -89,6 +97,7 @@ def write_pdf(measurements: Measurements, analysis: Analysis, path: Path) -> lis
             titles.append(title)
 
         emit(_summary_page(measurements, analysis), "Summary")
+        emit(_replica_page(measurements), "Replicas: reads scale out, writes do not")
         for endpoint in ENDPOINTS:
             emit(_endpoint_page(measurements, analysis, endpoint), f"Endpoint: {endpoint}")
         emit(_size_page(measurements, analysis), "Database size and working set")
@@ -262,6 +271,8 @@ def _summary_page(measurements: Measurements, analysis: Analysis) -> Figure:
         f"{measurements.server.settings.get('shared_buffers', '?')} shared_buffers",
     )
     y = _paragraphs(figure, 0.9, [short_answer(measurements, analysis)], size=10.5, weight="bold")
+    figure.text(0.06, y - 0.005, "And then what? Replicas", fontsize=11, weight="bold", va="top")
+    y = _paragraphs(figure, y - 0.03, scale_out(measurements), size=8)
     figure.text(0.06, y - 0.005, "Crossings, earliest first", fontsize=11, weight="bold", va="top")
     headline = analysis.headline()
     y = _paragraphs(
@@ -304,7 +315,7 @@ def _summary_page(measurements: Measurements, analysis: Analysis) -> Figure:
             colours.append(_verdict_colour(projection))
     widths = [0.24, 0.055, *([0.06] * len(scales)), 0.085, 0.22, 0.19]
     table_top = y - 0.01
-    height = 0.021 * (len(rows) + 1)
+    height = SUMMARY_ROW * (len(rows) + 1)
     _table(figure, (0.06, table_top - height, 0.88, height), header, rows, widths, colours=colours)
     y = table_top - height - 0.03
     figure.text(0.06, y, "Memory", fontsize=11, weight="bold", va="top")
@@ -321,7 +332,7 @@ def _summary_page(measurements: Measurements, analysis: Analysis) -> Figure:
             ]
         )
         memory_colours.append(_verdict_colour(limit.projection))
-    height = 0.021 * (len(memory_rows) + 1)
+    height = SUMMARY_ROW * (len(memory_rows) + 1)
     _table(
         figure,
         (0.06, y - 0.02 - height, 0.88, height),
@@ -530,6 +541,122 @@ def _size_page(measurements: Measurements, analysis: Analysis) -> Figure:
     )
     _paragraphs(figure, 0.33, lines, size=8.5)
     return figure
+
+
+def _replica_page(measurements: Measurements) -> Figure:
+    figure = _page(
+        "Replicas: reads scale out, writes do not",
+        "GetClaim and search on a streaming replica next to the same reads on the primary, each "
+        "server loaded alone in interleaved rounds (gRPC, 16 in flight); and the replica's "
+        "replay lag while each size was loaded at the primary's full ingest rate",
+    )
+    measured = [scale for scale in measurements.scales if scale.replica is not None]
+    if not measured:
+        _paragraphs(figure, 0.9, scale_out(measurements))
+        return figure
+    for number, endpoint in enumerate(REPLICA_ENDPOINTS):
+        axes = figure.add_axes((0.1 + number * 0.45, 0.68, 0.38, 0.2))
+        _capacity_bars(axes, measured, endpoint)
+    rows = []
+    for scale in measured:
+        replica = scale.replica
+        assert replica is not None
+        for endpoint in REPLICA_ENDPOINTS:
+            for server in SERVERS:
+                reads = replica.reads[server][endpoint]
+                rows.append(
+                    [
+                        scale_name(scale.claims),
+                        endpoint,
+                        server,
+                        ", ".join(f"{rate:,.0f}" for rate in reads.rounds_rps),
+                        f"{reads.capacity.median:,.0f}",
+                        f"{reads.capacity.spread:.0%}",
+                        _ms(reads.p50_ms),
+                        _ms(reads.p95_ms),
+                        str(reads.errors),
+                    ]
+                )
+    height = SUMMARY_ROW * (len(rows) + 1)
+    _table(
+        figure,
+        (0.06, 0.61 - height, 0.88, height),
+        ["claims", "endpoint", "server", "req/s per round", "median", "spread", "p50", "p95",
+         "errors"],
+        rows,
+        [0.07, 0.22, 0.08, 0.22, 0.09, 0.08, 0.07, 0.07, 0.07],
+        size=7,
+    )  # fmt: skip
+    lag_rows = [_lag_row(scale) for scale in measured]
+    lag_top = 0.61 - height - 0.025
+    lag_height = SUMMARY_ROW * (len(lag_rows) + 1)
+    _table(
+        figure,
+        (0.06, lag_top - lag_height, 0.88, lag_height),
+        ["loading to", "ingest claims/s", "lag max", "lag p95", "bytes max", "bytes p95",
+         "caught up after", "replica's share"],
+        lag_rows,
+        [0.1, 0.13, 0.1, 0.1, 0.12, 0.12, 0.15, 0.13],
+        size=7,
+    )  # fmt: skip
+    _paragraphs(
+        figure,
+        lag_top - lag_height - 0.02,
+        [
+            *replica_sizes(measurements),
+            "Spread: (highest - lowest) / median of the rounds. Share: of the replica "
+            "retriever's reads, those the replica served.",
+            replica_method(measurements.options),
+        ],
+        size=7.5,
+    )
+    return figure
+
+
+def _capacity_bars(axes: Axes, measured: Sequence[ScaleFigures], endpoint: str) -> None:
+    """One read's median req/s per size on each server, with the rounds' range as error bars."""
+    width = 0.38
+    for offset, server in enumerate(SERVERS):
+        capacities = [
+            scale.replica.reads[server][endpoint].capacity
+            for scale in measured
+            if scale.replica is not None
+        ]
+        positions = [number + (offset - 0.5) * width for number in range(len(measured))]
+        errors = [
+            [capacity.median - capacity.low for capacity in capacities],
+            [capacity.high - capacity.median for capacity in capacities],
+        ]
+        axes.bar(positions, [capacity.median for capacity in capacities], width, yerr=errors,
+                 capsize=2, color=REPLICA_COLOURS[server], label=server)  # fmt: skip
+    axes.set_xticks(range(len(measured)), [scale_name(scale.claims) for scale in measured])
+    axes.set_title(endpoint)
+    axes.set_ylabel("requests/s (median, rounds' range)")
+    axes.set_xlabel("claims in the database")
+    axes.legend(fontsize=7, loc="lower right")
+    axes.grid(True, axis="y", color="#dddddd", lw=0.5)
+
+
+def _lag_row(scale: ScaleFigures) -> list[str]:
+    replica = scale.replica
+    assert replica is not None
+    lag = replica.load_lag
+    if lag is None:
+        figures = ["-"] * 5
+    else:
+        figures = [
+            f"{lag.max_seconds:.2f} s",
+            f"{lag.p95_seconds:.2f} s",
+            f"{_mib(lag.max_bytes)} MiB",
+            f"{_mib(lag.p95_bytes)} MiB",
+            f"{lag.caught_up_seconds:.1f} s",
+        ]
+    return [
+        scale_name(scale.claims),
+        f"{scale.ingest_claims_per_second:,.0f}",
+        *figures,
+        f"{replica.replica_share:.1%}",
+    ]
 
 
 def _ingest_page(measurements: Measurements) -> Figure:

@@ -4,6 +4,9 @@ One database grows through the scales (the demo corpus of a larger scale starts 
 smaller one's claims), loaded through a real indexer as `bench read` loads it. At each scale,
 after VACUUM ANALYZE and a checkpoint, a real retriever and a real gateway are started and the
 six reads a mobile screen makes are measured over gRPC and HTTP; then `analyse` fits the curves.
+On the embedded server a streaming replica follows the primary throughout: its lag is sampled
+while each size loads, and at each size GetClaim and search are measured on it next to the
+primary (`replicas`), which `scale_out` turns into how many replicas a read rate needs.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ import os
 import random
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -36,6 +39,8 @@ from panoptic.bench.read import (
     draw_inputs,
     scale_name,
 )
+from panoptic.bench.replication import LagFigures, LagSampler
+from panoptic.bench.report.capacity import capacity_sentence, size_sentence, write_limit_sentence
 from panoptic.bench.report.measure import (
     PROTOCOLS,
     READ_TABLES,
@@ -65,7 +70,16 @@ from panoptic.bench.report.projection import (
     range_label,
     rows_label,
 )
+from panoptic.bench.report.replicas import (
+    REPLICA_ENDPOINTS,
+    ReplicaFigures,
+    measure_replica_reads,
+    replica_from_json,
+    replica_json,
+)
 from panoptic.core.db import DatabaseUrl
+from panoptic.core.settings import Settings
+from panoptic.suite.embedded_pg import EmbeddedPostgres
 from panoptic.suite.progress import ProgressReporter
 
 DEFAULT_SCALES = (10_000, 100_000, 1_000_000)
@@ -84,6 +98,15 @@ class ReportOptions:
     calls: int = 100
     throughput_seconds: float = 5.0
     quick: bool = False
+    replica_rounds: int = 3
+    """Interleaved rounds of each read on the replica and on the primary, at each size."""
+    replica_seconds: float = 2.0
+    """Length of each of those throughput runs."""
+
+    @property
+    def replica_calls(self) -> int:
+        """Sequential calls of each read on each server for the replica's latencies."""
+        return max(10, self.calls // 2)
 
 
 @dataclass(frozen=True)
@@ -122,6 +145,8 @@ class ScaleFigures:
     fingerprint: str
     measure_seconds: float
     slowest_plans: list[str] = field(default_factory=list)
+    replica: ReplicaFigures | None = None
+    """Reads on a streaming replica next to the primary; None when no replica was made."""
 
     @property
     def ingest_claims_per_second(self) -> float:
@@ -187,24 +212,34 @@ async def measure(
     log_file: Path | None,
     ports: Iterator[int],
     external: bool,
+    replica: EmbeddedPostgres | None = None,
 ) -> Measurements:
-    """Loads and measures scale by scale on a fresh database of `server`, then drops it."""
+    """Loads and measures scale by scale on a fresh database of `server`, then drops it;
+    with `replica` (a streaming replica of `server`), measures reads on it too."""
     started, started_at = time.monotonic(), datetime.now(UTC).isoformat(timespec="seconds")
     machine = machine_facts()
     url = await fresh_database(server, "panoptic_bench_report")
     results: list[ScaleFigures] = []
     try:
         facts = await server_facts(url)
-        async with ServiceProcess("indexer", url, next(ports), next(ports)) as indexer:
+        async with (
+            ServiceProcess("indexer", url, next(ports), next(ports)) as indexer,
+            LagSampler(server.value, [replica] if replica else []) as lag,
+        ):
             loader = CorpusLoader(indexer.address, options.scales[-1], 1000, options.seed)
             loaded = 0
             for claims in options.scales:
-                load_seconds = await loader.load_until(claims)
-                results.append(
-                    await _measure_scale(
-                        server, url, claims, claims - loaded, load_seconds, options, log_file, ports
-                    )
+                load_seconds, load_lag = await lag.sample_during(loader.load_until(claims))
+                figures = await _measure_scale(
+                    server, url, claims, claims - loaded, load_seconds, options, log_file, ports
                 )
+                if replica is not None:
+                    (load_figures,) = load_lag.values()
+                    on_replica = await _replica_figures(
+                        url, replica, lag, load_figures, options, ports
+                    )
+                    figures = replace(figures, replica=on_replica)
+                results.append(figures)
                 loaded = claims
     finally:
         await drop_database(server, url)
@@ -269,6 +304,32 @@ async def _measure_scale(
         measure_seconds=time.monotonic() - started,
         slowest_plans=plans,
     )
+
+
+async def _replica_figures(
+    url: DatabaseUrl,
+    replica: EmbeddedPostgres,
+    lag: LagSampler,
+    load_lag: LagFigures,
+    options: ReportOptions,
+    ports: Iterator[int],
+) -> ReplicaFigures:
+    """GetClaim and search on the replica next to the primary, once it has replayed all;
+    `load_lag` is its lag while this size loaded."""
+    started = time.monotonic()
+    caught_up = max((await lag.until_caught_up()).values(), default=0.0)
+    inputs = await draw_inputs(url, random.Random(options.seed))
+    reads, share = await measure_replica_reads(
+        url,
+        replica,
+        inputs,
+        rounds=options.replica_rounds,
+        seconds=options.replica_seconds,
+        calls=options.replica_calls,
+        seed=options.seed,
+        ports=ports,
+    )
+    return ReplicaFigures(reads, share, caught_up, load_lag, time.monotonic() - started)
 
 
 def _gateway_in_front_of(
@@ -461,6 +522,58 @@ def short_answer(measurements: Measurements, analysis: Analysis) -> str:
     return "In short: " + "; ".join(parts) + "."
 
 
+def scale_out(measurements: Measurements) -> list[str]:
+    """And then what? How many replicas a read rate needs, from the capacity measured on a
+    replica at the largest size, and when the primary's writes become the limit."""
+    measured = [scale for scale in measurements.scales if scale.replica is not None]
+    sentences = []
+    if measured:
+        last = measured[-1]
+        assert last.replica is not None
+        for endpoint in REPLICA_ENDPOINTS:
+            sentences.append(
+                capacity_sentence(
+                    endpoint,
+                    scale_name(last.claims),
+                    last.replica.reads["primary"][endpoint].capacity,
+                    last.replica.reads["replica"][endpoint].capacity,
+                    last.replica.replica_share,
+                )
+            )
+    else:
+        sentences.append(
+            "Reads on a replica were not measured: only the benchmark's own embedded "
+            "PostgreSQL gets a replica (this run used DATABASE_URL's server)."
+        )
+    lag = measured[-1].replica.load_lag if measured and measured[-1].replica else None
+    ingest = [(scale_name(s.claims), s.ingest_claims_per_second) for s in measurements.scales]
+    bound: float = Settings.model_fields["replica_max_lag_seconds"].default
+    sentences.append(
+        write_limit_sentence(
+            ingest, lag.max_seconds if lag else None, lag.p95_seconds if lag else None, bound
+        )
+    )
+    return sentences
+
+
+def replica_sizes(measurements: Measurements) -> list[str]:
+    """Whether a replica's capacity changed from the smallest to the largest size, per read."""
+    measured = [scale for scale in measurements.scales if scale.replica is not None]
+    if len(measured) < 2:
+        return []
+    return [
+        size_sentence(
+            endpoint,
+            [
+                (scale_name(scale.claims), scale.replica.reads["replica"][endpoint].capacity)
+                for scale in measured
+                if scale.replica is not None
+            ],
+        )
+        for endpoint in REPLICA_ENDPOINTS
+    ]
+
+
 def _confidence_words(projection: Projection) -> str:
     return {
         "measured": "measured",
@@ -595,6 +708,33 @@ def method_paragraphs(measurements: Measurements) -> list[str]:
     ]
 
 
+def replica_method(options: ReportOptions) -> str:
+    """How the reads on a replica were measured and read, in plain words (on the replicas'
+    page, as the method page is full)."""
+    return (
+        "Replicas. On the embedded server, a streaming replica (pg_basebackup, a replication "
+        "slot, the same settings plus hot_standby_feedback) follows the primary from the start, "
+        "so the ingest rates above are the primary's while it streams to one replica; its replay "
+        "lag, as the services measure it (panoptic_db_replica_lag_seconds and _bytes), is "
+        "sampled every 0.2 s while each size loads (caught up: how long after the load it had "
+        "replayed it all). At each size, once the replica has replayed "
+        "everything, two fresh retrievers run side by side, one reading the primary and one "
+        "given only the replica (PANOPTIC_REPLICA_URLS; the share of its reads the replica "
+        "served is checked by its panoptic_db_reads_total): "
+        f"{', '.join(REPLICA_ENDPOINTS)} take {options.replica_calls} sequential calls "
+        "sent to both in alternating order, then "
+        f"{options.replica_rounds} interleaved rounds of {options.replica_seconds:g} s h2load "
+        "runs (16 in flight, as above) whose order alternates by round and endpoint. Each "
+        "server is loaded alone in its turn, so its figure is one server's capacity with a "
+        "retriever in front of it on this machine; a figure is the median of its rounds, "
+        "with their range. Two figures are said to differ only when their rounds' ranges do not "
+        "overlap and their medians lie further apart than 15 % and than either one's own "
+        "spread; no trend is drawn across sizes. "
+        "The replicas a read rate R needs is ceil(R / a replica's median), as reads go to "
+        "replicas while any serves."
+    )
+
+
 # --- JSON ----------------------------------------------------------------------------------------
 
 
@@ -612,7 +752,9 @@ def report_json(measurements: Measurements, analysis: Analysis, pages: list[str]
         "projections": _projections_json(analysis),
         "answer": short_answer(measurements, analysis),
         "headline": analysis.headline(),
-        "method": method_paragraphs(measurements),
+        "scale_out": scale_out(measurements),
+        "replica_sizes": replica_sizes(measurements),
+        "method": [*method_paragraphs(measurements), replica_method(options)],
         "pages": pages,
     }
 
@@ -643,6 +785,7 @@ def _scale_json(scale: ScaleFigures) -> dict[str, Any]:
             for protocol in PROTOCOLS
         },
         "slowest_plans": scale.slowest_plans,
+        "replica": replica_json(scale.replica) if scale.replica is not None else None,
     }
 
 
@@ -727,6 +870,7 @@ def measurements_from_json(data: dict[str, Any], objectives_ms: dict[str, float]
                 fingerprint=scale["fingerprint"],
                 measure_seconds=scale["measure_seconds"],
                 slowest_plans=scale["slowest_plans"],
+                replica=replica_from_json(scale["replica"]) if scale.get("replica") else None,
             )
         )
     return Measurements(
