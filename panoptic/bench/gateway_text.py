@@ -68,6 +68,13 @@ def _workload_lines(workload: WorkloadReport) -> list[str]:
         for row in rows
     ]
     notes = []
+    for target, results in workload.rounds.items():
+        if errors := sum(r.wrk.errors for r in results):
+            timeouts = sum(r.wrk.timeouts for r in results)
+            notes.append(
+                f"{target}: {errors} errors: {timeouts} requests unanswered within wrk's 2 s, "
+                f"{errors - timeouts} answers other than 2xx or 3xx"
+            )
     if workload.cache_hit_ratio is not None:
         notes.append(f"gateway+cache hit ratio {workload.cache_hit_ratio:.0%}")
     if workload.gateway_own_ms is not None:

@@ -27,7 +27,8 @@ end
 _RATE = re.compile(r"Requests/sec:\s+([\d.]+)")
 _REQUESTS = re.compile(r"(\d+) requests in ")
 _PERCENTILE = re.compile(r"^\s+(50|99)(?:\.000)?%\s+([\d.]+)(us|ms|s)\s*$", re.MULTILINE)
-_ERRORS = re.compile(r"Non-2xx or 3xx responses: (\d+)|Socket errors: .*?timeout (\d+)")
+_NON_2XX = re.compile(r"Non-2xx or 3xx responses: (\d+)")
+_TIMEOUTS = re.compile(r"Socket errors: .*?timeout (\d+)")
 _UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
 
 
@@ -45,6 +46,8 @@ class WrkResult:
     p99_ms: float
     errors: int
     """Answers other than 2xx or 3xx, and timeouts."""
+    timeouts: int = 0
+    """Requests wrk gave up on after its timeout (2 s), among the errors."""
 
 
 def require_wrk() -> str:
@@ -90,5 +93,6 @@ def parse_wrk(out: str) -> WrkResult:
         requests_per_second=float(rate.group(1)),
         p50_ms=percentiles.get("50", 0.0),
         p99_ms=percentiles.get("99", 0.0),
-        errors=sum(int(a or b or 0) for a, b in _ERRORS.findall(out)),
+        errors=sum(map(int, _NON_2XX.findall(out) + _TIMEOUTS.findall(out))),
+        timeouts=sum(map(int, _TIMEOUTS.findall(out))),
     )

@@ -106,7 +106,7 @@ def test_the_command_refuses_an_unknown_workload_before_doing_anything() -> None
 
 def test_wrk_report_is_read_with_its_errors_and_latencies() -> None:
     """Requests, rate, p50 (in µs) and p99, and the non-2xx answers plus timeouts."""
-    assert parse_wrk(WRK_OUTPUT) == WrkResult(3210, 3205.12, 0.85, 3.2, 7)
+    assert parse_wrk(WRK_OUTPUT) == WrkResult(3210, 3205.12, 0.85, 3.2, 7, timeouts=2)
 
 
 def test_gateway_counters_over_a_run_are_the_difference_of_two_readings() -> None:
@@ -157,3 +157,18 @@ def test_the_table_shows_every_round_the_median_and_the_spread() -> None:
     assert "grpc-gateway (Go): not built: `make grpc-gateway`" in text
     assert rows["peer"][-2:] == ["0.300", "—"]
     assert workload.spread("gateway").median == 1150
+
+
+def test_errors_are_told_apart_as_timeouts_and_other_answers() -> None:
+    """A target's errors over the rounds are summed, and split into wrk's timeouts and the
+    answers other than 2xx or 3xx; a target without errors gets no such line."""
+    failing = RoundResult(1, WrkResult(100, 10.0, 1.0, 2.0, 7, timeouts=5), 0.3, 0.4)
+    workload = WorkloadReport(
+        "list-search",
+        "mix",
+        orders=[["gateway", "grpc-gateway"]],
+        rounds={"gateway": [_round(1, 1000)], "grpc-gateway": [failing]},
+    )
+    text = GatewayReport(1000, 4, 1, 1, 1.0, "built", [workload]).describe()
+    assert "grpc-gateway: 7 errors: 5 requests unanswered within wrk's 2 s, 2 answers" in text
+    assert "  gateway: " not in text
