@@ -8,11 +8,16 @@ EXPLORER_FILES := services/gateway/static/vendor/package.json
 # Debian packages some tests and benchmarks need (`make system-deps`, run as root; .ci/run does).
 # prometheus brings promtool (rule tests), prometheus-alertmanager brings amtool; nghttp2-client
 # brings h2load (bench read, bench report), wrk loads bench gateway, poppler-utils renders the
-# report's pages (pdftoppm) for a look.
-SYSTEM_PACKAGES := docker-compose chromium prometheus prometheus-alertmanager nghttp2-client wrk poppler-utils
+# report's pages (pdftoppm) for a look. The Go toolchain, protoc and grpc-gateway 1.6.4 with the Go
+# libraries it builds against are for `make grpc-gateway` (bench gateway's peer); protoc-gen-go-1-3
+# conflicts with the newer protoc-gen-go, which nothing here needs.
+SYSTEM_PACKAGES := docker-compose chromium prometheus prometheus-alertmanager nghttp2-client wrk poppler-utils \
+	golang-go protobuf-compiler protoc-gen-go-1-3 golang-grpc-gateway golang-github-grpc-ecosystem-grpc-gateway-dev \
+	golang-google-grpc-dev golang-google-genproto-dev golang-github-golang-protobuf-1-3-dev
+GRPC_GATEWAY := build/grpc-gateway/gateway
 
 .DEFAULT_GOAL := help
-.PHONY: help setup run run-monitoring test test-unit test-integration lint format protos bench bench-report system-deps clean
+.PHONY: help setup run run-monitoring test test-unit test-integration lint format protos bench bench-report grpc-gateway system-deps clean
 
 help:  ## Show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-17s %s\n", $$1, $$2}'
@@ -68,6 +73,14 @@ bench: $(BIN)/.installed  ## Ingest benchmark: the indexer against a raw COPY, s
 
 bench-report: $(BIN)/.installed  ## When will the DB degrade? bench-report.pdf and .json (~11 min)
 	$(BIN)/panoptic bench report --output bench-report.pdf
+
+# Rebuilt when the protos, the recipe or the venv (googleapis-common-protos) change; Go's own cache
+# under build/grpc-gateway/gocache makes a rebuild take seconds.
+$(GRPC_GATEWAY): $(BIN)/.installed scripts/grpc-gateway/build scripts/grpc-gateway/main.go \
+		protos/panoptic/v1/retriever_service.proto protos/panoptic/v1/resources.proto
+	PYTHON=$(BIN)/python scripts/grpc-gateway/build $(dir $@)
+
+grpc-gateway: $(GRPC_GATEWAY)  ## grpc-gateway (Go) on the retriever's protos, bench gateway's peer (needs make system-deps)
 
 system-deps:  ## Install the Debian packages some tests need (as root)
 	apt-get update -qq

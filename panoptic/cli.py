@@ -418,26 +418,65 @@ def bench_ingest(
 @_rounds_option
 @click.option("--seconds", default=10, show_default=True, type=click.IntRange(1, 120))
 @click.option("--connections", default=32, show_default=True, type=click.IntRange(1, 512))
+@click.option(
+    "--workloads",
+    default="get-uniform,get-zipf,list-search",
+    show_default=True,
+    help="GetClaim with uniform or Zipf-distributed ids, and a ListClaims/SearchClaims mix.",
+)
+@click.option(
+    "--zipf-exponent",
+    default=1.0,
+    show_default=True,
+    type=click.FloatRange(min=0.1, max=3.0),
+    help="s of Zipf's law: the key of popularity rank k is drawn with weight 1/k^s.",
+)
+@click.option(
+    "--grpc-gateway",
+    "grpc_gateway",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="grpc-gateway's binary [default: build/grpc-gateway/gateway, from make grpc-gateway].",
+)
 @_json_output_option
 @friendly_errors
 def bench_gateway(
-    claims: int, rounds: int, seconds: int, connections: int, json_output: Path | None
+    claims: int,
+    rounds: int,
+    seconds: int,
+    connections: int,
+    workloads: str,
+    zipf_exponent: float,
+    grpc_gateway: Path | None,
+    json_output: Path | None,
 ) -> None:
-    """GET /v1/claims/{id} req/s through gateway and retriever against a plain Starlette peer.
+    """REST reads through gateway and retriever against a Starlette peer and grpc-gateway (Go).
 
-    Needs wrk (Debian's `wrk`). Runs on a throwaway embedded PostgreSQL, or on DATABASE_URL's
-    server (its role must be able to create databases); everything listens on 127.0.0.1 only.
+    Needs wrk (Debian's `wrk`); grpc-gateway runs when `make grpc-gateway` has built it. Runs
+    on a throwaway embedded PostgreSQL, or on DATABASE_URL's server (its role must be able to
+    create databases); everything listens on 127.0.0.1 only.
     """
     from panoptic.bench.common import benchmark_server, configured_server, run_benchmark
-    from panoptic.bench.gateway import GatewayReport, run_gateway_benchmark
+    from panoptic.bench.gateway import DEFAULT_GRPC_GATEWAY, GatewayReport, run_gateway_benchmark
+    from panoptic.bench.workloads import WORKLOADS
 
+    names = [name.strip() for name in workloads.split(",") if name.strip()]
+    if not names or set(names) - set(WORKLOADS):
+        raise click.BadParameter(f"choose from {', '.join(WORKLOADS)}", param_hint="--workloads")
     settings = settings_for_command()
     given = configured_server(settings)
 
     async def run() -> GatewayReport:
         async with benchmark_server(given) as server:
             return await run_gateway_benchmark(
-                server, claims=claims, rounds=rounds, seconds=seconds, connections=connections
+                server,
+                claims=claims,
+                rounds=rounds,
+                seconds=seconds,
+                connections=connections,
+                workloads=names,
+                zipf_exponent=zipf_exponent,
+                grpc_gateway=grpc_gateway or DEFAULT_GRPC_GATEWAY,
             )
 
     _print_report(run_benchmark(run()), json_output)

@@ -1,21 +1,24 @@
-"""`panoptic bench gateway`: GET /v1/claims/{id} through the gateway against a hand-written peer.
+"""`panoptic bench gateway`: REST reads through the gateway against hand-written and Go peers.
 
-One run sets up a throwaway database with `--claims` demo claims, then serves the same route
-three ways, side by side on loopback:
+One run sets up a throwaway database with `--claims` demo claims, then serves the REST API
+side by side on loopback:
 
 - **peer**: Starlette + asyncpg + orjson in one uvicorn worker, the retriever's SQL, no gRPC
-  (`panoptic.bench.peer`, what a team would otherwise write);
+  (`panoptic.bench.peer`, what a team would otherwise write); GetClaim only;
 - **gateway**: `panoptic gateway` (one worker, its response cache off) in front of
   `panoptic retriever`: HTTP → transcoding → gRPC → SQL → gRPC → JSON;
 - **gateway+cache**: the same with the gateway's shared response cache on (each response kept
-  for the route's `max-age`, 30 s for GetClaim).
+  for the route's `max-age`);
+- **grpc-gateway**: grpc-gateway 1.6.4 (Go, `make grpc-gateway`) in front of the same
+  retriever, what most gRPC shops put there; left out, saying so, when it is not built.
 
-wrk (Debian's `wrk`) loads each in turn with the same connections, threads and duration, every
-request for a claim id drawn uniformly at random from the corpus; rounds alternate the targets
-and the report takes medians. The gateway's own time per request comes from its
-`panoptic_gateway_own_seconds` histogram (under load) and from Server-Timing on a short
-sequential probe (unloaded); its memory from /proc. Logs are at warning level for all, so no
-process pays for a log line per request.
+Each workload (`panoptic.bench.workloads`: GetClaim with uniform and with Zipf-distributed ids,
+a ListClaims/SearchClaims mix) is loaded by wrk (Debian's `wrk`) on every target in turn, with
+the same connections, duration and request sequence, for `--rounds` rounds whose order of
+targets alternates; the report shows every round, the median and the spread (min-max). Each
+run also takes the CPU time (/proc/<pid>/stat) the target's processes and the retriever's
+used, per request served, and the cache's hits and the gateway's own time from its metrics.
+Logs are at warning level for all, so no process pays for a log line per request.
 """
 
 from __future__ import annotations
@@ -24,14 +27,13 @@ import asyncio
 import contextlib
 import logging
 import os
-import re
 import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -42,11 +44,16 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from panoptic.bench.common import (
     corpus_requests,
+    cpu_seconds,
     drop_database,
     free_ports,
     fresh_database,
     memory_mib,
+    process_tree,
 )
+from panoptic.bench.gateway_text import describe
+from panoptic.bench.workloads import Corpus, Workload, build_workloads
+from panoptic.bench.wrk import WrkResult, paths_script, require_wrk, run_wrk
 from panoptic.core.db import SERVICE_ROLES, DatabaseUrl
 from panoptic.core.errors import PanopticError
 from panoptic.suite.health import wait_until_serving
@@ -54,29 +61,69 @@ from services.indexer.convert import batch_from_request, response_from_result
 from services.indexer.handler import IndexingHandler
 from services.indexer.servicer import fingerprint
 
-TARGETS = ("peer", "gateway", "gateway+cache")
-_LUA = """
-local ids = {}
-for line in io.lines("%s") do ids[#ids + 1] = line end
-math.randomseed(%d)
-request = function()
-  return wrk.format("GET", "/v1/claims/" .. ids[math.random(#ids)])
-end
-"""
-
-
-class WrkMissing(PanopticError):
-    """wrk is not installed."""
+TARGETS = ("peer", "gateway", "gateway+cache", "grpc-gateway")
+# Where `make grpc-gateway` puts the binary, in a checkout of the repository.
+DEFAULT_GRPC_GATEWAY = Path(__file__).resolve().parents[2] / "build" / "grpc-gateway" / "gateway"
+HOW_TO_BUILD = "`make grpc-gateway` builds it from Debian packages (`make system-deps`)"
 
 
 @dataclass(frozen=True)
-class WrkResult:
-    """What wrk measured for one target in one round."""
+class RoundResult:
+    """One wrk run of one target, and the CPU it cost."""
 
-    requests_per_second: float
-    p50_ms: float
-    p99_ms: float
-    errors: int
+    round: int
+    wrk: WrkResult
+    cpu_ms_per_request: float
+    """CPU time of the target's own processes per request served."""
+    retriever_cpu_ms_per_request: float | None
+    """CPU time of the retriever's processes per request served (None: not behind it)."""
+    cache_hit_ratio: float | None = None
+    """Of the response cache's lookups in this run (None: no cache)."""
+
+
+@dataclass(frozen=True)
+class Spread:
+    """A target's figures over the rounds of a workload."""
+
+    median: float
+    low: float
+    high: float
+    cpu_ms_per_request: float
+    retriever_cpu_ms_per_request: float | None
+
+
+@dataclass
+class WorkloadReport:
+    """One workload's rounds, by target."""
+
+    name: str
+    title: str
+    orders: list[list[str]] = field(default_factory=list)
+    """The order of the targets in each round."""
+    rounds: dict[str, list[RoundResult]] = field(default_factory=dict)
+    cache_hit_ratio: float | None = None
+    """Of gateway+cache's lookups over every round of the workload."""
+    gateway_own_ms: tuple[float, float, float] | None = None
+    """The uncached gateway's own time per request (mean, ~p50, ~p99) over the rounds."""
+
+    def spread(self, target: str) -> Spread:
+        """Median and min-max of a target's req/s, and its median CPU per request."""
+        results = self.rounds[target]
+        rates = [r.wrk.requests_per_second for r in results]
+        retriever = [r.retriever_cpu_ms_per_request for r in results]
+        return Spread(
+            statistics.median(rates),
+            min(rates),
+            max(rates),
+            statistics.median(r.cpu_ms_per_request for r in results),
+            None if None in retriever else statistics.median(r for r in retriever if r is not None),
+        )
+
+    def ratio(self, target: str, baseline: str) -> float | None:
+        """A target's median req/s over a baseline's, when both ran."""
+        if baseline not in self.rounds or target not in self.rounds:
+            return None
+        return self.spread(target).median / self.spread(baseline).median
 
 
 @dataclass
@@ -86,68 +133,30 @@ class GatewayReport:
     claims: int
     connections: int
     seconds: int
-    rounds: dict[str, list[WrkResult]] = field(default_factory=dict)
-    gateway_own_mean_ms: float = 0.0
-    gateway_own_p50_ms: float = 0.0
-    gateway_own_p99_ms: float = 0.0
+    rounds: int
+    zipf_exponent: float
+    grpc_gateway: str
+    """The binary that ran, or why none did and how to build it."""
+    workloads: list[WorkloadReport] = field(default_factory=list)
     probe_gateway_ms: float = 0.0
     probe_upstream_ms: float = 0.0
-    cache_hit_ratio: float = 0.0
     memory_mib: dict[str, tuple[float, float]] = field(default_factory=dict)
     """(RSS at the end, peak RSS) per process."""
 
-    def median(self, target: str) -> float:
-        """Median requests/s of a target over the rounds."""
-        return statistics.median(r.requests_per_second for r in self.rounds[target])
-
-    def ratio(self, target: str) -> float:
-        """A target's median requests/s over the peer's."""
-        return self.median(target) / self.median("peer")
-
     def describe(self) -> str:
-        """A table for people."""
-        lines = [
-            f"gateway benchmark: GET /v1/claims/{{id}}, {self.claims} claims, ids uniformly at "
-            f"random; wrk -t1 -c{self.connections} -d{self.seconds}s per target and round",
-            f"{'target':<14} {'round req/s':<28} {'median':>8} {'vs peer':>7} "
-            f"{'p50 ms':>7} {'p99 ms':>7} {'errors':>6}",
-        ]
-        for target in TARGETS:
-            results = self.rounds.get(target, [])
-            if not results:
-                continue
-            rates = " ".join(f"{r.requests_per_second:>8,.0f}" for r in results)
-            lines.append(
-                f"{target:<14} {rates:<28} {self.median(target):>8,.0f} "
-                f"{self.ratio(target):>7.2f} "
-                f"{statistics.median(r.p50_ms for r in results):>7.2f} "
-                f"{statistics.median(r.p99_ms for r in results):>7.2f} "
-                f"{sum(r.errors for r in results):>6}"
-            )
-        lines += [
-            f"gateway's own time per request under load (total minus the gRPC call): mean "
-            f"{self.gateway_own_mean_ms:.2f} ms, p50 ~{self.gateway_own_p50_ms:.2f} ms, "
-            f"p99 ~{self.gateway_own_p99_ms:.2f} ms (histogram buckets)",
-            f"unloaded, sequential (Server-Timing medians): gateway {self.probe_gateway_ms:.2f} ms,"
-            f" upstream gRPC call {self.probe_upstream_ms:.2f} ms",
-            f"gateway+cache hit ratio: {self.cache_hit_ratio:.0%}",
-            "memory (RSS at end / peak, MiB): "
-            + ", ".join(
-                f"{name} {rss:.0f}/{peak:.0f}" for name, (rss, peak) in self.memory_mib.items()
-            ),
-        ]
-        return "\n".join(lines)
+        """Tables for people."""
+        return describe(self)
 
     def as_dict(self) -> dict[str, object]:
         """The figures as JSON-ready values."""
         data = asdict(self)
-        data["medians"] = {target: self.median(target) for target in self.rounds}
-        data["ratios"] = {target: self.ratio(target) for target in self.rounds}
+        for workload, entry in zip(self.workloads, data["workloads"], strict=True):
+            entry["spreads"] = {t: asdict(workload.spread(t)) for t in workload.rounds}
         return data
 
 
-async def load_claims(url: DatabaseUrl, claims: int) -> list[str]:
-    """Indexes `claims` demo claims through the indexer's handler; their ids."""
+async def load_corpus(url: DatabaseUrl, claims: int) -> Corpus:
+    """Indexes `claims` demo claims through the indexer's handler; their ids and texts."""
     requests = list(corpus_requests(claims, 500, seed=7))
     pool = await asyncpg.create_pool(
         url.with_user(SERVICE_ROLES["indexer"]).value, min_size=1, max_size=2
@@ -162,7 +171,13 @@ async def load_claims(url: DatabaseUrl, claims: int) -> list[str]:
             )
     finally:
         await pool.close()
-    return [claim.id for request in requests for claim in request.claims]
+    claim_list = [claim for request in requests for claim in request.claims]
+    return Corpus(
+        claim_ids=[claim.id for claim in claim_list],
+        actor_ids=[actor.id for request in requests for actor in request.actors],
+        topic_ids=[topic.id for request in requests for topic in request.topics],
+        claim_texts=[claim.text for claim in claim_list],
+    )
 
 
 @contextlib.contextmanager
@@ -208,70 +223,80 @@ def _wait_serving(address: str, process: subprocess.Popen[bytes], log: Path) -> 
     raise PanopticError(f"{address} did not start:\n{log.read_text(errors='replace')[-2000:]}")
 
 
-_WRK_RATE = re.compile(r"Requests/sec:\s+([\d.]+)")
-_WRK_PERCENTILE = re.compile(r"^\s+(50|99)(?:\.000)?%\s+([\d.]+)(us|ms|s)\s*$", re.MULTILINE)
-_WRK_ERRORS = re.compile(r"Non-2xx or 3xx responses: (\d+)|Socket errors: .*?timeout (\d+)")
+@dataclass(frozen=True)
+class GatewayMetrics:
+    """The counters of a Panoptic gateway's /metrics that the benchmark reads: its own-time
+    histogram (cumulative counts by upper bound) and its response cache's lookups."""
 
+    buckets: tuple[tuple[float, float], ...] = ()
+    own_seconds: float = 0.0
+    own_count: float = 0.0
+    hits: float = 0.0
+    lookups: float = 0.0
 
-def run_wrk(base_url: str, script: Path, connections: int, seconds: int) -> WrkResult:
-    """One wrk run against `base_url`."""
-    wrk = shutil.which("wrk")
-    if wrk is None:
-        raise WrkMissing("wrk is not installed: `apt-get install wrk` (make system-deps)")
-    completed = subprocess.run(
-        [wrk, "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(script), base_url],
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=seconds + 60,
-    )
-    out = completed.stdout
-    rate = _WRK_RATE.search(out)
-    if rate is None:
-        raise PanopticError(f"unexpected wrk output:\n{out}")
-    percentiles = {}
-    for name, number, unit in _WRK_PERCENTILE.findall(out):
-        percentiles[name] = float(number) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
-    errors = sum(int(a or b or 0) for a, b in _WRK_ERRORS.findall(out))
-    return WrkResult(
-        float(rate.group(1)), percentiles.get("50", 0.0), percentiles.get("99", 0.0), errors
-    )
+    @classmethod
+    def read(cls, metrics_url: str) -> GatewayMetrics:
+        """The counters now."""
+        body = httpx.get(metrics_url, timeout=5).text
+        buckets, values = [], {"sum": 0.0, "count": 0.0, "hits": 0.0, "lookups": 0.0}
+        for family in text_string_to_metric_families(body):
+            for sample in family.samples:
+                name = sample.name.removeprefix("panoptic_gateway_")
+                if name == "own_seconds_bucket":
+                    buckets.append((float(sample.labels["le"]), sample.value))
+                elif name in ("own_seconds_sum", "own_seconds_count"):
+                    values[name.removeprefix("own_seconds_")] = sample.value
+                elif name == "cache_lookups_total":
+                    values["lookups"] += sample.value
+                    values["hits"] += sample.value if sample.labels["result"] == "hit" else 0
+        return cls(
+            tuple(sorted(buckets)),
+            values["sum"],
+            values["count"],
+            values["hits"],
+            values["lookups"],
+        )
 
+    def plus(self, other: GatewayMetrics, sign: int = 1) -> GatewayMetrics:
+        """The sum of two readings (`sign` -1: the difference, what happened in between)."""
+        mine = dict(self.buckets)
+        bounds = sorted(mine.keys() | {bound for bound, _ in other.buckets})
+        theirs = dict(other.buckets)
+        return GatewayMetrics(
+            tuple((b, mine.get(b, 0.0) + sign * theirs.get(b, 0.0)) for b in bounds),
+            self.own_seconds + sign * other.own_seconds,
+            self.own_count + sign * other.own_count,
+            self.hits + sign * other.hits,
+            self.lookups + sign * other.lookups,
+        )
 
-def _own_time(metrics_url: str) -> tuple[float, float, float, float]:
-    """Mean, ~p50 and ~p99 (ms) of the gateway's own time, and its cache hit ratio."""
-    body = httpx.get(metrics_url, timeout=5).text
-    buckets: list[tuple[float, float]] = []
-    total = count = hits = lookups = 0.0
-    for family in text_string_to_metric_families(body):
-        for sample in family.samples:
-            if sample.name == "panoptic_gateway_own_seconds_bucket":
-                buckets.append((float(sample.labels["le"]), sample.value))
-            elif sample.name == "panoptic_gateway_own_seconds_sum":
-                total = sample.value
-            elif sample.name == "panoptic_gateway_own_seconds_count":
-                count = sample.value
-            elif sample.name == "panoptic_gateway_cache_lookups_total":
-                lookups += sample.value
-                hits += sample.value if sample.labels["result"] == "hit" else 0
-    buckets.sort()
+    def hit_ratio(self) -> float | None:
+        """Hits over lookups; None when there were none."""
+        return self.hits / self.lookups if self.lookups else None
 
-    def quantile(q: float) -> float:
-        wanted = q * count
+    def own_ms(self) -> tuple[float, float, float] | None:
+        """Mean, ~p50 and ~p99 of the own time in ms (quantiles interpolated in buckets)."""
+        if not self.own_count:
+            return None
+        return (
+            self.own_seconds / self.own_count * 1000,
+            self._quantile(0.5) * 1000,
+            self._quantile(0.99) * 1000,
+        )
+
+    def _quantile(self, q: float) -> float:
+        wanted = q * self.own_count
         lower, below = 0.0, 0.0
-        for bound, cumulative in buckets:
+        for bound, cumulative in self.buckets:
             if cumulative >= wanted:
                 if bound == float("inf") or cumulative == below:
-                    return lower * 1000
-                return (lower + (bound - lower) * (wanted - below) / (cumulative - below)) * 1000
+                    return lower
+                return lower + (bound - lower) * (wanted - below) / (cumulative - below)
             lower, below = bound, cumulative
-        return lower * 1000
-
-    mean = total / count * 1000 if count else 0.0
-    return mean, quantile(0.5), quantile(0.99), hits / lookups if lookups else 0.0
+        return lower
 
 
-def _probe(base_url: str, ids: list[str], requests: int = 200) -> tuple[float, float]:
+def _probe(base_url: str, ids: Sequence[str], requests: int = 200) -> tuple[float, float]:
     """Median gateway and upstream ms from Server-Timing over sequential requests."""
     gateway, upstream = [], []
     with httpx.Client(base_url=base_url, timeout=5) as client:
@@ -288,60 +313,140 @@ def _probe(base_url: str, ids: list[str], requests: int = 200) -> tuple[float, f
     return statistics.median(gateway), statistics.median(upstream)
 
 
+def grpc_gateway_status(binary: Path) -> str:
+    """What the report says of grpc-gateway: the binary, or that it is not built and how to."""
+    if os.access(binary, os.X_OK):
+        return str(binary)
+    return f"not built ({binary} is missing): {HOW_TO_BUILD}; the other targets ran without it"
+
+
 async def run_gateway_benchmark(
-    server: DatabaseUrl, *, claims: int, rounds: int, seconds: int, connections: int
+    server: DatabaseUrl,
+    *,
+    claims: int,
+    rounds: int,
+    seconds: int,
+    connections: int,
+    workloads: Sequence[str],
+    zipf_exponent: float,
+    grpc_gateway: Path = DEFAULT_GRPC_GATEWAY,
 ) -> GatewayReport:
     """Sets everything up, runs the rounds and tears everything down."""
-    if shutil.which("wrk") is None:
-        raise WrkMissing("wrk is not installed: `apt-get install wrk` (make system-deps)")
+    require_wrk()
     logging.getLogger("httpx").setLevel(logging.WARNING)  # no line per probe request
+    status = grpc_gateway_status(grpc_gateway)
+    if not os.access(grpc_gateway, os.X_OK):
+        print(f"grpc-gateway: {status}", file=sys.stderr, flush=True)
+    report = GatewayReport(claims, connections, seconds, rounds, zipf_exponent, status)
     url = await fresh_database(server, "panoptic_bench_gateway")
     work = Path(tempfile.mkdtemp(prefix="panoptic-bench-gateway-"))
     try:
         print(f"loading {claims} claims...", file=sys.stderr, flush=True)
-        ids = await load_claims(url, claims)
-        (work / "ids.txt").write_text("\n".join(ids) + "\n")
-        script = work / "ids.lua"
-        script.write_text(_LUA % (work / "ids.txt", 42))
-        return await asyncio.to_thread(
-            _run_targets, url, ids, work, script, claims, rounds, seconds, connections
-        )
+        corpus = await load_corpus(url, claims)
+        loads = build_workloads(corpus, workloads, exponent=zipf_exponent)
+        binary = grpc_gateway if os.access(grpc_gateway, os.X_OK) else None
+        await asyncio.to_thread(_run_targets, report, url, corpus, loads, work, binary)
+        return report
     finally:
         await drop_database(server, url)
         shutil.rmtree(work, ignore_errors=True)
 
 
+@dataclass(frozen=True)
+class Target:
+    """A server under load: where it answers and which processes' CPU it costs."""
+
+    name: str
+    url: str
+    pids: tuple[int, ...]
+    metrics_url: str | None = None
+    """A Panoptic gateway's /metrics."""
+    behind_retriever: bool = True
+
+
 def _run_targets(
+    report: GatewayReport,
     url: DatabaseUrl,
-    ids: list[str],
+    corpus: Corpus,
+    workloads: Sequence[Workload],
     work: Path,
-    script: Path,
-    claims: int,
-    rounds: int,
-    seconds: int,
-    connections: int,
-) -> GatewayReport:
-    free = free_ports()
-    ports = {
-        name: next(free) for name in ("retriever", "rmetrics", "gw", "gwm", "gwc", "gwcm", "peer")
-    }
-    urls = {
-        "peer": f"http://127.0.0.1:{ports['peer']}",
-        "gateway": f"http://127.0.0.1:{ports['gw']}",
-        "gateway+cache": f"http://127.0.0.1:{ports['gwc']}",
-    }
-    report = GatewayReport(claims, connections, seconds, {target: [] for target in TARGETS})
+    grpc_gateway: Path | None,
+) -> None:
+    """Starts every target, runs each workload's rounds, then probes and takes memory."""
     with contextlib.ExitStack() as stack:
-        processes = _start_targets(stack, url, ids, work, ports, urls)
-        for target in TARGETS:  # warm-up: connections, prepared statements, caches of code
-            run_wrk(urls[target], script, connections, 2)
-        _run_rounds(report, urls, script, rounds)
-        own = _own_time(f"http://127.0.0.1:{ports['gwm']}/metrics")
-        report.gateway_own_mean_ms, report.gateway_own_p50_ms, report.gateway_own_p99_ms, _ = own
-        report.cache_hit_ratio = _own_time(f"http://127.0.0.1:{ports['gwcm']}/metrics")[3]
-        report.probe_gateway_ms, report.probe_upstream_ms = _probe(urls["gateway"], ids)
+        processes, targets, retriever = _start_targets(stack, url, corpus, work, grpc_gateway)
+        for workload in workloads:
+            # The peer serves GetClaim alone.
+            serving = [t for t in targets if workload.get_claim_only or t.name != "peer"]
+            script = paths_script(workload.paths, work, workload.name)
+            report.workloads.append(_run_workload(report, workload, serving, script, retriever))
+        gateway = next(t for t in targets if t.name == "gateway")
+        report.probe_gateway_ms, report.probe_upstream_ms = _probe(gateway.url, corpus.claim_ids)
         report.memory_mib = {name: memory_mib(process.pid) for name, process in processes.items()}
-    return report
+
+
+def _run_workload(
+    report: GatewayReport,
+    workload: Workload,
+    targets: Sequence[Target],
+    script: Path,
+    retriever: tuple[int, ...],
+) -> WorkloadReport:
+    """Warms every target up, then loads each in turn, alternating their order by round."""
+    result = WorkloadReport(workload.name, workload.title, rounds={t.name: [] for t in targets})
+    totals = {t.name: GatewayMetrics() for t in targets if t.metrics_url is not None}
+    for target in targets:  # connections, prepared statements, caches of code
+        run_wrk(target.url, script, report.connections, min(2, report.seconds))
+    for number in range(1, report.rounds + 1):
+        order = targets if number % 2 else list(reversed(targets))
+        result.orders.append([target.name for target in order])
+        for target in order:
+            outcome, metrics = _measure(report, target, script, retriever, number)
+            result.rounds[target.name].append(outcome)
+            if metrics is not None:
+                totals[target.name] = totals[target.name].plus(metrics)
+            print(
+                f"{workload.name} round {number}/{report.rounds} {target.name}: "
+                f"{outcome.wrk.requests_per_second:,.0f} req/s",
+                file=sys.stderr,
+                flush=True,
+            )
+    if "gateway+cache" in totals:
+        result.cache_hit_ratio = totals["gateway+cache"].hit_ratio()
+    if "gateway" in totals:
+        result.gateway_own_ms = totals["gateway"].own_ms()
+    return result
+
+
+def _measure(
+    report: GatewayReport,
+    target: Target,
+    script: Path,
+    retriever: tuple[int, ...],
+    number: int,
+) -> tuple[RoundResult, GatewayMetrics | None]:
+    """One wrk run of a target: what wrk saw, the CPU per request, and the gateway's counters
+    over the run (None for a target without them)."""
+    before = GatewayMetrics.read(target.metrics_url) if target.metrics_url else None
+    own_before, retriever_before = _cpu(target.pids), _cpu(retriever)
+    outcome = run_wrk(target.url, script, report.connections, report.seconds)
+    own, behind = _cpu(target.pids) - own_before, _cpu(retriever) - retriever_before
+    served = max(outcome.requests, 1)
+    metrics = None
+    if target.metrics_url is not None and before is not None:
+        metrics = GatewayMetrics.read(target.metrics_url).plus(before, sign=-1)
+    return RoundResult(
+        round=number,
+        wrk=outcome,
+        cpu_ms_per_request=own * 1000 / served,
+        retriever_cpu_ms_per_request=behind * 1000 / served if target.behind_retriever else None,
+        cache_hit_ratio=metrics.hit_ratio() if metrics is not None else None,
+    ), metrics
+
+
+def _cpu(pids: Sequence[int]) -> float:
+    """CPU seconds the processes have used so far, added up."""
+    return sum(cpu_seconds(pids).values())
 
 
 def _target_environments(
@@ -375,52 +480,53 @@ def _target_environments(
             "DATABASE_URL": url.with_user(SERVICE_ROLES["retriever"]).value,
             "PEER_PORT": str(ports["peer"]),
         },
-        "gateway": gateway_env(ports["gw"], ports["gwm"], "0"),
-        "gateway+cache": gateway_env(ports["gwc"], ports["gwcm"], "64"),
+        "gateway": gateway_env(ports["gateway"], ports["gateway-metrics"], "0"),
+        "gateway+cache": gateway_env(ports["gateway+cache"], ports["gateway+cache-metrics"], "64"),
+        "grpc-gateway": base,
     }
 
 
 def _start_targets(
     stack: contextlib.ExitStack,
     url: DatabaseUrl,
-    ids: list[str],
+    corpus: Corpus,
     work: Path,
-    ports: dict[str, int],
-    urls: dict[str, str],
-) -> dict[str, subprocess.Popen[bytes]]:
-    """Starts the retriever, then the peer and both gateways, each once it answers a claim."""
-    python = sys.executable
+    grpc_gateway: Path | None,
+) -> tuple[dict[str, subprocess.Popen[bytes]], list[Target], tuple[int, ...]]:
+    """Starts the retriever, then each target once it answers a claim: the processes by name,
+    the targets and the retriever's pids."""
+    free = free_ports()
+    names = (*TARGETS, "retriever", "rmetrics", "gateway-metrics", "gateway+cache-metrics")
+    ports = {name: next(free) for name in names}
     environments = _target_environments(url, work, ports)
+    python = sys.executable
     retriever = stack.enter_context(
-        _process(
-            [python, "-m", "panoptic", "retriever"],
-            environments["retriever"],
-            work / "retriever.log",
-        )
+        _process([python, "-m", "panoptic", "retriever"], environments["retriever"], work / "r.log")
     )
-    _wait_serving(f"127.0.0.1:{ports['retriever']}", retriever, work / "retriever.log")
+    _wait_serving(f"127.0.0.1:{ports['retriever']}", retriever, work / "r.log")
     processes = {"retriever": retriever}
     commands = {
         "peer": [python, "-m", "panoptic.bench.peer"],
         "gateway": [python, "-m", "panoptic", "gateway"],
         "gateway+cache": [python, "-m", "panoptic", "gateway"],
     }
+    if grpc_gateway is not None:
+        commands["grpc-gateway"] = [str(grpc_gateway), "-port", str(ports["grpc-gateway"])]
+        commands["grpc-gateway"] += ["-backend", f"127.0.0.1:{ports['retriever']}"]
+    targets = []
     for name, args in commands.items():
         log = work / f"{name}.log"
         processes[name] = stack.enter_context(_process(args, environments[name], log))
-        _wait_http(f"{urls[name]}/v1/claims/{ids[0]}", processes[name], log)
-    return processes
-
-
-def _run_rounds(report: GatewayReport, urls: dict[str, str], script: Path, rounds: int) -> None:
-    """Loads each target in turn, alternating their order from one round to the next."""
-    for number in range(1, rounds + 1):
-        order = TARGETS if number % 2 else tuple(reversed(TARGETS))
-        for target in order:
-            result = run_wrk(urls[target], script, report.connections, report.seconds)
-            report.rounds[target].append(result)
-            print(
-                f"round {number}/{rounds} {target}: {result.requests_per_second:,.0f} req/s",
-                file=sys.stderr,
-                flush=True,
+        base_url = f"http://127.0.0.1:{ports[name]}"
+        _wait_http(f"{base_url}/v1/claims/{corpus.claim_ids[0]}", processes[name], log)
+        metrics = ports.get(f"{name}-metrics")
+        targets.append(
+            Target(
+                name,
+                base_url,
+                tuple(process_tree(processes[name].pid)),
+                f"http://127.0.0.1:{metrics}/metrics" if metrics else None,
+                behind_retriever=name != "peer",
             )
+        )
+    return processes, targets, tuple(process_tree(retriever.pid))
