@@ -14,7 +14,7 @@ import math
 import shutil
 import statistics
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, TypeVar
 
@@ -125,11 +125,8 @@ class LagSampler:
             self._pools.append(await asyncpg.create_pool(url, min_size=1, max_size=1))
         primary, *replicas = self._pools
         self._router = ReadRouter(
-            Server(PRIMARY, True, _returning(primary), serving=True),
-            [
-                Server(name, False, _returning(pool))
-                for name, pool in zip(self.names, replicas, strict=True)
-            ],
+            Server.of_pool(PRIMARY, primary, is_primary=True, serving=True),
+            [Server.of_pool(name, pool) for name, pool in zip(self.names, replicas, strict=True)],
             # Never taken out for lagging: the benchmark wants the figure, not the routing.
             max_lag_seconds=math.inf,
         )
@@ -198,7 +195,3 @@ class LagSampler:
         if self._router is None:
             raise RuntimeError("the lag sampler is not open")
         return self._router
-
-
-def _returning(pool: asyncpg.Pool) -> Callable[[], asyncpg.Pool]:
-    return lambda: pool

@@ -146,6 +146,14 @@ class Server:
     # Reads this process's router has sent here (READS counts them too, for Prometheus).
     reads_served: int = 0
 
+    @classmethod
+    def of_pool(
+        cls, name: str, pool: asyncpg.Pool, *, is_primary: bool = False, serving: bool = False
+    ) -> Server:
+        """A server whose pool is already open (the primary's may open later: then pass a
+        callable to the constructor instead)."""
+        return cls(name, is_primary, lambda: pool, serving=serving)
+
 
 @dataclass
 class ReadRouter:

@@ -64,7 +64,7 @@ class PoolHolder:
                 name = replica_name(server_url)
                 pool = await self._create_pool(replica_url(url, server_url), min_size=0)
                 self._replica_pools[name] = pool
-                replicas.append(Server(name, False, _returning(pool)))
+                replicas.append(Server.of_pool(name, pool))
         self._reads = ReadRouter(
             Server(PRIMARY, True, lambda: self.pool, serving=True),
             replicas,
@@ -112,7 +112,3 @@ class PoolHolder:
     def hooks(self) -> tuple[Callable[[], Awaitable[None]], Callable[[], Awaitable[None]]]:
         """The (on_start, on_stop) pair for `GrpcServerSpec`."""
         return self.open, self.close
-
-
-def _returning(pool: asyncpg.Pool) -> Callable[[], asyncpg.Pool]:
-    return lambda: pool
