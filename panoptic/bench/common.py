@@ -19,6 +19,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -27,6 +28,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import asyncpg
 from google.protobuf import json_format
+from prometheus_client.parser import text_string_to_metric_families
+from prometheus_client.samples import Sample
 
 from panoptic.core.db import DatabaseUrl
 from panoptic.core.lifecycle import Interrupted, run_async
@@ -105,6 +108,14 @@ def _running(pid: int) -> bool:
     except (OSError, IndexError):
         return False
     return state != "Z"
+
+
+def metric_samples(metrics_url: str) -> Iterator[Sample]:
+    """Every sample a `/metrics` endpoint exposes now (on loopback)."""
+    with urllib.request.urlopen(metrics_url, timeout=5) as response:  # noqa: S310 - loopback
+        text = response.read().decode()
+    for family in text_string_to_metric_families(text):
+        yield from family.samples
 
 
 def configured_server(settings: Settings) -> DatabaseUrl | None:

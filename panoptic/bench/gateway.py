@@ -40,7 +40,6 @@ from pathlib import Path
 
 import asyncpg
 import httpx
-from prometheus_client.parser import text_string_to_metric_families
 
 from panoptic.bench.common import (
     corpus_requests,
@@ -49,6 +48,7 @@ from panoptic.bench.common import (
     free_ports,
     fresh_database,
     memory_mib,
+    metric_samples,
     process_tree,
 )
 from panoptic.bench.gateway_text import describe
@@ -237,18 +237,16 @@ class GatewayMetrics:
     @classmethod
     def read(cls, metrics_url: str) -> GatewayMetrics:
         """The counters now."""
-        body = httpx.get(metrics_url, timeout=5).text
         buckets, values = [], {"sum": 0.0, "count": 0.0, "hits": 0.0, "lookups": 0.0}
-        for family in text_string_to_metric_families(body):
-            for sample in family.samples:
-                name = sample.name.removeprefix("panoptic_gateway_")
-                if name == "own_seconds_bucket":
-                    buckets.append((float(sample.labels["le"]), sample.value))
-                elif name in ("own_seconds_sum", "own_seconds_count"):
-                    values[name.removeprefix("own_seconds_")] = sample.value
-                elif name == "cache_lookups_total":
-                    values["lookups"] += sample.value
-                    values["hits"] += sample.value if sample.labels["result"] == "hit" else 0
+        for sample in metric_samples(metrics_url):
+            name = sample.name.removeprefix("panoptic_gateway_")
+            if name == "own_seconds_bucket":
+                buckets.append((float(sample.labels["le"]), sample.value))
+            elif name in ("own_seconds_sum", "own_seconds_count"):
+                values[name.removeprefix("own_seconds_")] = sample.value
+            elif name == "cache_lookups_total":
+                values["lookups"] += sample.value
+                values["hits"] += sample.value if sample.labels["result"] == "hit" else 0
         return cls(
             tuple(sorted(buckets)),
             values["sum"],

@@ -21,7 +21,6 @@ import shutil
 import statistics
 import sys
 import time
-import urllib.request
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,7 +28,6 @@ from typing import Any
 
 import asyncpg
 import grpc
-from prometheus_client.parser import text_string_to_metric_families
 
 from panoptic.bench.common import (
     BENCH_TOKEN,
@@ -41,6 +39,7 @@ from panoptic.bench.common import (
     drop_database,
     fresh_database,
     h2load_grpc_running,
+    metric_samples,
     percentiles,
     process_tree,
     warm_up_seconds,
@@ -536,22 +535,19 @@ def _scrape(metrics_url: str, method: str) -> _Scrape:
     """From a retriever's `/metrics`: its `grpc_server_handled_total` for `method`, and its
     `panoptic_retriever_claims_per_query` sum and count."""
     ok = failed = claims = queries = 0.0
-    with urllib.request.urlopen(metrics_url, timeout=5) as response:  # noqa: S310 - loopback
-        text = response.read().decode()
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            if (
-                sample.name == "grpc_server_handled_total"
-                and sample.labels.get("grpc_method") == method
-            ):
-                if sample.labels.get("grpc_code") == "OK":
-                    ok += sample.value
-                else:
-                    failed += sample.value
-            elif sample.name == "panoptic_retriever_claims_per_query_sum":
-                claims += sample.value
-            elif sample.name == "panoptic_retriever_claims_per_query_count":
-                queries += sample.value
+    for sample in metric_samples(metrics_url):
+        if (
+            sample.name == "grpc_server_handled_total"
+            and sample.labels.get("grpc_method") == method
+        ):
+            if sample.labels.get("grpc_code") == "OK":
+                ok += sample.value
+            else:
+                failed += sample.value
+        elif sample.name == "panoptic_retriever_claims_per_query_sum":
+            claims += sample.value
+        elif sample.name == "panoptic_retriever_claims_per_query_count":
+            queries += sample.value
     return _Scrape(ok, failed, claims, queries)
 
 

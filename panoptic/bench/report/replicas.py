@@ -13,15 +13,13 @@ import asyncio
 import json
 import random
 import time
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import grpc
-from prometheus_client.parser import text_string_to_metric_families
 
-from panoptic.bench.common import ServiceProcess, percentiles
+from panoptic.bench.common import ServiceProcess, metric_samples, percentiles
 from panoptic.bench.read import Inputs
 from panoptic.bench.replication import LagFigures
 from panoptic.bench.report.capacity import Capacity
@@ -204,15 +202,11 @@ async def _until_replica_serves(retriever: ServiceProcess, timeout: float = 60) 
 
 def reads_by_server(metrics_port: int) -> dict[str, float]:
     """A retriever's `panoptic_db_reads_total`, by the server that served the reads."""
-    url = f"http://127.0.0.1:{metrics_port}/metrics"
-    with urllib.request.urlopen(url, timeout=5) as response:
-        text = response.read().decode()
     counts: dict[str, float] = {}
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            if sample.name == "panoptic_db_reads_total":
-                server = sample.labels.get("server", "")
-                counts[server] = counts.get(server, 0.0) + sample.value
+    for sample in metric_samples(f"http://127.0.0.1:{metrics_port}/metrics"):
+        if sample.name == "panoptic_db_reads_total":
+            server = sample.labels.get("server", "")
+            counts[server] = counts.get(server, 0.0) + sample.value
     return counts
 
 
