@@ -95,13 +95,13 @@ def stop_descendants(pid: int, grace: float = STOP_GRACE_SECONDS) -> None:
                 os.kill(member, signum)
         deadline = time.monotonic() + grace
         while time.monotonic() < deadline:
-            descendants = [member for member in descendants if _running(member)]
+            descendants = [member for member in descendants if process_running(member)]
             if not descendants:
                 return
             time.sleep(0.05)
 
 
-def _running(pid: int) -> bool:
+def process_running(pid: int) -> bool:
     """Whether `pid` runs (a zombie has ended; its parent has yet to collect it)."""
     try:
         state = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]

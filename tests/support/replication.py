@@ -15,6 +15,7 @@ from pathlib import Path
 
 import asyncpg
 
+from panoptic.bench.common import process_running
 from panoptic.core.db import DatabaseUrl
 from panoptic.suite.embedded_pg import DATABASE, EmbeddedPostgres, ensure_replicas
 
@@ -87,20 +88,10 @@ def kill_server(server: EmbeddedPostgres, timeout: float = 30) -> None:
     deadline = time.monotonic() + timeout
     # Its backends notice the postmaster's death and exit; the server starts again once the
     # last of them has left its shared memory.
-    while _alive(pid) or server.is_running():
+    while process_running(pid) or server.is_running():
         if time.monotonic() > deadline:
             raise AssertionError(f"the server in {server.pgdata} did not die within {timeout} s")
         time.sleep(0.05)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    # A zombie until its parent reaps it: not alive for our purpose.
-    status = Path(f"/proc/{pid}/status")
-    return status.exists() and "State:\tZ" not in status.read_text()
 
 
 def replica_env(database: ReplicatedDatabase, **overrides: str) -> Mapping[str, str]:
