@@ -126,16 +126,14 @@ class IndexerServicer(indexer_service_pb2_grpc.IndexerServiceServicer):
                 fingerprint(request),
                 lambda r: response_from_result(r).SerializeToString(),
             )
-        replayed = isinstance(committed.outcome, Replay)
-        if isinstance(committed.outcome, Replay):
-            response = indexer_service_pb2.IndexClaimsResponse.FromString(
-                committed.outcome.response
-            )
+        outcome = committed.outcome
+        if isinstance(outcome, Replay):
+            response = indexer_service_pb2.IndexClaimsResponse.FromString(outcome.response)
         else:
-            response = response_from_result(committed.outcome)
+            response = response_from_result(outcome)
         # Not stored with a replayed response: a replay gets a position at least as far.
         response.consistency_token = self._token(committed.log_position)
-        return response, replayed
+        return response, isinstance(outcome, Replay)
 
     async def _check(self, request: indexer_service_pb2.IndexClaimsRequest) -> None:
         """Refuses a batch with every problem it has, unknown references too, at once."""
