@@ -57,6 +57,20 @@ def _revealed(secret: SecretStr | None) -> str:
     return secret.get_secret_value() if secret is not None else ""
 
 
+def _signing_key_problems(
+    secret: SecretStr | None, variable: str, development_key: str, min_chars: int, shared: str
+) -> list[str]:
+    """A key that signs tokens must be random and long, not unset or a well-known value;
+    `shared` says which processes must hold the same one."""
+    value = _revealed(secret)
+    if value in DEVELOPMENT_SECRETS or value == development_key or len(value) < min_chars:
+        return [
+            f"{variable} must be set to a random secret of at least {min_chars} characters, "
+            + shared
+        ]
+    return []
+
+
 class SettingsGroup(BaseModel):
     """One concern's settings: its fields, their validation, and what production refuses.
 
@@ -146,18 +160,13 @@ class DatabaseSettings(SettingsGroup):
 
     def consistency_token_problems(self) -> list[str]:
         """A random consistency-token key, shared by every indexer and retriever."""
-        value = _revealed(self.consistency_token_key)
-        if (
-            value in DEVELOPMENT_SECRETS
-            or value == DEVELOPMENT_CONSISTENCY_TOKEN_KEY
-            or len(value) < MIN_CONSISTENCY_TOKEN_KEY_CHARS
-        ):
-            return [
-                "PANOPTIC_CONSISTENCY_TOKEN_KEY must be set to a random secret of at least "
-                f"{MIN_CONSISTENCY_TOKEN_KEY_CHARS} characters, the same for the indexer and "
-                "the retriever"
-            ]
-        return []
+        return _signing_key_problems(
+            self.consistency_token_key,
+            "PANOPTIC_CONSISTENCY_TOKEN_KEY",
+            DEVELOPMENT_CONSISTENCY_TOKEN_KEY,
+            MIN_CONSISTENCY_TOKEN_KEY_CHARS,
+            "the same for the indexer and the retriever",
+        )
 
     @property
     def consistency_token_secret(self) -> bytes:
@@ -222,17 +231,13 @@ class RetrieverSettings(SettingsGroup):
 
     def page_token_problems(self) -> list[str]:
         """A random page-token key of its own, shared by every replica."""
-        value = _revealed(self.page_token_key)
-        if (
-            value in DEVELOPMENT_SECRETS
-            or value == DEVELOPMENT_PAGE_TOKEN_KEY
-            or len(value) < MIN_PAGE_TOKEN_KEY_CHARS
-        ):
-            return [
-                "PANOPTIC_PAGE_TOKEN_KEY must be set to a random secret of at least "
-                f"{MIN_PAGE_TOKEN_KEY_CHARS} characters, the same on every replica"
-            ]
-        return []
+        return _signing_key_problems(
+            self.page_token_key,
+            "PANOPTIC_PAGE_TOKEN_KEY",
+            DEVELOPMENT_PAGE_TOKEN_KEY,
+            MIN_PAGE_TOKEN_KEY_CHARS,
+            "the same on every replica",
+        )
 
     @property
     def page_token_secret(self) -> bytes:

@@ -13,6 +13,8 @@ import pytest
 from pydantic.fields import FieldInfo
 
 from panoptic.core.settings import (
+    DEVELOPMENT_CONSISTENCY_TOKEN_KEY,
+    DEVELOPMENT_PAGE_TOKEN_KEY,
     DashboardSettings,
     DatabaseSettings,
     Environment,
@@ -161,7 +163,11 @@ def test_production_refuses_the_sum_of_the_groups_rules(monkeypatch: pytest.Monk
     settings = Settings()
     with pytest.raises(SettingsError) as refusal:
         settings.require_production_ready(
-            database="dashboard", token=True, dashboard=True, page_token=True
+            database="dashboard",
+            token=True,
+            dashboard=True,
+            page_token=True,
+            consistency_token=True,
         )
     for variable in (
         "PANOPTIC_DASHBOARD_DATABASE_URL",
@@ -169,12 +175,52 @@ def test_production_refuses_the_sum_of_the_groups_rules(monkeypatch: pytest.Monk
         "PANOPTIC_DASHBOARD_PASSWORD",
         "PANOPTIC_DASHBOARD_SESSION_SECRET",
         "PANOPTIC_PAGE_TOKEN_KEY",
+        "PANOPTIC_CONSISTENCY_TOKEN_KEY",
     ):
         assert variable in str(refusal.value)
     assert settings.indexer.token_problems() == settings.token_problems() != []
     assert settings.dashboard.login_problems() == settings.login_problems() != []
     assert settings.retriever.page_token_problems() == settings.page_token_problems() != []
     assert settings.database.database_problems("owner") == settings.database_problems("owner")
+    assert (
+        settings.database.consistency_token_problems()
+        == settings.consistency_token_problems()
+        != []
+    )
+
+
+@pytest.mark.parametrize(
+    ("variable", "rule", "development_key"),
+    [
+        ("PANOPTIC_PAGE_TOKEN_KEY", "page_token_problems", DEVELOPMENT_PAGE_TOKEN_KEY),
+        (
+            "PANOPTIC_CONSISTENCY_TOKEN_KEY",
+            "consistency_token_problems",
+            DEVELOPMENT_CONSISTENCY_TOKEN_KEY,
+        ),
+    ],
+)
+@pytest.mark.parametrize(
+    ("value", "refused"),
+    [("", True), ("changeme", True), ("k" * 31, True), (None, True), ("k" * 32, False)],
+)
+def test_a_signing_key_must_be_random_and_long(
+    monkeypatch: pytest.MonkeyPatch,
+    variable: str,
+    rule: str,
+    development_key: str,
+    value: str | None,
+    refused: bool,
+) -> None:
+    """Page-token and consistency-token keys: unset, well known, the development key (None
+    here) or shorter than 32 characters is refused by name; 32 characters of one's own are
+    accepted."""
+    _clear_environment(monkeypatch)
+    monkeypatch.setenv(variable, development_key if value is None else value)
+    problems = getattr(Settings(), rule)()
+    assert bool(problems) == refused
+    if refused:
+        assert variable in problems[0]
 
 
 def test_a_group_refuses_only_in_production(monkeypatch: pytest.MonkeyPatch) -> None:
