@@ -6,8 +6,10 @@ side by side on loopback:
 - **peer**: Starlette + asyncpg + orjson in one uvicorn worker, the retriever's SQL, no gRPC
   (`panoptic.bench.peer`, what a team would otherwise write); GetClaim only;
 - **gateway**: `panoptic gateway` (one worker, its response cache off) in front of
-  `panoptic retriever`: HTTP → transcoding → gRPC → SQL → gRPC → JSON;
-- **gateway+cache**: the same with the gateway's shared response cache on (each response kept
+  `panoptic retriever`: HTTP → transcoding → gRPC (a call on a call stream) → SQL → gRPC → JSON;
+- **gateway-unary**: the same with its call streams off (`PANOPTIC_GATEWAY_CALL_STREAM=false`),
+  a unary gRPC call per request as before them, to show what they save;
+- **gateway+cache**: the gateway with its shared response cache on (each response kept
   for the route's `max-age`);
 - **grpc-gateway**: grpc-gateway 1.6.4 (Go, `make grpc-gateway`) in front of the same
   retriever, what most gRPC shops put there; left out, saying so, when it is not built.
@@ -61,7 +63,7 @@ from services.indexer.convert import batch_from_request, response_from_result
 from services.indexer.handler import IndexingHandler
 from services.indexer.servicer import fingerprint
 
-TARGETS = ("peer", "gateway", "gateway+cache", "grpc-gateway")
+TARGETS = ("peer", "gateway", "gateway-unary", "gateway+cache", "grpc-gateway")
 # Where `make grpc-gateway` puts the binary, in a checkout of the repository.
 DEFAULT_GRPC_GATEWAY = Path(__file__).resolve().parents[2] / "build" / "grpc-gateway" / "gateway"
 HOW_TO_BUILD = "`make grpc-gateway` builds it from Debian packages (`make system-deps`)"
@@ -464,11 +466,12 @@ def _target_environments(
         "PANOPTIC_GATEWAY_RATE_LIMIT_PER_SECOND": "0",
     }
 
-    def gateway_env(port: int, metrics: int, cache_mib: str) -> dict[str, str]:
+    def gateway_env(name: str, cache_mib: str = "0", streams: str = "true") -> dict[str, str]:
         return base | {
-            "PANOPTIC_GATEWAY_PORT": str(port),
-            "PANOPTIC_GATEWAY_METRICS_PORT": str(metrics),
+            "PANOPTIC_GATEWAY_PORT": str(ports[name]),
+            "PANOPTIC_GATEWAY_METRICS_PORT": str(ports[f"{name}-metrics"]),
             "PANOPTIC_GATEWAY_RESPONSE_CACHE_MIB": cache_mib,
+            "PANOPTIC_GATEWAY_CALL_STREAM": streams,
         }
 
     return {
@@ -478,8 +481,9 @@ def _target_environments(
             "DATABASE_URL": url.with_user(SERVICE_ROLES["retriever"]).value,
             "PEER_PORT": str(ports["peer"]),
         },
-        "gateway": gateway_env(ports["gateway"], ports["gateway-metrics"], "0"),
-        "gateway+cache": gateway_env(ports["gateway+cache"], ports["gateway+cache-metrics"], "64"),
+        "gateway": gateway_env("gateway"),
+        "gateway-unary": gateway_env("gateway-unary", streams="false"),
+        "gateway+cache": gateway_env("gateway+cache", cache_mib="64"),
         "grpc-gateway": base,
     }
 
@@ -494,7 +498,8 @@ def _start_targets(
     """Starts the retriever, then each target once it answers a claim: the processes by name,
     the targets and the retriever's pids."""
     free = free_ports()
-    names = (*TARGETS, "retriever", "rmetrics", "gateway-metrics", "gateway+cache-metrics")
+    gateways = [name for name in TARGETS if name.startswith("gateway")]
+    names = (*TARGETS, "retriever", "rmetrics", *(f"{name}-metrics" for name in gateways))
     ports = {name: next(free) for name in names}
     environments = _target_environments(url, work, ports)
     python = sys.executable
@@ -505,8 +510,7 @@ def _start_targets(
     processes = {"retriever": retriever}
     commands = {
         "peer": [python, "-m", "panoptic.bench.peer"],
-        "gateway": [python, "-m", "panoptic", "gateway"],
-        "gateway+cache": [python, "-m", "panoptic", "gateway"],
+        **{name: [python, "-m", "panoptic", "gateway"] for name in gateways},
     }
     if grpc_gateway is not None:
         commands["grpc-gateway"] = [str(grpc_gateway), "-port", str(ports["grpc-gateway"])]

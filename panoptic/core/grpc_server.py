@@ -25,10 +25,13 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from panoptic.core import metrics
+from panoptic.core.call_stream import SERVICE_NAME as CALL_STREAM_SERVICE
+from panoptic.core.call_stream import CallStreamServicer, handler_lookup
 from panoptic.core.lifecycle import stop_when_orphaned, worker_index
 from panoptic.core.logging import get_logger
 from panoptic.core.ports import PortInUse, check_port_free
 from panoptic.core.rpc_status import abort
+from panoptic.v1 import call_stream_pb2_grpc
 
 REQUEST_ID_KEY = "x-request-id"
 HEALTH_SERVICE = "grpc.health.v1.Health"
@@ -59,6 +62,8 @@ class GrpcServerSpec:
     grace_seconds: float = 10.0
     max_message_bytes: int = 16 * 1024 * 1024
     options: Sequence[tuple[str, Any]] = field(default_factory=tuple)
+    call_stream: bool = False
+    """Also serve the service's unary methods over `CallStreamService` streams (`call_stream`)."""
 
     def check_port_free(self) -> None:
         """Raises `PortInUse`, naming the variable that moves it, when the gRPC port is taken."""
@@ -365,12 +370,9 @@ async def serve(spec: GrpcServerSpec) -> None:
     if worker is None:
         spec.check_port_free()
         metrics_server = metrics.start_metrics_server(spec.host, spec.metrics_port, spec.name)
+    interceptors = [ObservabilityInterceptor(), *spec.interceptors, MalformedRequestInterceptor()]
     server = grpc.aio.server(
-        interceptors=[
-            ObservabilityInterceptor(),
-            *spec.interceptors,
-            MalformedRequestInterceptor(),
-        ],
+        interceptors=interceptors,
         options=[
             ("grpc.max_receive_message_length", spec.max_message_bytes),
             ("grpc.max_send_message_length", spec.max_message_bytes),
@@ -379,7 +381,12 @@ async def serve(spec: GrpcServerSpec) -> None:
             *spec.options,
         ],
     )
-    names = list(spec.register(server))
+    stopping = asyncio.Event()
+    registering = _Registering(server)
+    names = list(spec.register(registering))
+    if spec.call_stream:
+        handlers = registering.generic_handlers
+        names.append(_serve_call_stream(server, handlers, interceptors, stopping))
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection([*names, HEALTH_SERVICE, REFLECTION_SERVICE], server)
@@ -391,7 +398,6 @@ async def serve(spec: GrpcServerSpec) -> None:
 
     if spec.on_start is not None:
         await spec.on_start()
-    stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stopping.set)
@@ -412,6 +418,42 @@ async def serve(spec: GrpcServerSpec) -> None:
         if metrics_server is not None:
             metrics_server.shutdown()
         log.info("stopped", service=spec.name, worker=worker)
+
+
+class _Registering:
+    """The server as a service's `register` sees it: the generic handlers it adds are kept, for
+    the call stream to find its methods among."""
+
+    def __init__(self, server: grpc.aio.Server) -> None:
+        self._server = server
+        self.generic_handlers: list[grpc.GenericRpcHandler] = []
+
+    def add_generic_rpc_handlers(self, handlers: Sequence[grpc.GenericRpcHandler]) -> None:
+        self.generic_handlers.extend(handlers)
+        self._server.add_generic_rpc_handlers(handlers)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._server, name)
+
+
+def _serve_call_stream(
+    server: grpc.aio.Server,
+    generic_handlers: Sequence[grpc.GenericRpcHandler],
+    interceptors: Sequence[grpc.aio.ServerInterceptor],
+    stopping: asyncio.Event,
+) -> str:
+    """Adds `CallStreamService`, whose calls run each method's handler wrapped as the server's
+    interceptors wrap it, and returns its name."""
+    wrappers = []
+    for interceptor in interceptors:
+        if not isinstance(interceptor, _HandlerWrappingInterceptor):
+            # An interceptor that decides per call (authentication) would see the stream only.
+            raise TypeError(f"a call stream cannot apply {type(interceptor).__name__}")
+        wrappers.append(interceptor.wrap)
+    call_stream_pb2_grpc.add_CallStreamServiceServicer_to_server(
+        CallStreamServicer(handler_lookup(generic_handlers, wrappers), stopping), server
+    )
+    return CALL_STREAM_SERVICE
 
 
 __all__ = [

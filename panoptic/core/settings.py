@@ -266,6 +266,9 @@ class GatewaySettings(SettingsGroup):
     # Connections to the retriever, taken in turn. Each lands on one of its workers, at random
     # (SO_REUSEPORT): with 8, all on one of 2 workers has a chance of 1 in 128.
     gateway_retriever_connections: Annotated[int, Field(ge=1, le=64)] = 8
+    # Send reads over one stream per connection (`panoptic.core.call_stream`), where a unary
+    # call costs both sides about twice the CPU; off: a unary call each.
+    gateway_call_stream: bool = True
     gateway_method_deadlines: dict[str, Annotated[float, Field(gt=0)]] = {
         "SearchClaims": 10.0,
         "GetActorTimeline": 10.0,

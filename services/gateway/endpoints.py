@@ -142,10 +142,8 @@ class TranscodingEndpoint:
         started = time.perf_counter()
         code = "OK"
         try:
-            return await compiled.call(
-                request,
-                timeout=compiled.deadline,
-                metadata=((REQUEST_ID_HEADER, context.request_id),),
+            return await self.upstream.call(
+                compiled, request, ((REQUEST_ID_HEADER, context.request_id),)
             )
         except grpc.aio.AioRpcError as error:
             told = self.upstream.explain(error)

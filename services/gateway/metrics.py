@@ -14,6 +14,12 @@ UPSTREAM_DURATION = Histogram(
     ("grpc_method", "grpc_code"),
     buckets=LATENCY_BUCKETS,
 )
+UPSTREAM_CALLS = Counter(
+    "panoptic_gateway_upstream_calls_total",
+    "The gateway's calls to the retriever answered with a response, by carrier: a call "
+    "stream (stream) or a unary call (unary: no stream could carry it, or streams are off).",
+    ("carrier",),
+)
 OWN_DURATION = Histogram(
     "panoptic_gateway_own_seconds",
     "Time a transcoded request spent in the gateway itself (total minus the gRPC call).",

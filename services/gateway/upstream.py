@@ -18,6 +18,7 @@ import orjson
 from google.protobuf import descriptor, message, message_factory
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from panoptic.core.call_stream import CallStreams, Metadata
 from panoptic.core.logging import get_logger
 from panoptic.core.settings import GatewaySettings, ServerSettings
 from services.gateway import metrics
@@ -71,6 +72,7 @@ class CompiledRoute:
     renderer: ResponseRenderer
     call: Any
     """`channel.unary_unary(...)` for the method, created once."""
+    response_class: type[message.Message]
     deadline: float
     cache_control: str
     max_age: float
@@ -129,6 +131,7 @@ def compile_surface(
                 request_serializer=_serialize,
                 response_deserializer=response_class.FromString,
             ),
+            response_class=response_class,
             deadline=_per_method(settings.gateway_method_deadlines, method)
             or settings.gateway_deadline_seconds,
             cache_control=cache_control,
@@ -244,6 +247,12 @@ class Upstream:
             channel_options(settings, server.max_message_bytes),
         )
         self.surface: ApiSurface | None = None
+        self.streams = (
+            CallStreams(self.channel.channels)
+            if settings.gateway_call_stream and isinstance(self.channel, TakingTurns)
+            else None
+        )
+        """Where reads go first (None: unary calls only)."""
         self._health = health_pb2_grpc.HealthStub(self.channel)
         self._ready_until = 0.0
         self._source_info = packaged_source_info(PACKAGED_DESCRIPTOR_SET)
@@ -341,6 +350,29 @@ class Upstream:
             self._ready_until = now + READINESS_TTL_SECONDS
         return ready
 
+    async def call(
+        self, compiled: CompiledRoute, request: message.Message, metadata: Metadata
+    ) -> Any:
+        """The retriever's answer to a route's request, over a call stream when one can carry
+        it, else as a unary call; raises `grpc.aio.AioRpcError` when the call failed."""
+
+        def unary(timeout: float) -> Any:
+            return compiled.call(request, timeout=timeout, metadata=metadata)
+
+        if self.streams is None:
+            response = await unary(compiled.deadline)
+            metrics.UPSTREAM_CALLS.labels("unary").inc()
+            return response
+        answer, carrier = await self.streams.call(
+            compiled.route.grpc_path,
+            request.SerializeToString(),
+            compiled.deadline,
+            metadata,
+            unary,
+        )
+        metrics.UPSTREAM_CALLS.labels(carrier).inc()
+        return compiled.response_class.FromString(answer) if carrier == "stream" else answer
+
     def explain(self, error: grpc.aio.AioRpcError) -> grpc.aio.AioRpcError:
         """The failure a client is told of: UNAVAILABLE rather than DEADLINE_EXCEEDED when the
         call waited for a connection until its deadline ran out (the retriever is down, not
@@ -355,5 +387,7 @@ class Upstream:
         )
 
     async def close(self) -> None:
-        """Closes the channel, letting calls in flight finish."""
+        """Ends the call streams, then closes the channel, letting calls in flight finish."""
+        if self.streams is not None:
+            await self.streams.close()
         await self.channel.close(grace=self.grace_seconds)

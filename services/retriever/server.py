@@ -56,6 +56,8 @@ def build_spec(
         on_stop=on_stop,
         grace_seconds=server.shutdown_grace_seconds,
         max_message_bytes=server.max_message_bytes,
+        # The gateway sends its reads over streams (`panoptic.core.call_stream`).
+        call_stream=True,
     )
 
 

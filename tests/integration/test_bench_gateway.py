@@ -57,7 +57,7 @@ def test_every_workload_runs_on_every_target_with_grpc_gateway_among_them(
     assert report["grpc_gateway"] == str(DEFAULT_GRPC_GATEWAY)
     workloads = {workload["name"]: workload for workload in report["workloads"]}
     assert list(workloads) == ["get-uniform", "get-zipf", "list-search"]
-    everyone = ["peer", "gateway", "gateway+cache", "grpc-gateway"]
+    everyone = ["peer", "gateway", "gateway-unary", "gateway+cache", "grpc-gateway"]
     for name, workload in workloads.items():
         expected = everyone if name.startswith("get-") else everyone[1:]
         assert workload["orders"] == [expected, expected[::-1]]
@@ -95,5 +95,5 @@ def test_without_grpc_gateway_it_says_how_to_build_it_and_runs_the_rest(
     (workload,) = report["workloads"]
     assert workload["name"] == "get-zipf"
     assert "s=1.2" in workload["title"]
-    assert workload["orders"] == [["peer", "gateway", "gateway+cache"]]
+    assert workload["orders"] == [["peer", "gateway", "gateway-unary", "gateway+cache"]]
     assert report["zipf_exponent"] == 1.2

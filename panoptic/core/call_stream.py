@@ -1,0 +1,465 @@
+"""Unary calls carried over one long-lived gRPC stream (`panoptic.v1.CallStreamService`).
+
+A unary call costs grpc.aio about twice the CPU, on each side, of a message and its answer on a
+stream that is already open (measured: `docs/performance.md`), and every REST read the gateway
+serves is one unary call to the retriever. So the gateway keeps one `Exchange` stream on each of
+its connections and sends each read there as a `Call`; calls waiting while a message is being
+written go together in the next one, and so do replies.
+
+- **The server** (`CallStreamServicer`, installed by the bootstrap for a spec with
+  `call_stream=True`) runs each call through the same handler, interceptors and metrics as the
+  unary method it names, with a context that gives the call's deadline and metadata
+  (`StreamedCallContext`), and answers with the status and trailing metadata the unary call
+  would have had. When the server stops, each stream takes no more calls, answers those it took
+  and ends.
+- **The client** (`CallStreams`) is a fast path only. A call that a stream cannot carry (none is
+  open, the stream broke, the server is older and has no such service) is made as the unary call
+  it stands for, with the channel's wait-for-ready and retry policy; a call whose stream ended
+  before its reply came is made again that way. Every method the gateway sends is free of side
+  effects, so making a call twice is harmless.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import time
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from typing import Any
+
+import grpc
+from google.protobuf import duration_pb2
+
+from panoptic.core.logging import get_logger
+from panoptic.v1 import call_stream_pb2, call_stream_pb2_grpc
+
+log = get_logger("panoptic.call_stream")
+
+SERVICE_NAME = call_stream_pb2.DESCRIPTOR.services_by_name["CallStreamService"].full_name
+EXCHANGE_PATH = f"/{SERVICE_NAME}/Exchange"
+# After a stream failed to open or broke, calls go unary for this long before one is tried
+# again: a retriever that is down is not asked for a stream on every request.
+REOPEN_PAUSE_SECONDS = 0.5
+# After a server said it has no call stream (an older retriever), how long before asking again.
+UNSUPPORTED_PAUSE_SECONDS = 30.0
+
+_CODES_BY_NUMBER = {code.value[0]: code for code in grpc.StatusCode}
+
+Metadata = Sequence[tuple[str, str | bytes]]
+
+
+def _entries(metadata: Iterable[tuple[str, str | bytes]]) -> list[call_stream_pb2.MetadataEntry]:
+    return [
+        call_stream_pb2.MetadataEntry(
+            key=key, value=value if isinstance(value, bytes) else value.encode()
+        )
+        for key, value in metadata
+    ]
+
+
+def _metadata(entries: Iterable[call_stream_pb2.MetadataEntry]) -> tuple[tuple[str, Any], ...]:
+    return tuple(
+        (entry.key, entry.value if entry.key.endswith("-bin") else entry.value.decode())
+        for entry in entries
+    )
+
+
+# The server's side.
+
+
+class StreamedCallContext:
+    """What a method's handler sees of a call that came on a stream: the part of
+    `grpc.aio.ServicerContext` that handlers and interceptors use, with the call's own
+    deadline, metadata and status."""
+
+    __slots__ = ("_code", "_deadline", "_details", "_metadata", "_peer", "_trailing")
+
+    def __init__(self, metadata: Metadata, deadline: float | None, peer: str) -> None:
+        self._metadata = metadata
+        self._deadline = deadline
+        self._peer = peer
+        self._code: grpc.StatusCode | None = None
+        self._details = ""
+        self._trailing: tuple[tuple[str, Any], ...] = ()
+
+    def invocation_metadata(self) -> Metadata:
+        return self._metadata
+
+    def time_remaining(self) -> float | None:
+        if self._deadline is None:
+            return None
+        return max(0.0, self._deadline - time.monotonic())
+
+    def peer(self) -> str:
+        return self._peer
+
+    def code(self) -> grpc.StatusCode | None:
+        return self._code
+
+    def details(self) -> str:
+        return self._details
+
+    def set_code(self, code: grpc.StatusCode) -> None:
+        self._code = code
+
+    def set_details(self, details: str) -> None:
+        self._details = details
+
+    def trailing_metadata(self) -> tuple[tuple[str, Any], ...]:
+        return self._trailing
+
+    def set_trailing_metadata(self, metadata: Metadata) -> None:
+        self._trailing = tuple(metadata)
+
+    async def abort(
+        self, code: grpc.StatusCode, details: str = "", trailing_metadata: Metadata = ()
+    ) -> None:
+        """Ends the call with `code`, as grpc.aio does: trailing metadata given here replaces
+        what was set before."""
+        if code == grpc.StatusCode.OK:
+            raise ValueError("abort() needs a status code other than OK")
+        self._code = code
+        self._details = details
+        if trailing_metadata:
+            self._trailing = tuple(trailing_metadata)
+        raise grpc.aio.AbortError()
+
+    async def abort_with_status(self, status: grpc.Status) -> None:
+        await self.abort(status.code, status.details, status.trailing_metadata)
+
+    def cancelled(self) -> bool:
+        return False
+
+    def done(self) -> bool:
+        return False
+
+
+HandlerLookup = Callable[[str], "grpc.RpcMethodHandler | None"]
+
+
+class CallStreamServicer(call_stream_pb2_grpc.CallStreamServiceServicer):
+    """Runs the calls of each stream as the unary methods they name (`handler_of`)."""
+
+    def __init__(self, handler_of: HandlerLookup, stopping: asyncio.Event) -> None:
+        self._handler_of = handler_of
+        self._stopping = stopping
+
+    async def Exchange(  # noqa: N802 - named by the proto
+        self,
+        requests: AsyncIterator[call_stream_pb2.ExchangeRequest],
+        context: grpc.aio.ServicerContext,
+    ) -> AsyncIterator[call_stream_pb2.ExchangeResponse]:
+        """Takes calls until the caller closes the stream or the server stops; answers each."""
+        peer = context.peer()
+        replies: asyncio.Queue[call_stream_pb2.Reply | None] = asyncio.Queue()
+        running: set[asyncio.Task[None]] = set()
+
+        async def run(call: call_stream_pb2.Call) -> None:
+            replies.put_nowait(await self._run(call, peer))
+
+        reading = True
+
+        async def take() -> None:
+            nonlocal reading
+            try:
+                async for request in requests:
+                    for call in request.calls:
+                        task = asyncio.ensure_future(run(call))
+                        running.add(task)
+                        task.add_done_callback(running.discard)
+            except asyncio.CancelledError:
+                pass  # the server is stopping: answer the calls taken, then end
+            finally:
+                reading = False
+                if running:
+                    await asyncio.wait(set(running))
+                replies.put_nowait(None)
+
+        def stop_reading(_: object) -> None:
+            if reading:
+                taking.cancel()
+
+        taking = asyncio.ensure_future(take())
+        stop_taking = asyncio.ensure_future(self._stopping.wait())
+        stop_taking.add_done_callback(stop_reading)
+        try:
+            ended = False
+            while not ended:
+                batch = [await replies.get()]
+                while not replies.empty():
+                    batch.append(replies.get_nowait())
+                ended = batch[-1] is None
+                done = [reply for reply in batch if reply is not None]
+                if done:
+                    yield call_stream_pb2.ExchangeResponse(replies=done)
+            await taking  # a malformed message ends the stream with its status from here
+        finally:
+            stop_taking.cancel()
+            taking.cancel()
+            for task in running:
+                task.cancel()
+
+    async def _run(self, call: call_stream_pb2.Call, peer: str) -> call_stream_pb2.Reply:
+        """One call's reply: the unary handler's response or status."""
+        handler = self._handler_of(call.method)
+        if handler is None or not handler.unary_unary:
+            return call_stream_pb2.Reply(
+                id=call.id,
+                code=grpc.StatusCode.UNIMPLEMENTED.value[0],
+                message=f"no unary method {call.method[:200]} on this server",
+            )
+        deadline = None
+        if call.HasField("timeout"):
+            deadline = time.monotonic() + call.timeout.ToTimedelta().total_seconds()
+        context = StreamedCallContext(_metadata(call.metadata), deadline, peer)
+        request = handler.request_deserializer(call.request)
+        try:
+            async with asyncio.timeout_at(_loop_time(deadline)):
+                response = await handler.unary_unary(request, context)
+        except grpc.aio.AbortError:
+            pass
+        except TimeoutError:
+            context.set_code(grpc.StatusCode.DEADLINE_EXCEEDED)
+            context.set_details("Deadline Exceeded")
+        else:
+            return call_stream_pb2.Reply(
+                id=call.id,
+                response=handler.response_serializer(response),
+                trailing_metadata=_entries(context.trailing_metadata()),
+            )
+        code = context.code() or grpc.StatusCode.UNKNOWN
+        return call_stream_pb2.Reply(
+            id=call.id,
+            code=code.value[0],
+            message=context.details(),
+            trailing_metadata=_entries(context.trailing_metadata()),
+        )
+
+
+def _loop_time(deadline: float | None) -> float | None:
+    """A `time.monotonic()` deadline on the event loop's clock (the same clock on Linux, but
+    the loop's is the one `asyncio.timeout_at` reads)."""
+    if deadline is None:
+        return None
+    return asyncio.get_running_loop().time() + (deadline - time.monotonic())
+
+
+def handler_lookup(
+    generic_handlers: Sequence[grpc.GenericRpcHandler],
+    wrappers: Sequence[Callable[[str, grpc.RpcMethodHandler], grpc.RpcMethodHandler]],
+) -> HandlerLookup:
+    """Finds a method's handler among the server's, wrapped as the server's interceptors wrap
+    it (`wrappers`, outermost first); each method's wrapped handler is made once."""
+    known: dict[str, grpc.RpcMethodHandler | None] = {}
+
+    def handler_of(method: str) -> grpc.RpcMethodHandler | None:
+        if method in known:
+            return known[method]
+        handler = None
+        if method != EXCHANGE_PATH:
+            details = _CallDetails(method)
+            for generic in generic_handlers:
+                handler = generic.service(details)
+                if handler is not None:
+                    break
+        if handler is not None:
+            for wrap in reversed(wrappers):
+                handler = wrap(method, handler)
+        if len(known) < 1_000:  # names are the caller's: remember only so many
+            known[method] = handler
+        return handler
+
+    return handler_of
+
+
+class _CallDetails(grpc.HandlerCallDetails):  # type: ignore[misc]
+    def __init__(self, method: str) -> None:
+        self.method = method
+        self.invocation_metadata = ()
+
+
+# The client's side.
+
+
+class _Open:
+    """One open `Exchange` call: its calls waiting to be sent and those waiting for a reply."""
+
+    def __init__(self, exchange: Any) -> None:
+        self.pending: dict[int, asyncio.Future[call_stream_pb2.Reply]] = {}
+        self._outbox: list[call_stream_pb2.Call] = []
+        self._wake = asyncio.Event()
+        self._call = exchange(self._requests())
+
+    def gathering(self) -> bool:
+        """Whether calls are waiting for the next message (one more would go with them)."""
+        return bool(self._outbox)
+
+    def send(self, call: call_stream_pb2.Call) -> asyncio.Future[call_stream_pb2.Reply]:
+        reply: asyncio.Future[call_stream_pb2.Reply] = asyncio.get_running_loop().create_future()
+        self.pending[call.id] = reply
+        self._outbox.append(call)
+        self._wake.set()
+        return reply
+
+    async def _requests(self) -> AsyncIterator[call_stream_pb2.ExchangeRequest]:
+        """The messages to send: every call that came while the previous one was written."""
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            calls, self._outbox = self._outbox, []
+            if calls:
+                yield call_stream_pb2.ExchangeRequest(calls=calls)
+
+    async def read(self) -> None:
+        """Hands each reply to its caller until the stream ends, then fails the calls left."""
+        try:
+            async for response in self._call:
+                for reply in response.replies:
+                    waiting = self.pending.pop(reply.id, None)
+                    if waiting is not None and not waiting.done():
+                        waiting.set_result(reply)
+        finally:
+            self._call.cancel()
+            pending, self.pending = self.pending, {}
+            for waiting in pending.values():
+                if not waiting.done():
+                    waiting.set_exception(StreamEnded())
+
+
+class _Stream:
+    """The `Exchange` stream of one channel, opened on demand and again after it ends."""
+
+    def __init__(self, channel: Any) -> None:
+        self._exchange = channel.stream_stream(
+            EXCHANGE_PATH,
+            request_serializer=call_stream_pb2.ExchangeRequest.SerializeToString,
+            response_deserializer=call_stream_pb2.ExchangeResponse.FromString,
+        )
+        self._open: _Open | None = None
+        self._reader: asyncio.Task[None] | None = None
+        self._closed_until = 0.0
+
+    def send(self, call: call_stream_pb2.Call) -> asyncio.Future[call_stream_pb2.Reply] | None:
+        """A future of the call's reply, or None when the stream cannot take it now. The future
+        fails with `StreamEnded` when the stream ends before the reply comes."""
+        if self._open is None:
+            if time.monotonic() < self._closed_until:
+                return None
+            self._open = _Open(self._exchange)
+            self._reader = asyncio.ensure_future(self._read(self._open))
+        return self._open.send(call)
+
+    def gathering(self) -> bool:
+        """Whether calls are waiting to be sent together in the next message."""
+        return self._open is not None and self._open.gathering()
+
+    def forget(self, call_id: int) -> None:
+        """Stops waiting for a call's reply (its caller has it, or gave up)."""
+        if self._open is not None:
+            self._open.pending.pop(call_id, None)
+
+    async def _read(self, opened: _Open) -> None:
+        pause = REOPEN_PAUSE_SECONDS
+        try:
+            await opened.read()
+        except grpc.aio.AioRpcError as error:
+            if error.code() == grpc.StatusCode.UNIMPLEMENTED:
+                pause = UNSUPPORTED_PAUSE_SECONDS
+                log.info("the retriever has no call stream; unary calls", pause_s=pause)
+            else:
+                log.info("call stream ended", code=error.code().name)
+        finally:
+            if self._open is opened:
+                self._open = None
+                self._closed_until = time.monotonic() + pause
+
+    async def close(self) -> None:
+        reader, self._reader = self._reader, None
+        if reader is not None:
+            reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await reader
+
+
+class StreamEnded(Exception):
+    """A call's stream ended before its reply came."""
+
+
+class CallStreams:
+    """Calls over one stream per channel, taking turns; `call` makes the unary call instead
+    when no stream can carry it."""
+
+    def __init__(self, channels: Sequence[Any]) -> None:
+        self._streams = [_Stream(channel) for channel in channels]
+        self._turns = itertools.cycle(self._streams)
+        self._stream = next(self._turns)
+        self._ids = itertools.count(1)
+
+    async def call(
+        self,
+        method: str,
+        request: bytes,
+        timeout: float,
+        metadata: Metadata,
+        unary: Callable[[float], Any],
+    ) -> tuple[bytes | None, str]:
+        """The serialized response of `method`, and how it went: `stream`, or `unary` when it
+        was made by `unary(time_left)` (which returns the response message itself, not
+        bytes). Raises `grpc.aio.AioRpcError` with the call's status when it failed."""
+        deadline = time.monotonic() + timeout
+        # Calls made while one is waiting to be sent go with it, in one message; the next call
+        # takes the next stream: the streams take turns by message, not by call.
+        if not self._stream.gathering():
+            self._stream = next(self._turns)
+        stream = self._stream
+        call_id = next(self._ids)
+        call = call_stream_pb2.Call(
+            id=call_id,
+            method=method,
+            request=request,
+            timeout=duration_pb2.Duration(
+                seconds=int(timeout), nanos=int((timeout % 1) * 1_000_000_000)
+            ),
+            metadata=_entries(metadata),
+        )
+        waiting = stream.send(call)
+        if waiting is None:
+            return await unary(timeout), "unary"
+        try:
+            async with asyncio.timeout(timeout):
+                reply = await waiting
+        except StreamEnded:
+            return await unary(max(deadline - time.monotonic(), 0.001)), "unary"
+        except TimeoutError:
+            raise grpc.aio.AioRpcError(
+                grpc.StatusCode.DEADLINE_EXCEEDED,
+                grpc.aio.Metadata(),
+                grpc.aio.Metadata(),
+                details="Deadline Exceeded",
+            ) from None
+        finally:
+            stream.forget(call_id)
+        if reply.code != 0:
+            raise grpc.aio.AioRpcError(
+                _CODES_BY_NUMBER.get(reply.code, grpc.StatusCode.UNKNOWN),
+                grpc.aio.Metadata(),
+                grpc.aio.Metadata(*_metadata(reply.trailing_metadata)),
+                details=reply.message,
+            )
+        return reply.response, "stream"
+
+    async def close(self) -> None:
+        """Ends every stream; calls still waiting are made unary."""
+        await asyncio.gather(*(stream.close() for stream in self._streams))
+
+
+__all__ = [
+    "EXCHANGE_PATH",
+    "SERVICE_NAME",
+    "CallStreamServicer",
+    "CallStreams",
+    "StreamEnded",
+    "StreamedCallContext",
+    "handler_lookup",
+]
