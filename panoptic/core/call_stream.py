@@ -403,10 +403,11 @@ class CallStreams:
         timeout: float,
         metadata: Metadata,
         unary: Callable[[float], Any],
-    ) -> tuple[bytes | None, str]:
-        """The serialized response of `method`, and how it went: `stream`, or `unary` when it
-        was made by `unary(time_left)` (which returns the response message itself, not
-        bytes). Raises `grpc.aio.AioRpcError` with the call's status when it failed."""
+    ) -> tuple[Any, str]:
+        """The answer of `method` and its carrier: the serialized response and `stream`, or
+        what `unary(time_left)` returned (the response message) and `unary` when no stream
+        carried the call. Raises `grpc.aio.AioRpcError` with the call's status when it
+        failed."""
         deadline = time.monotonic() + timeout
         # Calls made while one is waiting to be sent go with it, in one message; the next call
         # takes the next stream: the streams take turns by message, not by call.

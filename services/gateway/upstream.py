@@ -371,7 +371,9 @@ class Upstream:
             unary,
         )
         metrics.UPSTREAM_CALLS.labels(carrier).inc()
-        return compiled.response_class.FromString(answer) if carrier == "stream" else answer
+        if isinstance(answer, bytes):  # the stream's reply, serialized
+            return compiled.response_class.FromString(answer)
+        return answer
 
     def explain(self, error: grpc.aio.AioRpcError) -> grpc.aio.AioRpcError:
         """The failure a client is told of: UNAVAILABLE rather than DEADLINE_EXCEEDED when the
