@@ -50,7 +50,8 @@ GROUPS: dict[str, tuple[type[SettingsGroup], str]] = {
     "gateway": (GatewaySettings, "gateway_port gateway_metrics_port retriever_address "
                 "gateway_services gateway_descriptor_source gateway_reflection_refresh_seconds "
                 "gateway_startup_timeout_seconds gateway_deadline_seconds "
-                "gateway_retriever_connections gateway_method_deadlines gateway_cache_control "
+                "gateway_retriever_connections gateway_call_stream gateway_method_deadlines "
+                "gateway_cache_control "
                 "gateway_response_cache_mib gateway_cors_origins gateway_rate_limit_per_second "
                 "gateway_rate_limit_burst gateway_trusted_proxies gateway_max_url_bytes "
                 "gateway_max_header_bytes gateway_compress_min_bytes"),
@@ -85,7 +86,7 @@ def _changed_value(field: FieldInfo) -> str:
     if get_origin(annotation) is Literal:
         return str(next(choice for choice in get_args(annotation) if choice != default))
     if field.annotation is bool or bool in get_args(annotation):
-        return "true"
+        return "false" if default is True else "true"
     if default is None or isinstance(default, Path):
         return "/tmp/a-secret-or-path-for-the-settings-test-0123456789"  # noqa: S108 - never opened
     if isinstance(default, bool | int | float) and not isinstance(default, str):
