@@ -41,6 +41,9 @@ EXCHANGE_PATH = f"/{SERVICE_NAME}/Exchange"
 # After a stream failed to open or broke, calls go unary for this long before one is tried
 # again: a retriever that is down is not asked for a stream on every request.
 REOPEN_PAUSE_SECONDS = 0.5
+# Calls a stream may have running at once; more are refused with RESOURCE_EXHAUSTED, as a
+# server refuses streams beyond its limit, so that no caller can make a worker hold any number.
+MAX_CALLS_IN_FLIGHT = 1_000
 # After a server said it has no call stream (an older retriever), how long before asking again.
 UNSUPPORTED_PAUSE_SECONDS = 30.0
 
@@ -165,6 +168,9 @@ class CallStreamServicer(call_stream_pb2_grpc.CallStreamServiceServicer):
             try:
                 async for request in requests:
                     for call in request.calls:
+                        if len(running) >= MAX_CALLS_IN_FLIGHT:
+                            replies.put_nowait(_too_many(call))
+                            continue
                         task = asyncio.ensure_future(run(call))
                         running.add(task)
                         task.add_done_callback(running.discard)
@@ -235,6 +241,14 @@ class CallStreamServicer(call_stream_pb2_grpc.CallStreamServiceServicer):
             message=context.details(),
             trailing_metadata=_entries(context.trailing_metadata()),
         )
+
+
+def _too_many(call: call_stream_pb2.Call) -> call_stream_pb2.Reply:
+    return call_stream_pb2.Reply(
+        id=call.id,
+        code=grpc.StatusCode.RESOURCE_EXHAUSTED.value[0],
+        message=f"over {MAX_CALLS_IN_FLIGHT} calls in flight on one stream; wait for replies",
+    )
 
 
 def _loop_time(deadline: float | None) -> float | None:
@@ -369,6 +383,8 @@ class _Stream:
                 log.info("the retriever has no call stream; unary calls", pause_s=pause)
             else:
                 log.info("call stream ended", code=error.code().name)
+        except Exception:  # whatever broke the stream, its calls are made unary
+            log.exception("call stream failed")
         finally:
             if self._open is opened:
                 self._open = None
