@@ -303,6 +303,7 @@ class _Open:
         self.pending: dict[int, asyncio.Future[call_stream_pb2.Reply]] = {}
         self._outbox: list[call_stream_pb2.Call] = []
         self._wake = asyncio.Event()
+        self._ended = False
         self._call = exchange(self._requests())
 
     def gathering(self) -> bool:
@@ -321,6 +322,8 @@ class _Open:
         while True:
             await self._wake.wait()
             self._wake.clear()
+            if self._ended:  # gRPC does not stop reading this once the call is over
+                return
             calls, self._outbox = self._outbox, []
             if calls:
                 yield call_stream_pb2.ExchangeRequest(calls=calls)
@@ -335,6 +338,8 @@ class _Open:
                         waiting.set_result(reply)
         finally:
             self._call.cancel()
+            self._ended = True
+            self._wake.set()
             pending, self.pending = self.pending, {}
             for waiting in pending.values():
                 if not waiting.done():

@@ -338,6 +338,10 @@ async def test_a_call_whose_stream_ends_unanswered_is_made_again_unary() -> None
         server = _ScriptedServer(exchange=takes_then_ends)
         answer, carrier = await _through_streams(server, "c2")
         assert (carrier, answer.text, server.unary_calls) == ("unary", "unary", 1)
+    # Nothing of the ended streams is left running: gRPC's task that sends a stream's messages
+    # stops once the stream is over.
+    await asyncio.sleep(0)
+    assert not [task for task in asyncio.all_tasks() if "request_iterator" in repr(task)]
 
 
 @pytest.mark.asyncio
