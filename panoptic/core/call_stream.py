@@ -36,6 +36,7 @@ import grpc
 from google.protobuf import duration_pb2
 
 from panoptic.core.logging import get_logger
+from panoptic.core.rpc_status import status_code
 from panoptic.v1 import call_stream_pb2, call_stream_pb2_grpc
 
 log = get_logger("panoptic.call_stream")
@@ -50,8 +51,6 @@ REOPEN_PAUSE_SECONDS = 0.5
 MAX_CALLS_IN_FLIGHT = 1_000
 # After a server said it has no call stream (an older retriever), how long before asking again.
 UNSUPPORTED_PAUSE_SECONDS = 30.0
-
-_CODES_BY_NUMBER = {code.value[0]: code for code in grpc.StatusCode}
 
 Metadata = Sequence[tuple[str, str | bytes]]
 
@@ -468,7 +467,7 @@ class CallStreams:
             stream.forget(call_id)
         if reply.code != 0:
             raise grpc.aio.AioRpcError(
-                _CODES_BY_NUMBER.get(reply.code, grpc.StatusCode.UNKNOWN),
+                status_code(reply.code),
                 grpc.aio.Metadata(),
                 grpc.aio.Metadata(*_metadata(reply.trailing_metadata)),
                 details=reply.message,

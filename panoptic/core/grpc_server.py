@@ -30,7 +30,7 @@ from panoptic.core.call_stream import CallStreamServicer, handler_lookup
 from panoptic.core.lifecycle import stop_when_orphaned, worker_index
 from panoptic.core.logging import get_logger
 from panoptic.core.ports import PortInUse, check_port_free
-from panoptic.core.rpc_status import abort
+from panoptic.core.rpc_status import abort, status_code
 from panoptic.v1 import call_stream_pb2_grpc
 
 REQUEST_ID_KEY = "x-request-id"
@@ -146,7 +146,7 @@ class _Observer:
             await context.abort(code, f"internal error; request id {request_id}")
         finally:
             elapsed = time.perf_counter() - started
-            code = _as_status_code(code)
+            code = status_code(code)
             metrics.GRPC_HANDLED.labels(*self.labels(), code.name).inc()
             metrics.GRPC_HANDLING_SECONDS.labels(*self.labels()).observe(elapsed)
             log.info(
@@ -157,15 +157,6 @@ class _Observer:
                 peer=peer,
             )
             structlog.contextvars.unbind_contextvars("request_id")
-
-
-def _as_status_code(code: Any) -> grpc.StatusCode:
-    if isinstance(code, grpc.StatusCode):
-        return code
-    for candidate in grpc.StatusCode:
-        if candidate.value[0] == code:
-            return candidate
-    return grpc.StatusCode.UNKNOWN
 
 
 def _rpc_type(handler: grpc.RpcMethodHandler) -> str:

@@ -32,6 +32,16 @@ MAX_VIOLATIONS_BYTES = 3_000
 CLIPPED = "…"
 
 
+_CODES_BY_NUMBER = {code.value[0]: code for code in grpc.StatusCode}
+
+
+def status_code(code: grpc.StatusCode | int | None) -> grpc.StatusCode:
+    """The `grpc.StatusCode` of a code given as one or as its number; UNKNOWN for others."""
+    if isinstance(code, grpc.StatusCode):
+        return code
+    return _CODES_BY_NUMBER.get(code, grpc.StatusCode.UNKNOWN)
+
+
 def error_status(
     code: grpc.StatusCode,
     message: str,

@@ -19,7 +19,7 @@ from google.protobuf import any_pb2, descriptor_pool, duration_pb2, json_format
 from google.protobuf import message as protobuf_message
 from google.rpc import error_details_pb2, status_pb2
 
-from panoptic.core.rpc_status import ERROR_DOMAIN
+from panoptic.core.rpc_status import ERROR_DOMAIN, status_code
 
 # google/rpc/code.proto's HTTP mapping, as grpc-gateway and Envoy apply it.
 HTTP_STATUS: Mapping[grpc.StatusCode, int] = {
@@ -51,7 +51,6 @@ _GENERIC = {
     grpc.StatusCode.RESOURCE_EXHAUSTED: "the service is overloaded or the answer too large",
     grpc.StatusCode.UNIMPLEMENTED: "this operation is not available yet",
 }
-_CODES_BY_NUMBER = {code.value[0]: code for code in grpc.StatusCode}
 
 
 @dataclass
@@ -153,9 +152,7 @@ def from_rpc_error(
     error: Any, request_id: str, pool: descriptor_pool.DescriptorPool | None = None
 ) -> ApiError:
     """The client's view of a failed upstream call (a `grpc.aio.AioRpcError`)."""
-    code = error.code()
-    if not isinstance(code, grpc.StatusCode):
-        code = _CODES_BY_NUMBER.get(code, grpc.StatusCode.UNKNOWN)
+    code = status_code(error.code())
     status = _rich_status(error)
     if status is not None and code not in _HIDDEN:
         details = [d for d in (_render_any(a, pool) for a in status.details) if d is not None]
