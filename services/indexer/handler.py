@@ -224,7 +224,7 @@ async def _index_batch(repository: IndexRepository, batch: IndexBatch) -> BatchR
     ids = [claim.id for claim in batch.claims]
     current = await repository.lock_claims(ids)
     new = [claim for claim in batch.claims if claim.id not in current]
-    inserted = await repository.insert_claims(new)
+    inserted = await repository.create_claims(new, batch.request_id)
     raced = [claim.id for claim in new if claim.id not in inserted]
     if raced:  # created by a concurrent batch since we looked: now locked, so an update
         current.update(await repository.lock_claims(raced))
@@ -235,9 +235,8 @@ async def _index_batch(repository: IndexRepository, batch: IndexBatch) -> BatchR
     deltas = CountDeltas()
     for claim in batch.claims:
         after = Counted.of(claim)
-        if claim.id in inserted:
+        if claim.id in inserted:  # its revision and links were written with it
             results.append(ClaimResult(claim.id, 1, Outcome.CREATED, Change.CREATED))
-            revisions.append((claim, 1, Change.CREATED, ""))
             deltas.move(None, after)
             continue
         stored = current[claim.id]
@@ -253,8 +252,8 @@ async def _index_batch(repository: IndexRepository, batch: IndexBatch) -> BatchR
 
     await repository.update_claims(updates)
     await repository.append_revisions(revisions, batch.request_id)
-    written = [content for content, _, _, _ in revisions]
-    await repository.link_topics(written, replaced=[content.id for content, _ in updates])
+    updated = [content for content, _ in updates]
+    await repository.link_topics(updated, replaced=[content.id for content in updated])
     await repository.adjust_claim_counts(deltas)
     return BatchResult(tuple(results), actors_upserted, topics_upserted)
 

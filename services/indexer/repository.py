@@ -1,7 +1,8 @@
 """The indexer's SQL: every statement it runs, on one connection inside one transaction.
 
-Writes go through `unnest` of parallel arrays, one statement per table per batch, so a batch of
-a thousand claims costs a handful of round trips. Existing claims are locked in id order before
+Writes go through `unnest` of parallel arrays, one statement per table per batch (new claims,
+their first revisions and their topic links in one), so a batch of a thousand claims costs a
+handful of round trips. Existing claims are locked in id order before
 they are read, so concurrent writers of one claim queue up instead of losing an update, and
 batches touching the same claims cannot deadlock on them.
 """
@@ -61,6 +62,10 @@ _STORED_CLAIM_COLUMNS: Final = claim_columns(
         if name in TIME_COLUMNS
         else name
     )
+)
+# A revision's columns: the content's (its id as claim_id), then what the revision records.
+_REVISION_COLUMNS: Final = (
+    f"claim_id, {_CLAIM_COLUMNS.removeprefix('id, ')}, revision, change, reason, request_id"
 )
 _TOPIC_IDS: Final = CONTENT_COLUMNS.index("topic_ids")
 _STATE: Final = CONTENT_COLUMNS.index("state")
@@ -243,18 +248,32 @@ class IndexRepository:
             for row in rows
         }
 
-    async def insert_claims(self, claims: Sequence[ClaimContent]) -> set[str]:
-        """Inserts new claims at revision 1; returns the ids inserted (not those raced in)."""
+    async def create_claims(self, claims: Sequence[ClaimContent], request_id: str) -> set[str]:
+        """Inserts new claims at revision 1, each with its CREATED revision and its topic links;
+        returns the ids inserted (a claim raced in by a concurrent batch gets none of the three).
+
+        One statement: the batch's arrays are encoded and sent once, where a statement per
+        table sent them three times (most of the indexer's time went into that encoding). A
+        claim just inserted has no links yet, so they are inserted without an upsert.
+        """
         if not claims:
             return set()
         ordered = sorted(claims, key=lambda claim: claim.id)
         rows = await self._db.fetch(
-            f"INSERT INTO claims ({_CLAIM_COLUMNS}, revision, content_hash)"
-            f" SELECT {_CLAIM_VALUES}, 1, u.content_hash"
-            f" FROM unnest({_CLAIM_ARRAYS}, $13::bytea[]) AS u({_CLAIM_COLUMNS}, content_hash)"
-            " ON CONFLICT (id) DO NOTHING RETURNING id",
+            f"WITH u AS (SELECT * FROM unnest({_CLAIM_ARRAYS}, $13::bytea[])"
+            f"   AS u({_CLAIM_COLUMNS}, content_hash)),"
+            f" inserted AS (INSERT INTO claims ({_CLAIM_COLUMNS}, revision, content_hash)"
+            f"   SELECT {_CLAIM_VALUES}, 1, u.content_hash FROM u"
+            "   ON CONFLICT (id) DO NOTHING RETURNING id),"
+            f" revised AS (INSERT INTO claim_revisions ({_REVISION_COLUMNS})"
+            f"   SELECT {_CLAIM_VALUES}, 1, 'CREATED', '', $14 FROM u JOIN inserted USING (id)),"
+            " linked AS (INSERT INTO claim_topics (claim_id, topic_id, actor_id, stated_at)"
+            "   SELECT u.id, topic_id, u.actor_id, u.stated_at"
+            "   FROM u JOIN inserted USING (id), unnest(u.topic_ids::text[]) AS topic_id)"
+            " SELECT id FROM inserted",
             *_claim_arrays(ordered),
             [claim.content_hash for claim in ordered],
+            request_id,
         )
         return {row["id"] for row in rows}
 
@@ -286,8 +305,7 @@ class IndexRepository:
             return
         contents = [content for content, _, _, _ in revisions]
         await self._db.execute(
-            f"INSERT INTO claim_revisions (claim_id, {_CLAIM_COLUMNS.removeprefix('id, ')},"
-            " revision, change, reason, request_id)"
+            f"INSERT INTO claim_revisions ({_REVISION_COLUMNS})"
             f" SELECT {_CLAIM_VALUES}, u.revision, u.change, u.reason, $16"
             f" FROM unnest({_CLAIM_ARRAYS}, $13::int[], $14::text[], $15::text[])"
             f" AS u({_CLAIM_COLUMNS}, revision, change, reason)",
