@@ -11,7 +11,7 @@ import functools
 import math
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
 
@@ -32,6 +32,9 @@ MAX_URL_CHARS = 2_048
 MAX_REASON_CHARS = 2_000
 # A pipeline's clock may run a little ahead of ours; beyond this a statement is "in the future".
 CLOCK_SKEW = timedelta(minutes=5)
+# The enums' known numbers (`EnumTypeWrapper.values()` builds a new list at every call).
+_ACTOR_KINDS = frozenset(resources_pb2.ActorKind.values())
+_CLAIM_STATES = frozenset(resources_pb2.ClaimState.values())
 
 
 @dataclass(frozen=True)
@@ -75,8 +78,9 @@ def validate_index_request(
     for index, topic in enumerate(request.topics):
         problems += _topic_problems(f"topics[{index}]", topic)
     problems += _topic_cycles(request.topics)
+    latest = now + CLOCK_SKEW  # the latest statement time accepted
     for index, claim in enumerate(request.claims):
-        problems += _claim_problems(f"claims[{index}]", claim, limits, now)
+        problems += _claim_problems(f"claims[{index}]", claim, limits, latest)
     return problems
 
 
@@ -232,7 +236,7 @@ def _actor_problems(path: str, actor: resources_pb2.Actor) -> list[FieldViolatio
         problems.append(FieldViolation(f"{path}.aliases", f"more than {MAX_ALIASES} aliases"))
     for index, alias in enumerate(actor.aliases):
         problems += _name_problems(f"{path}.aliases[{index}]", alias)
-    if actor.kind not in resources_pb2.ActorKind.values():
+    if actor.kind not in _ACTOR_KINDS:
         problems.append(FieldViolation(f"{path}.kind", f"unknown kind {actor.kind}"))
     if len(actor.description) > MAX_DESCRIPTION_CHARS:
         problems.append(
@@ -278,55 +282,65 @@ def _topic_cycles(topics: Sequence[resources_pb2.Topic]) -> list[FieldViolation]
 
 
 def _claim_problems(
-    path: str, claim: resources_pb2.Claim, limits: Limits, now: datetime
+    path: str, claim: resources_pb2.Claim, limits: Limits, latest: datetime
 ) -> list[FieldViolation]:
+    """A claim's problems, each field path prefixed with `path` only once there are any: most
+    claims have none, and building a path for every field checked was a fifth of the cost of
+    validating a batch."""
+    problems = _claim_field_problems(claim, limits, latest)
+    return [replace(problem, field=f"{path}.{problem.field}") for problem in problems]
+
+
+def _claim_field_problems(
+    claim: resources_pb2.Claim, limits: Limits, latest: datetime
+) -> list[FieldViolation]:
+    """A claim's problems, with paths relative to the claim. Each field is read once: protobuf
+    makes a new Python string at every read of a string field."""
     problems = []
-    if not claim.id:
-        problems.append(FieldViolation(f"{path}.id", "required", "REQUIRED"))
-    elif not CLAIM_ID.matches(claim.id):
-        problems.append(FieldViolation(f"{path}.id", CLAIM_ID.rule))
-    problems += _slug_problems(f"{path}.actorId", claim.actor_id)
-    if not claim.topic_ids:
-        problems.append(FieldViolation(f"{path}.topicIds", "at least one topic", "REQUIRED"))
-    elif len(claim.topic_ids) > MAX_TOPICS_PER_CLAIM:
-        problems.append(
-            FieldViolation(f"{path}.topicIds", f"at most {MAX_TOPICS_PER_CLAIM} topics")
-        )
-    for index, topic_id in enumerate(claim.topic_ids):
-        problems += _slug_problems(f"{path}.topicIds[{index}]", topic_id)
-    if len(set(claim.topic_ids)) != len(claim.topic_ids):
-        problems.append(FieldViolation(f"{path}.topicIds", "lists a topic more than once"))
-    if not claim.text.strip():
-        problems.append(FieldViolation(f"{path}.text", "required, and not blank", "REQUIRED"))
-    elif len(claim.text) > limits.max_text_chars:
+    claim_id, topic_ids, text, confidence = claim.id, claim.topic_ids, claim.text, claim.confidence
+    if not claim_id:
+        problems.append(FieldViolation("id", "required", "REQUIRED"))
+    elif not CLAIM_ID.matches(claim_id):
+        problems.append(FieldViolation("id", CLAIM_ID.rule))
+    problems += _slug_problems("actorId", claim.actor_id)
+    if not topic_ids:
+        problems.append(FieldViolation("topicIds", "at least one topic", "REQUIRED"))
+    elif len(topic_ids) > MAX_TOPICS_PER_CLAIM:
+        problems.append(FieldViolation("topicIds", f"at most {MAX_TOPICS_PER_CLAIM} topics"))
+    for index, topic_id in enumerate(topic_ids):
+        if not SLUG.matches(topic_id):  # a valid one needs no path
+            problems += _slug_problems(f"topicIds[{index}]", topic_id)
+    if len(set(topic_ids)) != len(topic_ids):
+        problems.append(FieldViolation("topicIds", "lists a topic more than once"))
+    if not text.strip():
+        problems.append(FieldViolation("text", "required, and not blank", "REQUIRED"))
+    elif len(text) > limits.max_text_chars:
         problems.append(
             FieldViolation(
-                f"{path}.text",
-                f"{len(claim.text)} characters; the limit is {limits.max_text_chars}",
+                "text",
+                f"{len(text)} characters; the limit is {limits.max_text_chars}",
                 "TEXT_TOO_LONG",
             )
         )
-    problems += _stated_at_problems(f"{path}.statedAt", claim, now)
-    problems += _language_problems(f"{path}.language", claim.language)
-    if not (math.isfinite(claim.confidence) and 0.0 <= claim.confidence <= 1.0):
-        problems.append(
-            FieldViolation(f"{path}.confidence", f"must be between 0 and 1, not {claim.confidence}")
-        )
-    if claim.state not in resources_pb2.ClaimState.values():
-        problems.append(FieldViolation(f"{path}.state", f"unknown state {claim.state}"))
-    problems += _source_problems(f"{path}.source", claim.source)
+    problems += _stated_at_problems("statedAt", claim, latest)
+    problems += _language_problems("language", claim.language)
+    if not (math.isfinite(confidence) and 0.0 <= confidence <= 1.0):
+        problems.append(FieldViolation("confidence", f"must be between 0 and 1, not {confidence}"))
+    if claim.state not in _CLAIM_STATES:
+        problems.append(FieldViolation("state", f"unknown state {claim.state}"))
+    problems += _source_problems("source", claim.source)
     return problems
 
 
 def _stated_at_problems(
-    path: str, claim: resources_pb2.Claim, now: datetime
+    path: str, claim: resources_pb2.Claim, latest: datetime
 ) -> list[FieldViolation]:
     if not claim.HasField("stated_at"):
         return [FieldViolation(path, "required: when the statement was made", "REQUIRED")]
     problems = _time_problems(path, claim.stated_at)
     if problems:
         return problems
-    if to_datetime(claim.stated_at) > now + CLOCK_SKEW:
+    if to_datetime(claim.stated_at) > latest:
         return [FieldViolation(path, "is in the future", "IN_FUTURE")]
     return []
 
