@@ -48,7 +48,8 @@ def timestamp_problem(value: timestamp_pb2.Timestamp) -> str | None:
 def to_datetime(value: timestamp_pb2.Timestamp) -> datetime:
     """An accepted Timestamp (see `timestamp_problem`) as an aware UTC datetime, to the
     microsecond."""
-    return _EPOCH + timedelta(seconds=value.seconds, microseconds=value.nanos // 1_000)
+    # Positional arguments: a third cheaper than keywords, for a conversion made per claim.
+    return _EPOCH + timedelta(0, value.seconds, value.nanos // 1_000)
 
 
 def in_range_sql(column: str) -> str:
