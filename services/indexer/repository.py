@@ -12,7 +12,7 @@ from __future__ import annotations
 import operator
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 import asyncpg
 
@@ -71,6 +71,8 @@ _TOPIC_IDS: Final = CONTENT_COLUMNS.index("topic_ids")
 _STATE: Final = CONTENT_COLUMNS.index("state")
 _CONTENT: Final = operator.attrgetter(*CONTENT_COLUMNS)
 
+K = TypeVar("K", str, tuple[Any, ...])
+
 
 def _claim_arrays(claims: Sequence[ClaimContent]) -> list[list[Any]]:
     """The claims as twelve parallel arrays; topic lists travel as `{a,b}` literals."""
@@ -78,6 +80,16 @@ def _claim_arrays(claims: Sequence[ClaimContent]) -> list[list[Any]]:
     arrays[_TOPIC_IDS] = [_text_array_literal(topic_ids) for topic_ids in arrays[_TOPIC_IDS]]
     arrays[_STATE] = [state.value for state in arrays[_STATE]]
     return arrays
+
+
+def _changed_counts(changes: Mapping[K, int]) -> tuple[list[K], list[int]]:
+    """The keys whose count changes, sorted, and their changes in the same order.
+
+    The keys alone are sorted: sorting (key, change) pairs compared nested tuples and took
+    five times as long for a batch's day counts.
+    """
+    keys = sorted(key for key, delta in changes.items() if delta)
+    return keys, [changes[key] for key in keys]
 
 
 def _text_array_literal(values: Iterable[str]) -> str:
@@ -195,22 +207,22 @@ class IndexRepository:
     async def adjust_claim_counts(self, deltas: CountDeltas) -> None:
         """Applies count changes, in key order so that concurrent batches lock rows alike."""
         for table, changes in (("actors", deltas.actors), ("topics", deltas.topics)):
-            changed = sorted((key, delta) for key, delta in changes.items() if delta)
-            if changed:
+            ids, changed = _changed_counts(changes)
+            if ids:
                 await self._db.execute(
                     f"UPDATE {table} SET claim_count = claim_count + d.delta"
                     " FROM unnest($1::text[], $2::bigint[]) AS d(id, delta)"
                     f" WHERE {table}.id = d.id",
-                    [key for key, _ in changed],
-                    [delta for _, delta in changed],
+                    ids,
+                    changed,
                 )
         day_counts: tuple[tuple[str, tuple[str, ...], Mapping[tuple[Any, ...], int]], ...] = (
             ("actor_day_counts", ("actor_id", "day"), deltas.actor_days),
             ("actor_topic_day_counts", ("actor_id", "topic_id", "day"), deltas.actor_topic_days),
         )
         for table, keys, day_changes in day_counts:
-            changed_days = sorted((key, delta) for key, delta in day_changes.items() if delta)
-            if changed_days:
+            days, changed = _changed_counts(day_changes)
+            if days:
                 columns = ", ".join(keys)
                 arrays = ", ".join(
                     f"${number}::{'date' if key == 'day' else 'text'}[]"
@@ -221,8 +233,8 @@ class IndexRepository:
                     f" SELECT * FROM unnest({arrays}, ${len(keys) + 1}::bigint[])"
                     f" ON CONFLICT ({columns})"
                     " DO UPDATE SET claim_count = t.claim_count + EXCLUDED.claim_count",
-                    *(list(part) for part in zip(*(key for key, _ in changed_days), strict=True)),
-                    [delta for _, delta in changed_days],
+                    *(list(part) for part in zip(*days, strict=True)),
+                    changed,
                 )
 
     # --- claims --------------------------------------------------------------------------------
