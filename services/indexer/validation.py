@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import math
+import re
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -32,6 +33,10 @@ MAX_URL_CHARS = 2_048
 MAX_REASON_CHARS = 2_000
 # A pipeline's clock may run a little ahead of ours; beyond this a statement is "in the future".
 CLOCK_SKEW = timedelta(minutes=5)
+# "http(s)://", an ASCII host (and port), then anything but whitespace after a "/", "?" or "#":
+# what urlsplit reads as an http(s) scheme and a non-empty host, with no character it removes
+# or strips (tabs, line breaks, leading controls) and no IPv6 brackets it would check.
+_PLAIN_WEB_URL = re.compile(r"https?://[A-Za-z0-9.-]+(?::[0-9]*)?(?:[/?#]\S*)?")
 # The enums' known numbers (`EnumTypeWrapper.values()` builds a new list at every call).
 _ACTOR_KINDS = frozenset(resources_pb2.ActorKind.values())
 _CLAIM_STATES = frozenset(resources_pb2.ClaimState.values())
@@ -355,11 +360,11 @@ def _language_problems(path: str, language: str) -> list[FieldViolation]:
 
 def _source_problems(path: str, source: resources_pb2.Source) -> list[FieldViolation]:
     problems = []
-    if source.url:
-        parts = urlsplit(source.url)
-        if parts.scheme not in ("http", "https") or not parts.netloc:
+    url = source.url
+    if url:
+        if not is_web_url(url):
             problems.append(FieldViolation(f"{path}.url", "must be an absolute http(s) URL"))
-        elif len(source.url) > MAX_URL_CHARS:
+        elif len(url) > MAX_URL_CHARS:
             problems.append(
                 FieldViolation(f"{path}.url", f"longer than {MAX_URL_CHARS} characters")
             )
@@ -369,6 +374,19 @@ def _source_problems(path: str, source: resources_pb2.Source) -> list[FieldViola
     if source.HasField("published_at"):
         problems += _time_problems(f"{path}.publishedAt", source.published_at)
     return problems
+
+
+def is_web_url(url: str) -> bool:
+    """Whether `url` is an absolute http(s) URL as `urlsplit` reads it: its scheme is http or
+    https and it names a host."""
+    # Most URLs a pipeline sends are plainly so, and a pattern says so in a fraction of the time
+    # urlsplit takes (a tenth of the cost of validating a claim). Whatever it does not match
+    # (another spelling of the scheme, whitespace, brackets, other characters in the host) is
+    # left to urlsplit; a test holds the two to the same answers.
+    if _PLAIN_WEB_URL.fullmatch(url):
+        return True
+    parts = urlsplit(url)
+    return parts.scheme in ("http", "https") and bool(parts.netloc)
 
 
 def _time_problems(path: str, value: timestamp_pb2.Timestamp) -> list[FieldViolation]:
