@@ -14,12 +14,13 @@ from __future__ import annotations
 import base64
 import binascii
 import difflib
+import functools
 import math
 import re
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 from google.protobuf import descriptor, descriptor_pool, json_format, message, message_factory
 from google.protobuf.internal import type_checkers
@@ -410,20 +411,36 @@ def _float(value: float) -> float | str:
 
 
 def _timestamp(value: Any) -> str:
-    """RFC 3339 in UTC with 0, 3, 6 or 9 fractional digits, exactly as json_format writes it."""
-    seconds, nanos = value.seconds, value.nanos
-    t = time.gmtime(seconds)
-    text = (
-        f"{t.tm_year:04d}-{t.tm_mon:02d}-{t.tm_mday:02d}T"
-        f"{t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d}"
-    )
+    """RFC 3339 in UTC with 0, 3, 6 or 9 fractional digits, exactly as json_format writes it.
+
+    Put together from ready-made pieces (the day's date, cached; the time of day and the
+    milliseconds from tables): a page of claims has a hundred times to write, and formatting
+    each field anew took a seventh of the gateway's time on a ListClaims.
+    """
+    seconds: int = value.seconds
+    nanos: int = value.nanos
+    day, second = divmod(seconds, 86_400)
+    minute, second = divmod(second, 60)
+    text: str = _date(day) + _MINUTES[minute] + _SECONDS[second]
     if nanos == 0:
         return text + "Z"
     if nanos % 1_000_000 == 0:
-        return f"{text}.{nanos // 1_000_000:03d}Z"
+        return text + _MILLIS[nanos // 1_000_000]
     if nanos % 1000 == 0:
         return f"{text}.{nanos // 1000:06d}Z"
     return f"{text}.{nanos:09d}Z"
+
+
+@functools.lru_cache(maxsize=4096)
+def _date(day: int) -> str:
+    """`YYYY-MM-DDT` of a day counted from 1970-01-01 (negative before it)."""
+    t = time.gmtime(day * 86_400)
+    return f"{t.tm_year:04d}-{t.tm_mon:02d}-{t.tm_mday:02d}T"
+
+
+_MINUTES: Final = tuple(f"{minute // 60:02d}:{minute % 60:02d}:" for minute in range(24 * 60))
+_SECONDS: Final = tuple(f"{second:02d}" for second in range(60))
+_MILLIS: Final = tuple(f".{millis:03d}Z" for millis in range(1000))
 
 
 MaskTree = dict[str, "MaskTree | None"]

@@ -5,13 +5,16 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from google.protobuf import json_format
+from google.protobuf import json_format, timestamp_pb2
+from hypothesis import given
+from hypothesis import strategies as st
 
 from services.gateway.descriptors import build
 from services.gateway.transcode import (
     QueryError,
     RequestTranscoder,
     ResponseRenderer,
+    _timestamp,
     apply_field_mask,
     parse_field_mask,
     suggest,
@@ -426,6 +429,22 @@ def test_the_compiled_renderer_writes_exactly_what_json_format_writes() -> None:
             message, always_print_fields_with_no_presence=True, descriptor_pool=api.pool
         )
         assert renderer.to_json(message) == expected
+
+
+@given(
+    # From 0001-01-01 to 9999-12-31T23:59:59, the range a Timestamp may hold, and any nanos;
+    # every millisecond count, and whole seconds, micro- and nanoseconds, are each drawn often.
+    seconds=st.integers(-62_135_596_800, 253_402_300_799),
+    nanos=st.one_of(
+        st.just(0),
+        st.integers(0, 999).map(lambda millis: millis * 1_000_000),
+        st.integers(0, 999_999).map(lambda micros: micros * 1000),
+        st.integers(0, 999_999_999),
+    ),
+)
+def test_a_timestamp_renders_as_json_format_writes_it(seconds: int, nanos: int) -> None:
+    stamp = timestamp_pb2.Timestamp(seconds=seconds, nanos=nanos)
+    assert _timestamp(stamp) == stamp.ToJsonString()
 
 
 def test_the_retrievers_responses_render_like_json_format() -> None:
