@@ -1,10 +1,11 @@
 """Unary calls carried over one long-lived gRPC stream (`panoptic.v1.CallStreamService`).
 
 A unary call costs grpc.aio about twice the CPU, on each side, of a message and its answer on a
-stream that is already open (measured: `docs/performance.md`), and every REST read the gateway
-serves is one unary call to the retriever. So the gateway keeps one `Exchange` stream on each of
-its connections and sends each read there as a `Call`; calls waiting while a message is being
-written go together in the next one, and so do replies.
+stream that is already open, and every REST read the gateway serves is one unary call to the
+retriever. So the gateway keeps one `Exchange` stream on each of its connections and sends each
+read there as a `Call`; calls waiting while a message is being written go together in the next
+one, and so do replies. Measured in
+docs/performance.md#where-an-uncached-getclaims-time-goes-and-the-call-stream.
 
 - **The server** (`CallStreamServicer`, installed by the bootstrap for a spec with
   `call_stream=True`) runs each call through the same handler, interceptors and metrics as the
