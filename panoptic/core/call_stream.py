@@ -30,11 +30,10 @@ import asyncio
 import contextlib
 import itertools
 import time
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from typing import Any
 
 import grpc
-from google.protobuf import duration_pb2
 
 from panoptic.core.logging import get_logger
 from panoptic.core.rpc_status import status_code
@@ -135,12 +134,6 @@ class StreamedCallContext:
     async def abort_with_status(self, status: grpc.Status) -> None:
         await self.abort(status.code, status.details, status.trailing_metadata)
 
-    def cancelled(self) -> bool:
-        return False
-
-    def done(self) -> bool:
-        return False
-
 
 HandlerLookup = Callable[[str], "grpc.RpcMethodHandler | None"]
 
@@ -219,13 +212,12 @@ class CallStreamServicer(call_stream_pb2_grpc.CallStreamServiceServicer):
                 code=grpc.StatusCode.UNIMPLEMENTED.value[0],
                 message=f"no unary method {call.method[:200]} on this server",
             )
-        deadline = None
-        if call.HasField("timeout"):
-            deadline = time.monotonic() + call.timeout.ToTimedelta().total_seconds()
+        timeout = call.timeout.ToNanoseconds() / 1e9 if call.HasField("timeout") else None
+        deadline = None if timeout is None else time.monotonic() + timeout
         context = StreamedCallContext(_metadata(call.metadata), deadline, peer)
         request = handler.request_deserializer(call.request)
         try:
-            async with asyncio.timeout_at(_loop_time(deadline)):
+            async with asyncio.timeout(timeout):
                 response = await handler.unary_unary(request, context)
         except grpc.aio.AbortError:
             pass
@@ -253,14 +245,6 @@ def _too_many(call: call_stream_pb2.Call) -> call_stream_pb2.Reply:
         code=grpc.StatusCode.RESOURCE_EXHAUSTED.value[0],
         message=f"over {MAX_CALLS_IN_FLIGHT} calls in flight on one stream; wait for replies",
     )
-
-
-def _loop_time(deadline: float | None) -> float | None:
-    """A `time.monotonic()` deadline on the event loop's clock (the same clock on Linux, but
-    the loop's is the one `asyncio.timeout_at` reads)."""
-    if deadline is None:
-        return None
-    return asyncio.get_running_loop().time() + (deadline - time.monotonic())
 
 
 def handler_lookup(
@@ -427,12 +411,12 @@ class CallStreams:
         request: bytes,
         timeout: float,
         metadata: Metadata,
-        unary: Callable[[float], Any],
+        parse: Callable[[bytes], Any],
+        unary: Callable[[float], Awaitable[Any]],
     ) -> tuple[Any, str]:
-        """The answer of `method` and its carrier: the serialized response and `stream`, or
-        what `unary(time_left)` returned (the response message) and `unary` when no stream
-        carried the call. Raises `grpc.aio.AioRpcError` with the call's status when it
-        failed."""
+        """The response of `method` and its carrier: `stream`, the reply's bytes read by
+        `parse`; or `unary`, what `unary(time_left)` answered when no stream carried the call.
+        Raises `grpc.aio.AioRpcError` with the call's status when it failed."""
         deadline = time.monotonic() + timeout
         # Calls made while one is waiting to be sent go with it, in one message; the next call
         # takes the next stream: the streams take turns by message, not by call.
@@ -441,14 +425,9 @@ class CallStreams:
         stream = self._stream
         call_id = next(self._ids)
         call = call_stream_pb2.Call(
-            id=call_id,
-            method=method,
-            request=request,
-            timeout=duration_pb2.Duration(
-                seconds=int(timeout), nanos=int((timeout % 1) * 1_000_000_000)
-            ),
-            metadata=_entries(metadata),
+            id=call_id, method=method, request=request, metadata=_entries(metadata)
         )
+        call.timeout.FromNanoseconds(round(timeout * 1e9))
         waiting = stream.send(call)
         if waiting is None:
             return await unary(timeout), "unary"
@@ -473,7 +452,7 @@ class CallStreams:
                 grpc.aio.Metadata(*_metadata(reply.trailing_metadata)),
                 details=reply.message,
             )
-        return reply.response, "stream"
+        return parse(reply.response), "stream"
 
     async def close(self) -> None:
         """Ends every stream; calls still waiting are made unary."""

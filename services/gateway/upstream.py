@@ -360,20 +360,18 @@ class Upstream:
             return compiled.call(request, timeout=timeout, metadata=metadata)
 
         if self.streams is None:
-            response = await unary(compiled.deadline)
-            metrics.UPSTREAM_CALLS.labels("unary").inc()
-            return response
-        answer, carrier = await self.streams.call(
-            compiled.route.grpc_path,
-            request.SerializeToString(),
-            compiled.deadline,
-            metadata,
-            unary,
-        )
+            response, carrier = await unary(compiled.deadline), "unary"
+        else:
+            response, carrier = await self.streams.call(
+                compiled.route.grpc_path,
+                request.SerializeToString(),
+                compiled.deadline,
+                metadata,
+                compiled.response_class.FromString,
+                unary,
+            )
         metrics.UPSTREAM_CALLS.labels(carrier).inc()
-        if isinstance(answer, bytes):  # the stream's reply, serialized
-            return compiled.response_class.FromString(answer)
-        return answer
+        return response
 
     def explain(self, error: grpc.aio.AioRpcError) -> grpc.aio.AioRpcError:
         """The failure a client is told of: UNAVAILABLE rather than DEADLINE_EXCEEDED when the

@@ -15,7 +15,6 @@ import grpc
 import httpx
 import pytest
 import pytest_asyncio
-from google.protobuf import duration_pb2
 from google.rpc import error_details_pb2, status_pb2
 
 from panoptic.core.call_stream import EXCHANGE_PATH, CallStreams
@@ -41,9 +40,7 @@ def call(
         metadata=[call_stream_pb2.MetadataEntry(key="x-request-id", value=b"req-%d" % call_id)],
     )
     if timeout is not None:
-        message.timeout.CopyFrom(
-            duration_pb2.Duration(seconds=int(timeout), nanos=int(timeout % 1 * 1e9))
-        )
+        message.timeout.FromNanoseconds(round(timeout * 1e9))
     return message
 
 
@@ -302,6 +299,7 @@ async def _through_streams(server: _ScriptedServer, claim_id: str) -> tuple[Any,
                 request.SerializeToString(),
                 5.0,
                 (("x-request-id", "r1"),),
+                resources_pb2.Claim.FromString,
                 lambda timeout: unary(request, timeout=timeout),
             )
             await streams.close()
@@ -365,7 +363,7 @@ async def test_a_call_answered_on_the_stream_is_not_made_unary() -> None:
     server = _ScriptedServer(exchange=answers)
     answer, carrier = await _through_streams(server, "c3")
     assert carrier == "stream"
-    assert resources_pb2.Claim.FromString(answer) == resources_pb2.Claim(id="c3", text="stream")
+    assert answer == resources_pb2.Claim(id="c3", text="stream")
     assert server.unary_calls == 0
 
 
