@@ -43,6 +43,22 @@ def embedded_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Embedd
         server.stop()
 
 
+@pytest.fixture(autouse=True)
+def _no_embedded_server_left_running(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Fails a test that leaves an embedded PostgreSQL running in its `tmp_path`, once it has
+    stopped it: a server left behind outlives the run and holds its memory."""
+    if "tmp_path" not in request.fixturenames:
+        yield
+        return
+    tmp_path: Path = request.getfixturevalue("tmp_path")
+    yield
+    servers = [EmbeddedPostgres(found.parent) for found in tmp_path.rglob("postmaster.pid")]
+    left_running = [server for server in servers if server.is_running()]
+    for server in left_running:
+        server.stop("immediate")
+    assert not left_running, f"left running: {[str(s.pgdata) for s in left_running]}"
+
+
 @pytest.fixture(scope="session")
 def postgres_server_url(embedded_server: EmbeddedPostgres | None) -> DatabaseUrl:
     """A URL of a role on the running server that may create databases and roles."""

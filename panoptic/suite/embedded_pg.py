@@ -58,6 +58,8 @@ SERVER_SETTINGS = {
     "shared_buffers": "1GB",
     "effective_cache_size": "8GB",
 }
+# `pg_ctl status`'s exit code when no server runs on the data directory (0 when one does).
+_PG_CTL_NOT_RUNNING = 3
 # A replica tells its primary which rows its reads still need, so that replaying the primary's
 # vacuum does not cancel them.
 REPLICA_SETTINGS = {"hot_standby_feedback": "on"}
@@ -100,10 +102,21 @@ class EmbeddedPostgres:
         return (self.pgdata / "PG_VERSION").exists()
 
     def is_running(self) -> bool:
-        """Whether a server is running on this data directory."""
+        """Whether a server is running on this data directory.
+
+        Only pg_ctl's two answers are taken as answers: 0 (running) and 3 (not running). Any
+        other outcome (pg_ctl failing, or dying of a signal) is an error, not a "no": taken
+        for one, it would let `stop` skip a server that runs, and the next start reuse it
+        without stopping it when done.
+        """
         if not self.is_initialised():
             return False
         result = self._run(["pg_ctl", "status", "-D", str(self.pgdata)], check=False)
+        if result.returncode not in (0, _PG_CTL_NOT_RUNNING):
+            raise EmbeddedPostgresError(
+                f"cannot tell whether the embedded PostgreSQL in {self.pgdata} runs: pg_ctl "
+                f"status failed ({result.returncode}): {result.stderr.strip()}"
+            )
         return result.returncode == 0
 
     def ensure_started(self) -> bool:
@@ -167,9 +180,18 @@ class EmbeddedPostgres:
         return True
 
     def stop(self, mode: str = "fast") -> None:
-        """Stops the server: `fast` rolls back open transactions, `immediate` simulates a crash."""
-        if self.is_running():
-            self._run(["pg_ctl", "stop", "-w", "-t", "60", "-m", mode, "-D", str(self.pgdata)])
+        """Stops the server if one runs: `fast` rolls back open transactions, `immediate`
+        simulates a crash. Raises if a server is still running afterwards."""
+        if not (self.pgdata / "postmaster.pid").exists():
+            return  # never started, or stopped cleanly: a running server keeps this file
+        stop = ["pg_ctl", "stop", "-w", "-t", "60", "-m", mode, "-D", str(self.pgdata)]
+        result = self._run(stop, check=False)
+        # pg_ctl also fails when the file was stale (the server had died): nothing runs then.
+        if result.returncode != 0 and self.is_running():
+            raise EmbeddedPostgresError(
+                f"the embedded PostgreSQL in {self.pgdata} did not stop: "
+                f"{result.stderr.strip() or self._last_log_line()}"
+            )
 
     async def ensure_owner_database(self) -> str:
         """Creates the owner role and its database if missing; returns the owner's URL."""

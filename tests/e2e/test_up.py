@@ -105,6 +105,7 @@ def test_up_serves_the_suite_keeps_data_and_refuses_a_second_instance(tmp_path: 
         assert comment == marker
     finally:
         assert restarted.stop(signal.SIGTERM) == 0, restarted.output
+    assert not server.is_running(), "up must stop the embedded PostgreSQL it started"
 
 
 def test_ctrl_c_during_the_demo_load_stops_the_suite_and_the_next_start_finishes_the_load(
