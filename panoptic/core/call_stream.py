@@ -11,8 +11,9 @@ docs/performance.md#where-an-uncached-getclaims-time-goes-and-the-call-stream.
   `call_stream=True`) runs each call through the same handler, interceptors and metrics as the
   unary method it names, with a context that gives the call's deadline and metadata
   (`StreamedCallContext`), and answers with the status and trailing metadata the unary call
-  would have had. When the server stops, each stream takes no more calls, answers those it took
-  and ends.
+  would have had. A call its caller cancels (`cancelled_ids`) is cancelled on the server, as a
+  unary call is when its caller goes away. When the server stops, each stream takes no more
+  calls, answers those it took and ends.
 - **The client** (`CallStreams`) keeps a stream per channel, and the streams take turns by
   message, not by call: calls go to one stream while it has calls waiting to be written, and
   the next call after that to the next stream. Taking turns by call spread a busy gateway's
@@ -28,6 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import itertools
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
@@ -153,10 +155,15 @@ class CallStreamServicer(call_stream_pb2_grpc.CallStreamServiceServicer):
         """Takes calls until the caller closes the stream or the server stops; answers each."""
         peer = context.peer()
         replies: asyncio.Queue[call_stream_pb2.Reply | None] = asyncio.Queue()
-        running: set[asyncio.Task[None]] = set()
+        # The calls running, by id.
+        running: dict[int, asyncio.Task[None]] = {}
 
         async def run(call: call_stream_pb2.Call) -> None:
             replies.put_nowait(await self._run(call, peer))
+
+        def finished(call_id: int, task: asyncio.Task[None]) -> None:
+            if running.get(call_id) is task:  # not a later call that reused the id
+                del running[call_id]
 
         reading = True
 
@@ -168,15 +175,20 @@ class CallStreamServicer(call_stream_pb2_grpc.CallStreamServiceServicer):
                         if len(running) >= MAX_CALLS_IN_FLIGHT:
                             replies.put_nowait(_too_many(call))
                             continue
-                        task = asyncio.ensure_future(run(call))
-                        running.add(task)
-                        task.add_done_callback(running.discard)
+                        task = running[call.id] = asyncio.ensure_future(run(call))
+                        task.add_done_callback(functools.partial(finished, call.id))
+                    for call_id in request.cancelled_ids:
+                        # Its handler sees CancelledError, as a unary call's does when its
+                        # caller goes away; the interceptors count it CANCELLED.
+                        cancelled = running.get(call_id)
+                        if cancelled is not None:
+                            cancelled.cancel()
             except asyncio.CancelledError:
                 pass  # the server is stopping: answer the calls taken, then end
             finally:
                 reading = False
                 if running:
-                    await asyncio.wait(set(running))
+                    await asyncio.wait(set(running.values()))
                 replies.put_nowait(None)
 
         def stop_reading(_: object) -> None:
@@ -200,7 +212,7 @@ class CallStreamServicer(call_stream_pb2_grpc.CallStreamServiceServicer):
         finally:
             stop_taking.cancel()
             taking.cancel()
-            for task in running:
+            for task in running.values():
                 task.cancel()
 
     async def _run(self, call: call_stream_pb2.Call, peer: str) -> call_stream_pb2.Reply:
@@ -290,6 +302,7 @@ class _Open:
     def __init__(self, exchange: Any) -> None:
         self.pending: dict[int, asyncio.Future[call_stream_pb2.Reply]] = {}
         self._outbox: list[call_stream_pb2.Call] = []
+        self._cancelled: list[int] = []
         self._wake = asyncio.Event()
         self._ended = False
         self._call = exchange(self._requests())
@@ -305,16 +318,27 @@ class _Open:
         self._wake.set()
         return reply
 
+    def cancel(self, call_id: int) -> None:
+        """Tells the server that the call's caller no longer waits: a call not sent yet is not
+        sent; one sent is cancelled there."""
+        unsent = len(self._outbox)
+        self._outbox = [call for call in self._outbox if call.id != call_id]
+        if len(self._outbox) == unsent and not self._ended:
+            self._cancelled.append(call_id)
+            self._wake.set()
+
     async def _requests(self) -> AsyncIterator[call_stream_pb2.ExchangeRequest]:
-        """The messages to send: every call that came while the previous one was written."""
+        """The messages to send: every call, and every cancellation, that came while the
+        previous one was written."""
         while True:
             await self._wake.wait()
             self._wake.clear()
             if self._ended:  # gRPC does not stop reading this once the call is over
                 return
             calls, self._outbox = self._outbox, []
-            if calls:
-                yield call_stream_pb2.ExchangeRequest(calls=calls)
+            cancelled, self._cancelled = self._cancelled, []
+            if calls or cancelled:
+                yield call_stream_pb2.ExchangeRequest(calls=calls, cancelled_ids=cancelled)
 
     async def read(self) -> None:
         """Hands each reply to its caller until the stream ends, then fails the calls left."""
@@ -365,6 +389,11 @@ class _Stream:
         """Stops waiting for a call's reply (its caller has it, or gave up)."""
         if self._open is not None:
             self._open.pending.pop(call_id, None)
+
+    def cancel(self, call_id: int) -> None:
+        """Cancels a call whose caller was cancelled, on the server too."""
+        if self._open is not None and call_id in self._open.pending:
+            self._open.cancel(call_id)
 
     async def _read(self, opened: _Open) -> None:
         pause = REOPEN_PAUSE_SECONDS
@@ -437,12 +466,17 @@ class CallStreams:
         except StreamEnded:
             return await unary(max(deadline - time.monotonic(), 0.001)), "unary"
         except TimeoutError:
+            # The server times the call by the same timeout: it ends there by itself.
             raise grpc.aio.AioRpcError(
                 grpc.StatusCode.DEADLINE_EXCEEDED,
                 grpc.aio.Metadata(),
                 grpc.aio.Metadata(),
                 details="Deadline Exceeded",
             ) from None
+        except asyncio.CancelledError:
+            # As a cancelled unary call is: its handler on the server is cancelled too.
+            stream.cancel(call_id)
+            raise
         finally:
             stream.forget(call_id)
         if reply.code != 0:

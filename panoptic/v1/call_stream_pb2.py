@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import duration_pb2 as google_dot_protobuf_dot_duration__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1dpanoptic/v1/call_stream.proto\x12\x0bpanoptic.v1\x1a\x1egoogle/protobuf/duration.proto\"3\n\x0f\x45xchangeRequest\x12 \n\x05\x63\x61lls\x18\x01 \x03(\x0b\x32\x11.panoptic.v1.Call\"7\n\x10\x45xchangeResponse\x12#\n\x07replies\x18\x01 \x03(\x0b\x32\x12.panoptic.v1.Reply\"\x8d\x01\n\x04\x43\x61ll\x12\n\n\x02id\x18\x01 \x01(\x04\x12\x0e\n\x06method\x18\x02 \x01(\t\x12\x0f\n\x07request\x18\x03 \x01(\x0c\x12*\n\x07timeout\x18\x04 \x01(\x0b\x32\x19.google.protobuf.Duration\x12,\n\x08metadata\x18\x05 \x03(\x0b\x32\x1a.panoptic.v1.MetadataEntry\"{\n\x05Reply\x12\n\n\x02id\x18\x01 \x01(\x04\x12\x0c\n\x04\x63ode\x18\x02 \x01(\x05\x12\x0f\n\x07message\x18\x03 \x01(\t\x12\x10\n\x08response\x18\x04 \x01(\x0c\x12\x35\n\x11trailing_metadata\x18\x05 \x03(\x0b\x32\x1a.panoptic.v1.MetadataEntry\"+\n\rMetadataEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x0c\x32`\n\x11\x43\x61llStreamService\x12K\n\x08\x45xchange\x12\x1c.panoptic.v1.ExchangeRequest\x1a\x1d.panoptic.v1.ExchangeResponse(\x01\x30\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1dpanoptic/v1/call_stream.proto\x12\x0bpanoptic.v1\x1a\x1egoogle/protobuf/duration.proto\"J\n\x0f\x45xchangeRequest\x12 \n\x05\x63\x61lls\x18\x01 \x03(\x0b\x32\x11.panoptic.v1.Call\x12\x15\n\rcancelled_ids\x18\x02 \x03(\x04\"7\n\x10\x45xchangeResponse\x12#\n\x07replies\x18\x01 \x03(\x0b\x32\x12.panoptic.v1.Reply\"\x8d\x01\n\x04\x43\x61ll\x12\n\n\x02id\x18\x01 \x01(\x04\x12\x0e\n\x06method\x18\x02 \x01(\t\x12\x0f\n\x07request\x18\x03 \x01(\x0c\x12*\n\x07timeout\x18\x04 \x01(\x0b\x32\x19.google.protobuf.Duration\x12,\n\x08metadata\x18\x05 \x03(\x0b\x32\x1a.panoptic.v1.MetadataEntry\"{\n\x05Reply\x12\n\n\x02id\x18\x01 \x01(\x04\x12\x0c\n\x04\x63ode\x18\x02 \x01(\x05\x12\x0f\n\x07message\x18\x03 \x01(\t\x12\x10\n\x08response\x18\x04 \x01(\x0c\x12\x35\n\x11trailing_metadata\x18\x05 \x03(\x0b\x32\x1a.panoptic.v1.MetadataEntry\"+\n\rMetadataEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x0c\x32`\n\x11\x43\x61llStreamService\x12K\n\x08\x45xchange\x12\x1c.panoptic.v1.ExchangeRequest\x1a\x1d.panoptic.v1.ExchangeResponse(\x01\x30\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -33,15 +33,15 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'panoptic.v1.call_stream_pb2
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_EXCHANGEREQUEST']._serialized_start=78
-  _globals['_EXCHANGEREQUEST']._serialized_end=129
-  _globals['_EXCHANGERESPONSE']._serialized_start=131
-  _globals['_EXCHANGERESPONSE']._serialized_end=186
-  _globals['_CALL']._serialized_start=189
-  _globals['_CALL']._serialized_end=330
-  _globals['_REPLY']._serialized_start=332
-  _globals['_REPLY']._serialized_end=455
-  _globals['_METADATAENTRY']._serialized_start=457
-  _globals['_METADATAENTRY']._serialized_end=500
-  _globals['_CALLSTREAMSERVICE']._serialized_start=502
-  _globals['_CALLSTREAMSERVICE']._serialized_end=598
+  _globals['_EXCHANGEREQUEST']._serialized_end=152
+  _globals['_EXCHANGERESPONSE']._serialized_start=154
+  _globals['_EXCHANGERESPONSE']._serialized_end=209
+  _globals['_CALL']._serialized_start=212
+  _globals['_CALL']._serialized_end=353
+  _globals['_REPLY']._serialized_start=355
+  _globals['_REPLY']._serialized_end=478
+  _globals['_METADATAENTRY']._serialized_start=480
+  _globals['_METADATAENTRY']._serialized_end=523
+  _globals['_CALLSTREAMSERVICE']._serialized_start=525
+  _globals['_CALLSTREAMSERVICE']._serialized_end=621
 # @@protoc_insertion_point(module_scope)

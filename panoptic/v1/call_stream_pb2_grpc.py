@@ -48,7 +48,8 @@ class CallStreamServiceServicer:
 
     def Exchange(self, request_iterator, context):
         """Runs each call of each request as the unary method it names, concurrently,
-        and answers each with a `Reply` as soon as it is done, in any order. Ends
+        and answers each with a `Reply` as soon as it is done, in any order; a call
+        cancelled by its caller is not answered. Ends
         with OK when the server is stopping, once the calls it took are answered; a
         call the server never took is left unanswered, and the caller makes it again.
         """

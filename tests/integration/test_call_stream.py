@@ -17,8 +17,13 @@ import pytest
 import pytest_asyncio
 from google.rpc import error_details_pb2, status_pb2
 
-from panoptic.core.call_stream import EXCHANGE_PATH, CallStreams
-from panoptic.v1 import call_stream_pb2, resources_pb2, retriever_service_pb2
+from panoptic.core.call_stream import EXCHANGE_PATH, CallStreams, CallStreamServicer
+from panoptic.v1 import (
+    call_stream_pb2,
+    call_stream_pb2_grpc,
+    resources_pb2,
+    retriever_service_pb2,
+)
 from tests.support.gateway import GatewayCorpus, running_stack
 from tests.support.indexer import scrape, value
 from tests.support.processes import free_port, start_grpc_service, wait_for
@@ -365,6 +370,63 @@ async def test_a_call_answered_on_the_stream_is_not_made_unary() -> None:
     assert carrier == "stream"
     assert answer == resources_pb2.Claim(id="c3", text="stream")
     assert server.unary_calls == 0
+
+
+@pytest.mark.asyncio
+async def test_a_cancelled_caller_cancels_its_call_on_the_server_and_the_stream_goes_on() -> None:
+    """A caller cancelled while it waits (as a unary call's is, when its client goes away) has
+    its handler on the server cancelled too; the stream carries the next call as before."""
+    started, cancelled = asyncio.Event(), asyncio.Event()
+
+    async def get_claim(request: Any, context: Any) -> resources_pb2.Claim:
+        if request.claim_id == "slow":
+            started.set()
+            try:
+                await asyncio.Event().wait()
+            except asyncio.CancelledError:
+                cancelled.set()
+                raise
+        return resources_pb2.Claim(id=request.claim_id, text="stream")
+
+    handler = grpc.unary_unary_rpc_method_handler(
+        get_claim, api.GetClaimRequest.FromString, resources_pb2.Claim.SerializeToString
+    )
+    servicer = CallStreamServicer(
+        lambda method: handler if method == GET_CLAIM else None, asyncio.Event()
+    )
+    server = grpc.aio.server()
+    call_stream_pb2_grpc.add_CallStreamServiceServicer_to_server(servicer, server)
+    address = f"127.0.0.1:{server.add_insecure_port('127.0.0.1:0')}"
+    await server.start()
+
+    async def unary(timeout: float) -> Any:
+        raise AssertionError("the call must go on the stream")
+
+    try:
+        async with grpc.aio.insecure_channel(address) as opened:
+            streams = CallStreams([opened])
+
+            def get(claim_id: str) -> Any:
+                return streams.call(
+                    GET_CLAIM,
+                    api.GetClaimRequest(claim_id=claim_id).SerializeToString(),
+                    30.0,
+                    (),
+                    resources_pb2.Claim.FromString,
+                    unary,
+                )
+
+            waiting = asyncio.ensure_future(get("slow"))
+            await asyncio.wait_for(started.wait(), 10)
+            waiting.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await waiting
+            await asyncio.wait_for(cancelled.wait(), 10)
+            answer, carrier = await get("next")
+            assert (answer.id, carrier) == ("next", "stream")
+            await streams.close()
+    finally:
+        await server.stop(None)
 
 
 # --- the gateway ------------------------------------------------------------------------------

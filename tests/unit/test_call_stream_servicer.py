@@ -24,14 +24,19 @@ class _Peer:
         return "ipv4:127.0.0.1:1"
 
 
-def _servicer(release: asyncio.Event, stopping: asyncio.Event) -> CallStreamServicer:
-    """A server whose one method echoes its request once `release` is set."""
+def _echo(release: asyncio.Event) -> grpc.RpcMethodHandler:
+    """A method that echoes its request once `release` is set."""
 
     async def echo(request: bytes, context: Any) -> bytes:
         await release.wait()
         return request
 
-    handler = grpc.unary_unary_rpc_method_handler(echo, bytes, bytes)
+    return grpc.unary_unary_rpc_method_handler(echo, bytes, bytes)
+
+
+def _servicer(release: asyncio.Event, stopping: asyncio.Event) -> CallStreamServicer:
+    """A server whose one method, `METHOD`, is `_echo`."""
+    handler = _echo(release)
     return CallStreamServicer(lambda method: handler if method == METHOD else None, stopping)
 
 
@@ -127,3 +132,51 @@ async def test_the_context_aborts_as_grpc_aio_does() -> None:
         await context.abort(grpc.StatusCode.OK)
     spent = StreamedCallContext((), deadline=0.0, peer="p")
     assert spent.time_remaining() == 0.0
+
+
+@pytest.mark.asyncio
+async def test_a_call_its_caller_cancels_is_cancelled_and_never_answered() -> None:
+    """A cancelled id cancels its call's handler, which sees CancelledError as a unary call's
+    handler does when its caller goes away; the other calls are answered, unknown ids ignored."""
+    started, cancelled, released = asyncio.Event(), asyncio.Event(), asyncio.Event()
+    released.set()
+
+    async def slow(request: bytes, context: Any) -> bytes:
+        started.set()
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            cancelled.set()
+            raise
+        return request
+
+    handlers = {
+        "/test.Service/Slow": grpc.unary_unary_rpc_method_handler(slow, bytes, bytes),
+        METHOD: _echo(released),
+    }
+    servicer = CallStreamServicer(handlers.get, asyncio.Event())
+    sent: asyncio.Queue[call_stream_pb2.ExchangeRequest | None] = asyncio.Queue()
+
+    async def requests() -> AsyncIterator[call_stream_pb2.ExchangeRequest]:
+        while (request := await sent.get()) is not None:
+            yield request
+
+    stream = servicer.Exchange(requests(), _Peer())
+    sent.put_nowait(
+        call_stream_pb2.ExchangeRequest(
+            calls=[call_stream_pb2.Call(id=1, method="/test.Service/Slow", request=b"1")]
+        )
+    )
+    following = asyncio.ensure_future(anext(stream))
+    await asyncio.wait_for(started.wait(), 5)
+    sent.put_nowait(
+        call_stream_pb2.ExchangeRequest(
+            calls=[call_stream_pb2.Call(id=2, method=METHOD, request=b"2")],
+            cancelled_ids=[1, 99],
+        )
+    )
+    answered = await asyncio.wait_for(following, 5)
+    assert [(reply.id, reply.code, reply.response) for reply in answered.replies] == [(2, 0, b"2")]
+    await asyncio.wait_for(cancelled.wait(), 5)
+    sent.put_nowait(None)
+    assert [response async for response in stream] == []  # nothing ever for call 1
