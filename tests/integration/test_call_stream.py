@@ -25,6 +25,7 @@ from panoptic.v1 import (
     retriever_service_pb2,
 )
 from tests.support.gateway import GatewayCorpus, running_stack
+from tests.support.hang import Hang
 from tests.support.indexer import scrape, value
 from tests.support.processes import free_port, start_grpc_service, wait_for
 
@@ -376,16 +377,11 @@ async def test_a_call_answered_on_the_stream_is_not_made_unary() -> None:
 async def test_a_cancelled_caller_cancels_its_call_on_the_server_and_the_stream_goes_on() -> None:
     """A caller cancelled while it waits (as a unary call's is, when its client goes away) has
     its handler on the server cancelled too; the stream carries the next call as before."""
-    started, cancelled = asyncio.Event(), asyncio.Event()
+    hang = Hang()
 
     async def get_claim(request: Any, context: Any) -> resources_pb2.Claim:
         if request.claim_id == "slow":
-            started.set()
-            try:
-                await asyncio.Event().wait()
-            except asyncio.CancelledError:
-                cancelled.set()
-                raise
+            await hang()
         return resources_pb2.Claim(id=request.claim_id, text="stream")
 
     handler = grpc.unary_unary_rpc_method_handler(
@@ -417,11 +413,11 @@ async def test_a_cancelled_caller_cancels_its_call_on_the_server_and_the_stream_
                 )
 
             waiting = asyncio.ensure_future(get("slow"))
-            await asyncio.wait_for(started.wait(), 10)
+            await asyncio.wait_for(hang.started.wait(), 10)
             waiting.cancel()
             with pytest.raises(asyncio.CancelledError):
                 await waiting
-            await asyncio.wait_for(cancelled.wait(), 10)
+            await asyncio.wait_for(hang.cancelled.wait(), 10)
             answer, carrier = await get("next")
             assert (answer.id, carrier) == ("next", "stream")
             await streams.close()

@@ -15,6 +15,7 @@ import pytest
 from panoptic.core import call_stream
 from panoptic.core.call_stream import CallStreamServicer, StreamedCallContext
 from panoptic.v1 import call_stream_pb2
+from tests.support.hang import Hang
 
 METHOD = "/test.Service/Echo"
 
@@ -138,16 +139,11 @@ async def test_the_context_aborts_as_grpc_aio_does() -> None:
 async def test_a_call_its_caller_cancels_is_cancelled_and_never_answered() -> None:
     """A cancelled id cancels its call's handler, which sees CancelledError as a unary call's
     handler does when its caller goes away; the other calls are answered, unknown ids ignored."""
-    started, cancelled, released = asyncio.Event(), asyncio.Event(), asyncio.Event()
+    hang, released = Hang(), asyncio.Event()
     released.set()
 
     async def slow(request: bytes, context: Any) -> bytes:
-        started.set()
-        try:
-            await asyncio.Event().wait()
-        except asyncio.CancelledError:
-            cancelled.set()
-            raise
+        await hang()
         return request
 
     handlers = {
@@ -168,7 +164,7 @@ async def test_a_call_its_caller_cancels_is_cancelled_and_never_answered() -> No
         )
     )
     following = asyncio.ensure_future(anext(stream))
-    await asyncio.wait_for(started.wait(), 5)
+    await asyncio.wait_for(hang.started.wait(), 5)
     sent.put_nowait(
         call_stream_pb2.ExchangeRequest(
             calls=[call_stream_pb2.Call(id=2, method=METHOD, request=b"2")],
@@ -177,6 +173,6 @@ async def test_a_call_its_caller_cancels_is_cancelled_and_never_answered() -> No
     )
     answered = await asyncio.wait_for(following, 5)
     assert [(reply.id, reply.code, reply.response) for reply in answered.replies] == [(2, 0, b"2")]
-    await asyncio.wait_for(cancelled.wait(), 5)
+    await asyncio.wait_for(hang.cancelled.wait(), 5)
     sent.put_nowait(None)
     assert [response async for response in stream] == []  # nothing ever for call 1
