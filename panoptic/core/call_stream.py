@@ -12,8 +12,9 @@ docs/performance.md#where-an-uncached-getclaims-time-goes-and-the-call-stream.
   unary method it names, with a context that gives the call's deadline and metadata
   (`StreamedCallContext`), and answers with the status and trailing metadata the unary call
   would have had. A call its caller cancels (`cancelled_ids`) is cancelled on the server, as a
-  unary call is when its caller goes away. When the server stops, each stream takes no more
-  calls, answers those it took and ends.
+  unary call is when its caller goes away. When the server stops, and when a stream has lived
+  its time (its connection is not to outlive its age: `grpc_server`), the stream takes no more
+  calls, answers those it took and ends; the client opens the next at once.
 - **The client** (`CallStreams`) keeps a stream per channel, and the streams take turns by
   message, not by call: calls go to one stream while it has calls waiting to be written, and
   the next call after that to the next stream. Taking turns by call spread a busy gateway's
@@ -143,28 +144,27 @@ HandlerLookup = Callable[[str], "grpc.RpcMethodHandler | None"]
 class CallStreamServicer(call_stream_pb2_grpc.CallStreamServiceServicer):
     """Runs the calls of each stream as the unary methods they name (`handler_of`)."""
 
-    def __init__(self, handler_of: HandlerLookup, stopping: asyncio.Event) -> None:
+    def __init__(
+        self,
+        handler_of: HandlerLookup,
+        stopping: asyncio.Event,
+        *,
+        max_seconds: float | None = None,
+    ) -> None:
         self._handler_of = handler_of
         self._stopping = stopping
+        # How long a stream takes calls; then it answers those it took and ends, as it does
+        # when the server stops, and its caller opens another (None: as long as it likes).
+        self._max_seconds = max_seconds
 
     async def Exchange(  # noqa: N802 - named by the proto
         self,
         requests: AsyncIterator[call_stream_pb2.ExchangeRequest],
         context: grpc.aio.ServicerContext,
     ) -> AsyncIterator[call_stream_pb2.ExchangeResponse]:
-        """Takes calls until the caller closes the stream or the server stops; answers each."""
-        peer = context.peer()
-        replies: asyncio.Queue[call_stream_pb2.Reply | None] = asyncio.Queue()
-        # The calls running, by id.
-        running: dict[int, asyncio.Task[None]] = {}
-
-        async def run(call: call_stream_pb2.Call) -> None:
-            replies.put_nowait(await self._run(call, peer))
-
-        def finished(call_id: int, task: asyncio.Task[None]) -> None:
-            if running.get(call_id) is task:  # not a later call that reused the id
-                del running[call_id]
-
+        """Takes calls until the caller closes the stream, the server stops or the stream has
+        lived its time; answers each."""
+        calls = _StreamCalls(functools.partial(self._run, peer=context.peer()))
         reading = True
 
         async def take() -> None:
@@ -172,24 +172,14 @@ class CallStreamServicer(call_stream_pb2_grpc.CallStreamServiceServicer):
             try:
                 async for request in requests:
                     for call in request.calls:
-                        if len(running) >= MAX_CALLS_IN_FLIGHT:
-                            replies.put_nowait(_too_many(call))
-                            continue
-                        task = running[call.id] = asyncio.ensure_future(run(call))
-                        task.add_done_callback(functools.partial(finished, call.id))
+                        calls.start(call)
                     for call_id in request.cancelled_ids:
-                        # Its handler sees CancelledError, as a unary call's does when its
-                        # caller goes away; the interceptors count it CANCELLED.
-                        cancelled = running.get(call_id)
-                        if cancelled is not None:
-                            cancelled.cancel()
+                        calls.cancel(call_id)
             except asyncio.CancelledError:
-                pass  # the server is stopping: answer the calls taken, then end
+                pass  # the server is stopping, or the stream's time is up: answer, then end
             finally:
                 reading = False
-                if running:
-                    await asyncio.wait(set(running.values()))
-                replies.put_nowait(None)
+                await calls.finish()
 
         def stop_reading(_: object) -> None:
             if reading:
@@ -198,22 +188,19 @@ class CallStreamServicer(call_stream_pb2_grpc.CallStreamServiceServicer):
         taking = asyncio.ensure_future(take())
         stop_taking = asyncio.ensure_future(self._stopping.wait())
         stop_taking.add_done_callback(stop_reading)
+        aged = None
+        if self._max_seconds is not None:
+            aged = asyncio.get_running_loop().call_later(self._max_seconds, stop_reading, None)
         try:
-            ended = False
-            while not ended:
-                batch = [await replies.get()]
-                while not replies.empty():
-                    batch.append(replies.get_nowait())
-                ended = batch[-1] is None
-                done = [reply for reply in batch if reply is not None]
-                if done:
-                    yield call_stream_pb2.ExchangeResponse(replies=done)
+            async for response in calls.responses():
+                yield response
             await taking  # a malformed message ends the stream with its status from here
         finally:
             stop_taking.cancel()
+            if aged is not None:
+                aged.cancel()
             taking.cancel()
-            for task in running.values():
-                task.cancel()
+            calls.cancel_all()
 
     async def _run(self, call: call_stream_pb2.Call, peer: str) -> call_stream_pb2.Reply:
         """One call's reply: the unary handler's response or status."""
@@ -249,6 +236,63 @@ class CallStreamServicer(call_stream_pb2_grpc.CallStreamServiceServicer):
             message=context.details(),
             trailing_metadata=_entries(context.trailing_metadata()),
         )
+
+
+class _StreamCalls:
+    """The calls one stream has running, by id, and the replies they leave for it to send."""
+
+    def __init__(
+        self, run: Callable[[call_stream_pb2.Call], Awaitable[call_stream_pb2.Reply]]
+    ) -> None:
+        self._run = run
+        self._running: dict[int, asyncio.Task[None]] = {}
+        # Replies in the order they were done; None after the last.
+        self._replies: asyncio.Queue[call_stream_pb2.Reply | None] = asyncio.Queue()
+
+    def start(self, call: call_stream_pb2.Call) -> None:
+        """Runs the call, or refuses it when the stream has as many running as it may."""
+        if len(self._running) >= MAX_CALLS_IN_FLIGHT:
+            self._replies.put_nowait(_too_many(call))
+            return
+        task = self._running[call.id] = asyncio.ensure_future(self._answer(call))
+        task.add_done_callback(functools.partial(self._finished, call.id))
+
+    def cancel(self, call_id: int) -> None:
+        """Cancels a running call: its handler sees CancelledError, as a unary call's does when
+        its caller goes away, and the interceptors count it CANCELLED. It is not answered."""
+        task = self._running.get(call_id)
+        if task is not None:
+            task.cancel()
+
+    async def finish(self) -> None:
+        """Waits for the calls running to be answered, then ends the replies."""
+        if self._running:
+            await asyncio.wait(set(self._running.values()))
+        self._replies.put_nowait(None)
+
+    def cancel_all(self) -> None:
+        for task in self._running.values():
+            task.cancel()
+
+    async def responses(self) -> AsyncIterator[call_stream_pb2.ExchangeResponse]:
+        """Each reply as soon as it is done, those done meanwhile in the same message, until
+        `finish` has ended them."""
+        while True:
+            batch = [await self._replies.get()]
+            while not self._replies.empty():
+                batch.append(self._replies.get_nowait())
+            done = [reply for reply in batch if reply is not None]
+            if done:
+                yield call_stream_pb2.ExchangeResponse(replies=done)
+            if batch[-1] is None:
+                return
+
+    async def _answer(self, call: call_stream_pb2.Call) -> None:
+        self._replies.put_nowait(await self._run(call))
+
+    def _finished(self, call_id: int, task: asyncio.Task[None]) -> None:
+        if self._running.get(call_id) is task:  # not a later call that reused the id
+            del self._running[call_id]
 
 
 def _too_many(call: call_stream_pb2.Call) -> call_stream_pb2.Reply:
@@ -399,6 +443,9 @@ class _Stream:
         pause = REOPEN_PAUSE_SECONDS
         try:
             await opened.read()
+            # Ended by the server (it is stopping, or the stream has lived its time): the next
+            # call opens another, which a stopping server refuses.
+            pause = 0.0
         except grpc.aio.AioRpcError as error:
             if error.code() == grpc.StatusCode.UNIMPLEMENTED:
                 pause = UNSUPPORTED_PAUSE_SECONDS

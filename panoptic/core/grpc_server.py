@@ -36,6 +36,9 @@ from panoptic.v1 import call_stream_pb2_grpc
 REQUEST_ID_KEY = "x-request-id"
 HEALTH_SERVICE = "grpc.health.v1.Health"
 REFLECTION_SERVICE = "grpc.reflection.v1alpha.ServerReflection"
+# How long the calls on a connection past its age (`GrpcServerSpec.max_connection_age_seconds`)
+# may still run once its client was asked to make a new one; a read runs 10 s at most.
+CONNECTION_AGE_GRACE_SECONDS = 60.0
 
 log = get_logger("panoptic.grpc")
 
@@ -64,6 +67,10 @@ class GrpcServerSpec:
     options: Sequence[tuple[str, Any]] = field(default_factory=tuple)
     call_stream: bool = False
     """Also serve the service's unary methods over `CallStreamService` streams (`call_stream`)."""
+    max_connection_age_seconds: float = 0.0
+    """0: a connection lives as long as its client keeps it. Otherwise gRPC asks the client to
+    make a new one after this long (±10 %), and gives the calls in flight on the old one
+    `CONNECTION_AGE_GRACE_SECONDS`; call streams end by themselves within half of that."""
 
     def check_port_free(self) -> None:
         """Raises `PortInUse`, naming the variable that moves it, when the gRPC port is taken."""
@@ -362,22 +369,14 @@ async def serve(spec: GrpcServerSpec) -> None:
         spec.check_port_free()
         metrics_server = metrics.start_metrics_server(spec.host, spec.metrics_port, spec.name)
     interceptors = [ObservabilityInterceptor(), *spec.interceptors, MalformedRequestInterceptor()]
-    server = grpc.aio.server(
-        interceptors=interceptors,
-        options=[
-            ("grpc.max_receive_message_length", spec.max_message_bytes),
-            ("grpc.max_send_message_length", spec.max_message_bytes),
-            # Off for a service's only process, so that a second one fails to bind.
-            ("grpc.so_reuseport", 0 if worker is None else 1),
-            *spec.options,
-        ],
-    )
+    server = _server(spec, interceptors, shares_port=worker is not None)
     stopping = asyncio.Event()
     registering = _Registering(server)
     names = list(spec.register(registering))
     if spec.call_stream:
         handlers = registering.generic_handlers
-        names.append(_serve_call_stream(server, handlers, interceptors, stopping))
+        age = spec.max_connection_age_seconds
+        names.append(_serve_call_stream(server, handlers, interceptors, stopping, age))
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection([*names, HEALTH_SERVICE, REFLECTION_SERVICE], server)
@@ -411,6 +410,23 @@ async def serve(spec: GrpcServerSpec) -> None:
         log.info("stopped", service=spec.name, worker=worker)
 
 
+def _server(
+    spec: GrpcServerSpec, interceptors: Sequence[grpc.aio.ServerInterceptor], *, shares_port: bool
+) -> grpc.aio.Server:
+    """The service's gRPC server, with nothing on it yet."""
+    return grpc.aio.server(
+        interceptors=interceptors,
+        options=[
+            ("grpc.max_receive_message_length", spec.max_message_bytes),
+            ("grpc.max_send_message_length", spec.max_message_bytes),
+            # Off for a service's only process, so that a second one fails to bind.
+            ("grpc.so_reuseport", 1 if shares_port else 0),
+            *_connection_age_options(spec.max_connection_age_seconds),
+            *spec.options,
+        ],
+    )
+
+
 class _Registering:
     """The server as a service's `register` sees it: the generic handlers it adds are kept, for
     the call stream to find its methods among."""
@@ -427,11 +443,34 @@ class _Registering:
         return getattr(self._server, name)
 
 
+def _connection_age_options(max_age_seconds: float) -> list[tuple[str, int]]:
+    """gRPC's options for connections that live at most `max_age_seconds` (0: no limit)."""
+    if max_age_seconds <= 0:
+        return []
+    return [
+        ("grpc.max_connection_age_ms", max(1, round(max_age_seconds * 1000))),
+        ("grpc.max_connection_age_grace_ms", round(CONNECTION_AGE_GRACE_SECONDS * 1000)),
+    ]
+
+
+def _call_stream_seconds(max_age_seconds: float) -> float | None:
+    """How long a call stream lives when connections live at most `max_age_seconds`.
+
+    A stream that is still open when its connection's grace runs out is cut off with it, and
+    its calls made again unary. A stream opens before its connection is asked to close, so one
+    that ends within half the grace (the other half for the calls it took) ends first.
+    """
+    if max_age_seconds <= 0:
+        return None
+    return min(max_age_seconds, CONNECTION_AGE_GRACE_SECONDS / 2)
+
+
 def _serve_call_stream(
     server: grpc.aio.Server,
     generic_handlers: Sequence[grpc.GenericRpcHandler],
     interceptors: Sequence[grpc.aio.ServerInterceptor],
     stopping: asyncio.Event,
+    max_connection_age_seconds: float,
 ) -> str:
     """Adds `CallStreamService`, whose calls run each method's handler wrapped as the server's
     interceptors wrap it, and returns its name."""
@@ -442,7 +481,12 @@ def _serve_call_stream(
             raise TypeError(f"a call stream cannot apply {type(interceptor).__name__}")
         wrappers.append(interceptor.wrap)
     call_stream_pb2_grpc.add_CallStreamServiceServicer_to_server(
-        CallStreamServicer(handler_lookup(generic_handlers, wrappers), stopping), server
+        CallStreamServicer(
+            handler_lookup(generic_handlers, wrappers),
+            stopping,
+            max_seconds=_call_stream_seconds(max_connection_age_seconds),
+        ),
+        server,
     )
     return CALL_STREAM_SERVICE
 

@@ -228,6 +228,10 @@ class RetrieverSettings(SettingsGroup):
     # Processes serving the retriever's port (core.workers), each with its own pool of up to
     # db_pool_max_size connections: a Python process serves gRPC on one core at a time.
     retriever_workers: Annotated[int, Field(ge=1, le=64)] = 2
+    # How long a client's connection may live before the retriever asks it to make a new one
+    # (gRPC's GOAWAY), so that long-lived connections (the gateway's) spread over retriever
+    # replicas and workers started after them; 0: as long as the client keeps it.
+    retriever_max_connection_age_seconds: Annotated[float, Field(ge=0)] = 300.0
 
     def page_token_problems(self) -> list[str]:
         """A random page-token key of its own, shared by every replica."""

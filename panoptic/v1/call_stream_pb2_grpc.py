@@ -49,9 +49,11 @@ class CallStreamServiceServicer:
     def Exchange(self, request_iterator, context):
         """Runs each call of each request as the unary method it names, concurrently,
         and answers each with a `Reply` as soon as it is done, in any order; a call
-        cancelled by its caller is not answered. Ends
-        with OK when the server is stopping, once the calls it took are answered; a
-        call the server never took is left unanswered, and the caller makes it again.
+        cancelled by its caller is not answered. Ends with OK, once the calls it
+        took are answered, when the server is stopping or the stream has lived the
+        time the server gives one (its connection is not to outlive its age); a
+        call the server never took is left unanswered, and the caller makes it
+        again. The caller may open another stream at once.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -58,6 +58,7 @@ def build_spec(
         max_message_bytes=server.max_message_bytes,
         # The gateway sends its reads over streams (`panoptic.core.call_stream`).
         call_stream=True,
+        max_connection_age_seconds=settings.retriever_max_connection_age_seconds,
     )
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
@@ -458,3 +459,51 @@ def test_the_gateway_sends_reads_on_call_streams_unless_told_not_to(
         assert carried["stream"] >= 3
     else:
         assert carried == {"stream": 0, "unary": 3}
+
+
+def test_connections_past_their_age_are_replaced_and_no_read_fails(
+    corpus: GatewayCorpus, gateway_env: dict[str, str], tmp_path: Any
+) -> None:
+    """The retriever asks for new connections once they are a second old (as it does every
+    five minutes by default, so that a gateway's connections spread over retriever replicas
+    started after them): the gateway's reads go on through each change, on call streams."""
+    import psutil
+
+    env = {
+        **gateway_env,
+        "PANOPTIC_RETRIEVER_MAX_CONNECTION_AGE_SECONDS": "1",
+        "PANOPTIC_GATEWAY_RETRIEVER_CONNECTIONS": "2",
+        "PANOPTIC_GATEWAY_RESPONSE_CACHE_MIB": "0",
+    }
+    for name in ("GATEWAY", "RETRIEVER"):
+        for suffix in ("PORT", "METRICS_PORT"):
+            env[f"PANOPTIC_{name}_{suffix}"] = str(free_port())
+    retriever_port = int(env["PANOPTIC_RETRIEVER_PORT"])
+    env["PANOPTIC_RETRIEVER_ADDRESS"] = f"127.0.0.1:{retriever_port}"
+
+    def gateway_connections() -> set[int]:
+        """The gateway's ends of the connections established to the retriever now."""
+        return {
+            connection.laddr.port
+            for connection in psutil.net_connections("tcp")
+            if connection.status == psutil.CONN_ESTABLISHED
+            and connection.raddr
+            and connection.raddr.port == retriever_port
+        }
+
+    seen: set[int] = set()
+    codes: list[int] = []
+    with running_stack(env, tmp_path) as url, httpx.Client(base_url=url, timeout=10) as client:
+        # About five seconds of reads: each connection has been replaced several times by then.
+        for n in range(500):
+            codes.append(client.get(f"/v1/claims/{corpus.claim(n % 3 + 1)}").status_code)
+            if n % 10 == 0:
+                seen |= gateway_connections()
+                time.sleep(0.1)
+        samples = scrape(env["PANOPTIC_GATEWAY_METRICS_PORT"])
+    assert codes == [200] * 500
+    assert len(seen) > 4, f"the gateway's 2 connections were never replaced: {seen}"
+    calls = "panoptic_gateway_upstream_calls_total"
+    carried = {c: value(samples, calls, carrier=c) for c in ("stream", "unary")}
+    # Streams that ended with their connections' age were opened again at once.
+    assert carried["stream"] > 4 * carried["unary"], carried

@@ -35,10 +35,14 @@ def _echo(release: asyncio.Event) -> grpc.RpcMethodHandler:
     return grpc.unary_unary_rpc_method_handler(echo, bytes, bytes)
 
 
-def _servicer(release: asyncio.Event, stopping: asyncio.Event) -> CallStreamServicer:
+def _servicer(
+    release: asyncio.Event, stopping: asyncio.Event, max_seconds: float | None = None
+) -> CallStreamServicer:
     """A server whose one method, `METHOD`, is `_echo`."""
     handler = _echo(release)
-    return CallStreamServicer(lambda method: handler if method == METHOD else None, stopping)
+    return CallStreamServicer(
+        lambda method: handler if method == METHOD else None, stopping, max_seconds=max_seconds
+    )
 
 
 async def _requests(
@@ -75,13 +79,19 @@ async def test_calls_beyond_the_limit_in_flight_are_refused_and_the_rest_answere
 
 
 @pytest.mark.asyncio
-async def test_a_stopping_server_answers_the_calls_it_took_then_ends_the_stream() -> None:
+@pytest.mark.parametrize("ending", ["the server stops", "the stream has lived its time"])
+async def test_a_stream_ends_by_answering_the_calls_it_took(ending: str) -> None:
+    """When the server stops, or a stream has lived the time the server gives one, the stream
+    takes no more calls, answers those it took, and ends."""
     release, stopping, hold = asyncio.Event(), asyncio.Event(), asyncio.Event()
-    stream = _servicer(release, stopping).Exchange(_requests([[1, 2]], hold), _Peer())
+    aged = ending == "the stream has lived its time"
+    servicer = _servicer(release, stopping, max_seconds=0.05 if aged else None)
+    stream = servicer.Exchange(_requests([[1, 2]], hold), _Peer())
     following = asyncio.ensure_future(anext(stream))
     await asyncio.sleep(0.01)  # let the stream take both calls
-    stopping.set()
-    await asyncio.sleep(0.01)
+    if ending == "the server stops":
+        stopping.set()
+    await asyncio.sleep(0.1)
     assert not following.done()  # the calls taken are still running: no reply, no end yet
     release.set()
     answered = await following

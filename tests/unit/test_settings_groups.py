@@ -46,7 +46,8 @@ GROUPS: dict[str, tuple[type[SettingsGroup], str]] = {
                 "indexer_max_batch_claims indexer_max_text_chars idempotency_retention_hours "
                 "pipelines_expected"),
     "retriever": (RetrieverSettings, "retriever_port retriever_metrics_port page_token_key "
-                  "retriever_statement_timeout_seconds retriever_workers"),
+                  "retriever_statement_timeout_seconds retriever_workers "
+                  "retriever_max_connection_age_seconds"),
     "gateway": (GatewaySettings, "gateway_port gateway_metrics_port retriever_address "
                 "gateway_services gateway_descriptor_source gateway_reflection_refresh_seconds "
                 "gateway_startup_timeout_seconds gateway_deadline_seconds "
