@@ -21,7 +21,6 @@ from google.rpc import error_details_pb2, status_pb2
 from panoptic.core.call_stream import EXCHANGE_PATH, CallStreams, CallStreamServicer
 from panoptic.v1 import (
     call_stream_pb2,
-    call_stream_pb2_grpc,
     resources_pb2,
     retriever_service_pb2,
 )
@@ -391,16 +390,14 @@ async def test_a_cancelled_caller_cancels_its_call_on_the_server_and_the_stream_
     servicer = CallStreamServicer(
         lambda method: handler if method == GET_CLAIM else None, asyncio.Event()
     )
-    server = grpc.aio.server()
-    call_stream_pb2_grpc.add_CallStreamServiceServicer_to_server(servicer, server)
-    address = f"127.0.0.1:{server.add_insecure_port('127.0.0.1:0')}"
-    await server.start()
+    server = _ScriptedServer(exchange=servicer.Exchange)
+    await server.server.start()
 
     async def unary(timeout: float) -> Any:
         raise AssertionError("the call must go on the stream")
 
     try:
-        async with grpc.aio.insecure_channel(address) as opened:
+        async with grpc.aio.insecure_channel(server.address) as opened:
             streams = CallStreams([opened])
 
             def get(claim_id: str) -> Any:
@@ -423,10 +420,21 @@ async def test_a_cancelled_caller_cancels_its_call_on_the_server_and_the_stream_
             assert (answer.id, carrier) == ("next", "stream")
             await streams.close()
     finally:
-        await server.stop(None)
+        await server.server.stop(None)
 
 
 # --- the gateway ------------------------------------------------------------------------------
+
+
+def _uncached_stack_env(gateway_env: dict[str, str], **settings: str) -> dict[str, str]:
+    """`gateway_env` with `settings`, for a retriever and a gateway of the test's own: ports
+    of their own, and no response cache, so that every read reaches the retriever."""
+    env = {**gateway_env, **settings, "PANOPTIC_GATEWAY_RESPONSE_CACHE_MIB": "0"}
+    for name in ("GATEWAY", "RETRIEVER"):
+        for suffix in ("PORT", "METRICS_PORT"):
+            env[f"PANOPTIC_{name}_{suffix}"] = str(free_port())
+    env["PANOPTIC_RETRIEVER_ADDRESS"] = f"127.0.0.1:{env['PANOPTIC_RETRIEVER_PORT']}"
+    return env
 
 
 @pytest.mark.parametrize("streams", ["true", "false"])
@@ -438,12 +446,7 @@ def test_the_gateway_sends_reads_on_call_streams_unless_told_not_to(
 ) -> None:
     """With call streams on (the default) the gateway's reads are answered on them; off, each
     is a unary call; the answers are the same."""
-    env = {**gateway_env, "PANOPTIC_GATEWAY_CALL_STREAM": streams}
-    for name in ("GATEWAY", "RETRIEVER"):
-        for suffix in ("PORT", "METRICS_PORT"):
-            env[f"PANOPTIC_{name}_{suffix}"] = str(free_port())
-    env["PANOPTIC_RETRIEVER_ADDRESS"] = f"127.0.0.1:{env['PANOPTIC_RETRIEVER_PORT']}"
-    env["PANOPTIC_GATEWAY_RESPONSE_CACHE_MIB"] = "0"
+    env = _uncached_stack_env(gateway_env, PANOPTIC_GATEWAY_CALL_STREAM=streams)
     with running_stack(env, tmp_path) as url:
         bodies = [
             httpx.get(f"{url}/v1/claims/{corpus.claim(n)}", timeout=10).json() for n in (1, 2, 3)
@@ -469,17 +472,12 @@ def test_connections_past_their_age_are_replaced_and_no_read_fails(
     started after them): the gateway's reads go on through each change, on call streams."""
     import psutil
 
-    env = {
-        **gateway_env,
-        "PANOPTIC_RETRIEVER_MAX_CONNECTION_AGE_SECONDS": "1",
-        "PANOPTIC_GATEWAY_RETRIEVER_CONNECTIONS": "2",
-        "PANOPTIC_GATEWAY_RESPONSE_CACHE_MIB": "0",
-    }
-    for name in ("GATEWAY", "RETRIEVER"):
-        for suffix in ("PORT", "METRICS_PORT"):
-            env[f"PANOPTIC_{name}_{suffix}"] = str(free_port())
+    env = _uncached_stack_env(
+        gateway_env,
+        PANOPTIC_RETRIEVER_MAX_CONNECTION_AGE_SECONDS="1",
+        PANOPTIC_GATEWAY_RETRIEVER_CONNECTIONS="2",
+    )
     retriever_port = int(env["PANOPTIC_RETRIEVER_PORT"])
-    env["PANOPTIC_RETRIEVER_ADDRESS"] = f"127.0.0.1:{retriever_port}"
 
     def gateway_connections() -> set[int]:
         """The gateway's ends of the connections established to the retriever now."""
